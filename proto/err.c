@@ -1,0 +1,77 @@
+/*
+ * err.c — code → message table for err.h.  One table so that a code, its
+ * name and its sentence can never drift apart.
+ */
+#include <stddef.h>
+
+#include "err.h"
+
+static const struct {
+	int code;
+	const char *name;
+	const char *msg;
+} errtab[] = {
+	{ KETEN_OK, "KETEN_OK", "success" },
+	{ KETEN_ENOMEM, "KETEN_ENOMEM", "out of memory" },
+	{ KETEN_EINVAL, "KETEN_EINVAL", "invalid argument" },
+	{ KETEN_EIO, "KETEN_EIO", "input/output error" },
+	{ KETEN_EPARSE, "KETEN_EPARSE", "malformed data" },
+	{ KETEN_ETOOBIG, "KETEN_ETOOBIG", "size limit exceeded" },
+	{ KETEN_ENOTFOUND, "KETEN_ENOTFOUND", "not found" },
+	{ KETEN_EEXIST, "KETEN_EEXIST", "already exists" },
+	{ KETEN_ECONFIG, "KETEN_ECONFIG", "invalid configuration" },
+	{ KETEN_ECRYPTO, "KETEN_ECRYPTO", "cryptographic library failure" },
+	{ KETEN_EVERSION, "KETEN_EVERSION", "unsupported format version" },
+	{ KETEN_EFIELD, "KETEN_EFIELD", "required field missing or invalid" },
+	{ KETEN_EBADSIG, "KETEN_EBADSIG", "signature does not verify" },
+	{ KETEN_EBATCHPROOF, "KETEN_EBATCHPROOF", "batch inclusion path malformed" },
+	{ KETEN_ESENDERKEY, "KETEN_ESENDERKEY", "sender key unknown or does not match the directory" },
+	{ KETEN_ENOTRECIPIENT, "KETEN_ENOTRECIPIENT", "this party is not a recipient" },
+	{ KETEN_EEXPIRED, "KETEN_EEXPIRED", "message expired" },
+	{ KETEN_EFUTURE, "KETEN_EFUTURE", "message created in the future beyond the allowed clock skew" },
+	{ KETEN_EDECRYPT, "KETEN_EDECRYPT", "decryption failed: key stanza or ciphertext not authentic" },
+	{ KETEN_ETRUNCATED, "KETEN_ETRUNCATED", "ciphertext truncated or extended" },
+	{ KETEN_ERECIPIENTS, "KETEN_ERECIPIENTS", "recipient list empty, duplicated or too long" },
+	{ KETEN_ECONTEXT, "KETEN_ECONTEXT", "signature made for another context" },
+	{ KETEN_EKEYFILE, "KETEN_EKEYFILE", "key file unreadable or malformed" },
+	{ KETEN_EKEYPERM, "KETEN_EKEYPERM", "private key file is accessible by group or others" },
+	{ KETEN_ECERT, "KETEN_ECERT", "certificate malformed" },
+	{ KETEN_ECERTCHAIN, "KETEN_ECERTCHAIN", "certificate not issued by the chain CA" },
+	{ KETEN_ECERTEXPIRED, "KETEN_ECERTEXPIRED", "certificate expired or not yet valid" },
+	{ KETEN_ECERTREVOKED, "KETEN_ECERTREVOKED", "certificate revoked" },
+	{ KETEN_ECERTUSAGE, "KETEN_ECERTUSAGE", "certificate key type or key usage not allowed" },
+	{ KETEN_ECERTOIN, "KETEN_ECERTOIN", "certificate subject serialNumber is not the party's OIN" },
+	{ KETEN_ECRL, "KETEN_ECRL", "CRL missing, malformed, not signed by the CA or out of date" },
+	{ KETEN_EDIRSIG, "KETEN_EDIRSIG", "directory signature or signer not valid" },
+	{ KETEN_EDIREXPIRED, "KETEN_EDIREXPIRED", "directory expired or not yet valid" },
+	{ KETEN_EDIRDUP, "KETEN_EDIRDUP", "duplicate OIN in directory" },
+	{ KETEN_EDIRROLE, "KETEN_EDIRROLE", "unknown role in directory" },
+	{ KETEN_EDIRPARTY, "KETEN_EDIRPARTY", "invalid party entry in directory" },
+	{ KETEN_EDIRVIA, "KETEN_EDIRVIA", "via names an unknown party or one that is not a relay" },
+	{ KETEN_EDIRSTALE, "KETEN_EDIRSTALE", "directory serial is not newer than the one in use" },
+};
+
+static int
+errtab_find(int code)
+{
+	for (size_t i = 0; i < sizeof(errtab) / sizeof(errtab[0]); i++)
+		if (errtab[i].code == code)
+			return (int)i;
+	return -1;
+}
+
+const char *
+keten_strerror(int code)
+{
+	int i = errtab_find(code);
+
+	return i < 0 ? "unknown error" : errtab[i].msg;
+}
+
+const char *
+keten_errname(int code)
+{
+	int i = errtab_find(code);
+
+	return i < 0 ? "KETEN_E?" : errtab[i].name;
+}

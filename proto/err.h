@@ -1,0 +1,65 @@
+/*
+ * err.h — the one error convention of keten.
+ *
+ * Every function that can fail on outside input (network bytes, files,
+ * configuration, users) returns 0 on success or one of the negative
+ * KETEN_E* codes below.  keten_strerror() turns a code into a sentence for
+ * logs and users; keten_errname() into its stable symbolic name for JSON
+ * output and tests.  The numeric values are part of the local API and never
+ * change meaning; new codes are only appended.
+ */
+#ifndef KETEN_ERR_H
+#define KETEN_ERR_H
+
+enum keten_err {
+	KETEN_OK = 0,
+	/* generic */
+	KETEN_ENOMEM = -1,		/* out of memory */
+	KETEN_EINVAL = -2,		/* bad argument from the caller */
+	KETEN_EIO = -3,			/* read/write/fsync failed (errno logged) */
+	KETEN_EPARSE = -4,		/* malformed bytes */
+	KETEN_ETOOBIG = -5,		/* a size limit was exceeded */
+	KETEN_ENOTFOUND = -6,		/* no such object */
+	KETEN_EEXIST = -7,		/* already exists */
+	KETEN_ECONFIG = -8,		/* invalid configuration */
+	KETEN_ECRYPTO = -9,		/* a crypto library call failed */
+	/* envelope */
+	KETEN_EVERSION = -20,		/* unsupported format version */
+	KETEN_EFIELD = -21,		/* a required field is missing or invalid */
+	KETEN_EBADSIG = -22,		/* signature does not verify */
+	KETEN_EBATCHPROOF = -23,	/* batch inclusion path is malformed */
+	KETEN_ESENDERKEY = -24,		/* sender key unknown or not the directory's */
+	KETEN_ENOTRECIPIENT = -25,	/* this node is not a recipient */
+	KETEN_EEXPIRED = -26,		/* message expired */
+	KETEN_EFUTURE = -27,		/* created_at beyond the allowed clock skew */
+	KETEN_EDECRYPT = -28,		/* key stanza or ciphertext failed to authenticate */
+	KETEN_ETRUNCATED = -29,		/* ciphertext truncated or extended */
+	KETEN_ERECIPIENTS = -30,	/* recipient list empty, duplicated or too long */
+	KETEN_ECONTEXT = -31,		/* signature made for another context */
+	/* keys and certificates */
+	KETEN_EKEYFILE = -40,		/* key file unreadable or malformed */
+	KETEN_EKEYPERM = -41,		/* private key readable by others */
+	KETEN_ECERT = -42,		/* certificate malformed */
+	KETEN_ECERTCHAIN = -43,		/* certificate not issued by the chain CA */
+	KETEN_ECERTEXPIRED = -44,	/* certificate outside its validity period */
+	KETEN_ECERTREVOKED = -45,	/* certificate revoked by the CRL */
+	KETEN_ECERTUSAGE = -46,		/* wrong key type or key usage */
+	KETEN_ECERTOIN = -47,		/* subject serialNumber is not the expected OIN */
+	KETEN_ECRL = -48,		/* CRL missing, malformed, unsigned or stale */
+	/* directory */
+	KETEN_EDIRSIG = -60,		/* directory signature or signer invalid */
+	KETEN_EDIREXPIRED = -61,	/* directory expired or not yet valid */
+	KETEN_EDIRDUP = -62,		/* duplicate OIN in the directory */
+	KETEN_EDIRROLE = -63,		/* unknown role */
+	KETEN_EDIRPARTY = -64,		/* party entry invalid */
+	KETEN_EDIRVIA = -65,		/* via names an unknown party or a non-relay */
+	KETEN_EDIRSTALE = -66,		/* serial not newer than the one in use */
+};
+
+/* Sentence for code; never NULL, static storage. */
+const char *keten_strerror(int code);
+
+/* Stable symbolic name ("KETEN_EBADSIG"); never NULL, static storage. */
+const char *keten_errname(int code);
+
+#endif

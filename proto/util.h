@@ -1,0 +1,25 @@
+/*
+ * util.h — small helpers every module needs: the clock, hex, OINs.
+ */
+#ifndef KETEN_UTIL_H
+#define KETEN_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Length of an OIN (Organisatie-identificatienummer) in digits. */
+#define KETEN_OIN_LEN 20
+
+/* Wall-clock time in milliseconds since the Unix epoch, UTC. */
+uint64_t clock_now_ms(void);
+
+/* Write 2*n lowercase hex digits and a NUL to out (size >= 2*n+1). */
+void hex_encode(const uint8_t *p, size_t n, char *out);
+/* Decode exactly n bytes from a string of exactly 2*n hex digits.
+ * 0 or KETEN_EPARSE. */
+int hex_decode(const char *s, uint8_t *out, size_t n);
+
+/* 1 if s is exactly 20 ASCII digits, else 0. */
+int oin_valid(const char *s);
+
+#endif
