@@ -98,6 +98,23 @@ buf_grow(struct buf *b, size_t need)
 }
 
 int
+buf_ensure(struct buf *b, size_t cap)
+{
+	if (cap > b->max)
+		return KETEN_ETOOBIG;
+	if (cap <= b->cap)
+		return 0;
+	/* grow exactly: the caller knows the final size */
+	size_t keep = b->max;
+	int r;
+
+	b->max = cap;
+	r = buf_grow(b, cap);
+	b->max = keep;
+	return r;
+}
+
+int
 buf_reserve(struct buf *b, size_t n, uint8_t **pp)
 {
 	int r;

@@ -41,6 +41,10 @@ int buf_get_u8(struct buf *b, uint8_t *v);
 int buf_get_u32(struct buf *b, uint32_t *v);
 int buf_get_u64(struct buf *b, uint64_t *v);
 
+/* Make room for at least cap bytes in total (cap <= max) so that later
+ * puts up to that size never move the data.  0, KETEN_ETOOBIG, ENOMEM. */
+int buf_ensure(struct buf *b, size_t cap);
+
 /* Borrowed view of the bytes; valid until the next put or destroy. */
 const uint8_t *buf_ptr(const struct buf *b);
 size_t buf_len(const struct buf *b);
