@@ -9,6 +9,7 @@
  * the received bytes.  The small inner messages (Header, KeyStanza,
  * Signature) go through protobuf-c and are validated field by field.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,9 @@ struct sealer {
 	uint32_t uses, max_uses;
 	uint64_t born_ms, max_age_ms;
 	int have_key;
+	/* per-envelope scratch, here so that sealing does no sodium_malloc */
+	uint8_t ckey[32];
+	crypto_secretstream_xchacha20poly1305_state ss;
 	size_t nkek;
 	struct {
 		uint8_t rpk[32];
@@ -76,6 +80,8 @@ struct opener {
 	char oin[KETEN_OIN_LEN + 1];
 	uint8_t sk[32];
 	uint8_t pk[32];
+	uint8_t ckey[32];	/* per-envelope scratch */
+	crypto_secretstream_xchacha20poly1305_state ss;
 	uint64_t tick;
 	struct {
 		uint8_t eph[32];
@@ -100,12 +106,26 @@ struct sha256 {
 	EVP_MD_CTX *ctx;
 };
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* Fetch the implementation once: an implicit fetch per digest costs more
+ * than hashing a small envelope. */
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static int
 sha256_init(struct sha256 *s)
 {
+	pthread_once(&sha256_once, sha256_fetch);
+	if (sha256_md == NULL)
+		return KETEN_ECRYPTO;
 	if ((s->ctx = EVP_MD_CTX_new()) == NULL)
 		return KETEN_ENOMEM;
-	if (EVP_DigestInit_ex(s->ctx, EVP_sha256(), NULL) != 1) {
+	if (EVP_DigestInit_ex2(s->ctx, sha256_md, NULL) != 1) {
 		EVP_MD_CTX_free(s->ctx);
 		s->ctx = NULL;
 		return KETEN_ECRYPTO;
@@ -744,10 +764,10 @@ envelope_seal(const struct envelope_meta *m, const uint8_t *payload, size_t len,
 {
 	Keten__V1__Header h;
 	struct envelope *e = NULL;
-	struct sealer *own_sealer = NULL;
-	crypto_secretstream_xchacha20poly1305_state *ss = NULL;
+	struct sealer one;	/* for an envelope sealed on its own */
+	crypto_secretstream_xchacha20poly1305_state *ss;
 	struct sha256 body = { NULL };
-	uint8_t msg_id[KETEN_MSG_ID_LEN], *hbytes = NULL, *ckey = NULL, *ct;
+	uint8_t msg_id[KETEN_MSG_ID_LEN], *hbytes = NULL, *ckey, *ct;
 	uint8_t body_hash[32];
 	size_t hlen, ctlen, total, off;
 	int r;
@@ -757,6 +777,15 @@ envelope_seal(const struct envelope_meta *m, const uint8_t *payload, size_t len,
 		return KETEN_ECRYPTO;
 	if (len > KETEN_MAX_PAYLOAD)
 		return KETEN_ETOOBIG;
+	if (sealer == NULL) {
+		/* A one-off ephemeral key on the stack, wiped below: cheaper
+		 * than sodium_malloc, which maps and locks pages per call. */
+		memset(&one, 0, sizeof(one));
+		one.max_uses = 1;
+		sealer = &one;
+	}
+	ckey = sealer->ckey;
+	ss = &sealer->ss;
 	memcpy(msg_id, m->msg_id, sizeof(msg_id));
 	if (sodium_is_zero(msg_id, sizeof(msg_id)))
 		randombytes_buf(msg_id, sizeof(msg_id));
@@ -792,18 +821,8 @@ envelope_seal(const struct envelope_meta *m, const uint8_t *payload, size_t len,
 		goto out;
 	crypto_hash_sha256(e->header_hash, hbytes, hlen);
 
-	if (sealer == NULL) {
-		if ((r = sealer_new(1, 0, &own_sealer)) != 0)
-			goto out;
-		sealer = own_sealer;
-	}
 	sealer_fresh(sealer);
 	sealer->uses++;
-	if ((ckey = sodium_malloc(32)) == NULL ||
-	    (ss = sodium_malloc(sizeof(*ss))) == NULL) {
-		r = KETEN_ENOMEM;
-		goto out;
-	}
 	crypto_secretstream_xchacha20poly1305_keygen(ckey);
 
 	if ((r = sha256_init(&body)) != 0)
@@ -831,6 +850,8 @@ envelope_seal(const struct envelope_meta *m, const uint8_t *payload, size_t len,
 	if ((r = buf_reserve(e->own, ctlen, &ct)) != 0)
 		goto out;
 	crypto_secretstream_xchacha20poly1305_init_push(ss, ct, ckey);
+	sha256_update_u64(&body, ctlen);
+	sha256_update(&body, ct, SS_HEADER);
 	off = SS_HEADER;
 	for (size_t c = 0, nc = chunk_count(len); c < nc; c++) {
 		size_t plen = len - c * (size_t)KETEN_CHUNK_SIZE;
@@ -842,10 +863,10 @@ envelope_seal(const struct envelope_meta *m, const uint8_t *payload, size_t len,
 		crypto_secretstream_xchacha20poly1305_push(ss, ct + off, NULL,
 		    payload + c * (size_t)KETEN_CHUNK_SIZE, plen,
 		    e->header_hash, 32, tag);
+		/* hash the chunk while it is still in cache */
+		sha256_update(&body, ct + off, plen + SS_ABYTES);
 		off += plen + SS_ABYTES;
 	}
-	sha256_update_u64(&body, ctlen);
-	sha256_update(&body, ct, ctlen);
 	sha256_final(&body, body_hash);
 	digest_make(e->header_hash, body_hash, e->digest);
 
@@ -859,9 +880,10 @@ envelope_seal(const struct envelope_meta *m, const uint8_t *payload, size_t len,
 	r = 0;
 out:
 	sha256_abort(&body);
-	sodium_free(ckey);
-	sodium_free(ss);
-	sealer_destroy(&own_sealer);
+	sodium_memzero(sealer->ckey, sizeof(sealer->ckey));
+	sodium_memzero(&sealer->ss, sizeof(sealer->ss));
+	if (sealer == &one)
+		sodium_memzero(&one, sizeof(one));
 	free(hbytes);
 	envelope_destroy(&e);
 	return r;
@@ -1201,9 +1223,9 @@ int
 envelope_open(const struct envelope *e, struct opener *o, struct buf **payload)
 {
 	const Keten__V1__KeyStanza *st = NULL;
-	crypto_secretstream_xchacha20poly1305_state *ss = NULL;
+	crypto_secretstream_xchacha20poly1305_state *ss = &o->ss;
 	struct buf *pt = NULL;
-	uint8_t kek[32], ad[32 + KETEN_OIN_LEN], *ckey = NULL, *dst = NULL;
+	uint8_t kek[32], ad[32 + KETEN_OIN_LEN], *ckey = o->ckey, *dst = NULL;
 	const uint8_t *ct;
 	uint64_t size;
 	size_t off, nc;
@@ -1216,9 +1238,7 @@ envelope_open(const struct envelope *e, struct opener *o, struct buf **payload)
 	if (st == NULL)
 		return KETEN_ENOTRECIPIENT;
 	size = e->h->payload_size;
-	if ((ckey = sodium_malloc(32)) == NULL ||
-	    (ss = sodium_malloc(sizeof(*ss))) == NULL ||
-	    (pt = buf_new(size ? (size_t)size : 1)) == NULL) {
+	if ((pt = buf_new(size ? (size_t)size : 1)) == NULL) {
 		r = KETEN_ENOMEM;
 		goto out;
 	}
@@ -1264,8 +1284,8 @@ envelope_open(const struct envelope *e, struct opener *o, struct buf **payload)
 	r = 0;
 out:
 	sodium_memzero(kek, sizeof(kek));
-	sodium_free(ckey);
-	sodium_free(ss);
+	sodium_memzero(ckey, 32);
+	sodium_memzero(ss, sizeof(*ss));
 	if (pt != NULL && dst != NULL)
 		sodium_memzero(dst, (size_t)size);	/* no half-decrypted plaintext left behind */
 	buf_destroy(&pt);
