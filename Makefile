@@ -91,13 +91,16 @@ build/asan/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(SAN) -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
 
+# Tests find their data files (test vectors, scripts) through KETEN_SRCDIR.
+build/obj/tests/%.o build/asan/tests/%.o: EXTRA_CFLAGS = -DKETEN_SRCDIR='"$(CURDIR)"'
+
 build/obj/%.o: %.c $(GEN_H) $(wildcard proto/*.h daemon/*.h client/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
 build/asan/%.o: %.c $(GEN_H) $(wildcard proto/*.h daemon/*.h client/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) -c $< -o $@
+	$(CC) $(ASAN_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
 build/libketen.a: $(LIB_OBJ)
 	@rm -f $@
