@@ -286,14 +286,9 @@ kind_from_name(const char *name)
 static int
 field_text_ok(const char *s, size_t max, int may_be_empty)
 {
-	size_t n = 0;
-
 	if (s == NULL)
 		return may_be_empty;
-	for (; s[n] != '\0'; n++)
-		if (s[n] < 0x20 || s[n] > 0x7e || n >= max)
-			return 0;
-	return n > 0 || may_be_empty;
+	return text_printable(s, max) && (*s != '\0' || may_be_empty);
 }
 
 static int

@@ -56,6 +56,17 @@ hex_decode(const char *s, uint8_t *out, size_t n)
 }
 
 int
+text_printable(const char *s, size_t max)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (s[n] < 0x20 || s[n] > 0x7e || n + 1 >= max)
+			return 0;
+	return 1;
+}
+
+int
 oin_valid(const char *s)
 {
 	size_t i;

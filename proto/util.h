@@ -19,6 +19,10 @@ void hex_encode(const uint8_t *p, size_t n, char *out);
  * 0 or KETEN_EPARSE. */
 int hex_decode(const char *s, uint8_t *out, size_t n);
 
+/* 1 if s is printable ASCII (0x20..0x7e) and shorter than max bytes,
+ * else 0.  The empty string passes. */
+int text_printable(const char *s, size_t max);
+
 /* 1 if s is exactly 20 ASCII digits, else 0. */
 int oin_valid(const char *s);
 
