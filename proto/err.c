@@ -49,6 +49,9 @@ static const struct {
 	{ KETEN_EDIRPARTY, "KETEN_EDIRPARTY", "invalid party entry in directory" },
 	{ KETEN_EDIRVIA, "KETEN_EDIRVIA", "via names an unknown party or one that is not a relay" },
 	{ KETEN_EDIRSTALE, "KETEN_EDIRSTALE", "directory serial is not newer than the one in use" },
+	{ KETEN_EAGAIN, "KETEN_EAGAIN", "not possible now; try again later" },
+	{ KETEN_ETRANSPORT, "KETEN_ETRANSPORT", "transport identity does not match the signed sender" },
+	{ KETEN_ESTOPPING, "KETEN_ESTOPPING", "the node is shutting down" },
 };
 
 static int

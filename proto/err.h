@@ -54,6 +54,10 @@ enum keten_err {
 	KETEN_EDIRPARTY = -64,		/* party entry invalid */
 	KETEN_EDIRVIA = -65,		/* via names an unknown party or a non-relay */
 	KETEN_EDIRSTALE = -66,		/* serial not newer than the one in use */
+	/* transport and node */
+	KETEN_EAGAIN = -100,		/* not possible now (peer not connected); retry later */
+	KETEN_ETRANSPORT = -101,	/* transport identity does not match the signed sender */
+	KETEN_ESTOPPING = -102,		/* the node is shutting down */
 };
 
 /* Sentence for code; never NULL, static storage. */

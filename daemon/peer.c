@@ -1,0 +1,163 @@
+/*
+ * peer.c — outbound links to other nodes (see peer.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "directory.h"
+#include "err.h"
+#include "log.h"
+#include "peer.h"
+#include "util.h"
+
+struct link {
+	char oin[KETEN_OIN_LEN + 1];
+	void *sock;
+	uint64_t last_sent;
+};
+
+struct peers {
+	void *zctx;
+	uint8_t pk[32];
+	uint8_t sk[32];
+	struct peers_opts o;
+	struct link *links;
+	size_t nlinks;
+};
+
+int
+peers_new(void *zctx, const uint8_t *my_curve_pk, const uint8_t *my_curve_sk,
+    const struct peers_opts *o, struct peers **out)
+{
+	struct peers *ps;
+
+	if ((ps = calloc(1, sizeof(*ps))) == NULL)
+		return KETEN_ENOMEM;
+	ps->zctx = zctx;
+	memcpy(ps->pk, my_curve_pk, 32);
+	memcpy(ps->sk, my_curve_sk, 32);
+	ps->o = *o;
+	*out = ps;
+	return 0;
+}
+
+static struct link *
+link_find(struct peers *ps, const char *oin)
+{
+	for (size_t i = 0; i < ps->nlinks; i++)
+		if (strcmp(ps->links[i].oin, oin) == 0)
+			return &ps->links[i];
+	return NULL;
+}
+
+static int
+setopt_int(void *s, int opt, int v)
+{
+	return zmq_setsockopt(s, opt, &v, sizeof(v));
+}
+
+static struct link *
+link_open(struct peers *ps, const struct party *to)
+{
+	struct link *l, *grown;
+	void *s;
+	int64_t max = ps->o.max_msg;
+
+	if ((s = zmq_socket(ps->zctx, ZMQ_DEALER)) == NULL)
+		return NULL;
+	if (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, to->curve_pk, 32) != 0 ||
+	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, ps->pk, 32) != 0 ||
+	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, ps->sk, 32) != 0 ||
+	    setopt_int(s, ZMQ_IMMEDIATE, 1) != 0 ||
+	    setopt_int(s, ZMQ_LINGER, ps->o.linger_ms) != 0 ||
+	    setopt_int(s, ZMQ_SNDHWM, ps->o.sndhwm) != 0 ||
+	    setopt_int(s, ZMQ_HEARTBEAT_IVL, ps->o.heartbeat_ms) != 0 ||
+	    setopt_int(s, ZMQ_HEARTBEAT_TIMEOUT, 3 * ps->o.heartbeat_ms) != 0 ||
+	    setopt_int(s, ZMQ_HEARTBEAT_TTL, 3 * ps->o.heartbeat_ms) != 0 ||
+	    setopt_int(s, ZMQ_RECONNECT_IVL, 100) != 0 ||
+	    setopt_int(s, ZMQ_RECONNECT_IVL_MAX, 5000) != 0 ||
+	    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max)) != 0 ||
+	    zmq_connect(s, to->endpoint) != 0) {
+		log_error("peer %s: cannot open link to %s: %s", to->oin, to->endpoint,
+		    zmq_strerror(errno));
+		zmq_close(s);
+		return NULL;
+	}
+	if ((grown = realloc(ps->links, (ps->nlinks + 1) * sizeof(*grown))) == NULL) {
+		zmq_close(s);
+		return NULL;
+	}
+	ps->links = grown;
+	l = &ps->links[ps->nlinks++];
+	memset(l, 0, sizeof(*l));
+	snprintf(l->oin, sizeof(l->oin), "%s", to->oin);
+	l->sock = s;
+	log_debug("peer %s: link to %s", to->oin, to->endpoint);
+	return l;
+}
+
+int
+peers_send(struct peers *ps, const struct party *to, uint8_t type, const void *body, size_t len)
+{
+	struct link *l = link_find(ps, to->oin);
+
+	if (l == NULL && (l = link_open(ps, to)) == NULL)
+		return KETEN_EIO;
+	/* Both frames or neither: with ZMQ_IMMEDIATE the first frame fails
+	 * with EAGAIN when no connection is up, and a multipart message is
+	 * queued atomically once its first frame is accepted. */
+	if (zmq_send(l->sock, &type, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1)
+		return errno == EAGAIN ? KETEN_EAGAIN : KETEN_EIO;
+	if (zmq_send(l->sock, body, len, ZMQ_DONTWAIT) < 0) {
+		/* cannot happen after the first frame went; say so if it does */
+		log_error("peer %s: second frame not sent: %s", to->oin, zmq_strerror(errno));
+		return KETEN_EIO;
+	}
+	l->last_sent = clock_now_ms();
+	return 0;
+}
+
+int
+peers_connected(struct peers *ps, const char *oin)
+{
+	struct link *l = link_find(ps, oin);
+	int events = 0;
+	size_t n = sizeof(events);
+
+	if (l == NULL || zmq_getsockopt(l->sock, ZMQ_EVENTS, &events, &n) != 0)
+		return 0;
+	/* with ZMQ_IMMEDIATE, writable means a completed connection */
+	return (events & ZMQ_POLLOUT) != 0;
+}
+
+uint64_t
+peers_last_sent(struct peers *ps, const char *oin)
+{
+	struct link *l = link_find(ps, oin);
+
+	return l ? l->last_sent : 0;
+}
+
+void
+peers_reset(struct peers *ps)
+{
+	for (size_t i = 0; i < ps->nlinks; i++)
+		zmq_close(ps->links[i].sock);
+	free(ps->links);
+	ps->links = NULL;
+	ps->nlinks = 0;
+}
+
+void
+peers_destroy(struct peers **pp)
+{
+	if (pp == NULL || *pp == NULL)
+		return;
+	peers_reset(*pp);
+	explicit_bzero((*pp)->sk, sizeof((*pp)->sk));
+	free(*pp);
+	*pp = NULL;
+}

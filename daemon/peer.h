@@ -1,0 +1,56 @@
+/*
+ * peer.h — outbound links to other nodes.
+ *
+ * One DEALER socket per next-hop party, a CurveZMQ client that knows the
+ * party's transport key from the directory, so the party is authenticated
+ * by the handshake.  Links use ZMQ_IMMEDIATE: a send succeeds only into a
+ * completed connection, so a message is never parked in a queue of a peer
+ * that is down; it stays in the durable outbox and is retried.  Nothing is
+ * ever read from these sockets: receipts come back as messages of their
+ * own to this node's listening socket.
+ *
+ * The node-to-node message is two frames: one byte of type (PEER_MSG_*)
+ * and the body (an Envelope or a SignedReceipt).
+ */
+#ifndef KETEN_PEER_H
+#define KETEN_PEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct party;
+struct peers;
+
+#define PEER_MSG_ENVELOPE 0x01
+#define PEER_MSG_RECEIPT 0x02
+
+struct peers_opts {
+	int heartbeat_ms;	/* ZMQ_HEARTBEAT_IVL; timeout and TTL are 3x */
+	int linger_ms;		/* ZMQ_LINGER: bounded wait at shutdown */
+	int sndhwm;		/* messages a link may hold in flight */
+	int64_t max_msg;	/* largest frame accepted (ZMQ_MAXMSGSIZE) */
+};
+
+/* my_curve_pk/sk: this node's transport key pair (secret copied by
+ * libzmq).  Caller owns *out (peers_destroy). */
+int peers_new(void *zctx, const uint8_t *my_curve_pk, const uint8_t *my_curve_sk,
+    const struct peers_opts *o, struct peers **out);
+
+/* Send type+body to the node of party `to` (its endpoint and curve key).
+ * Does not block.  0, KETEN_EAGAIN when the link is not connected or full
+ * (try again later), KETEN_EIO on a socket error. */
+int peers_send(struct peers *ps, const struct party *to, uint8_t type,
+    const void *body, size_t len);
+
+/* 1 if the link to oin has a completed connection now. */
+int peers_connected(struct peers *ps, const char *oin);
+/* Last time (ms) a send to oin succeeded; 0 when never. */
+uint64_t peers_last_sent(struct peers *ps, const char *oin);
+
+/* Close every link (after a directory reload: endpoints or keys may have
+ * changed; links are made again on the next send). */
+void peers_reset(struct peers *ps);
+
+void peers_destroy(struct peers **pp);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * test_payload.c — the JSON <-> protobuf mapping of payloads: every kind
+ * round-trips, errors name the field path, strictness (unknown fields,
+ * wrong types, out-of-range numbers, bad base64, unknown enum names).
+ */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "envelope.pb-c.h"
+#include "err.h"
+#include "payload.h"
+#include "tap.h"
+
+static const char *const dossier_json =
+    "{\"person\":{\"v_number\":\"1234567890\",\"family_name\":\"Example\","
+    "\"given_names\":\"Test\",\"birth_date\":\"1990-01-01\",\"nationalities\":[\"XXA\",\"SYR\"]},"
+    "\"procedures\":[{\"type\":\"asylum\",\"decision\":\"rejected\",\"date\":\"2025-03-01\"},"
+    "{\"type\":\"appeal\",\"decision\":\"rejected\",\"date\":\"2026-01-15\"}],"
+    "\"return_status\":\"in progress\",\"medical_urgency\":true,"
+    "\"attachments\":[{\"name\":\"a.pdf\",\"media_type\":\"application/pdf\",\"content\":\"JVBERi0=\"}]}";
+
+static void
+roundtrip(int kind, const char *text)
+{
+	json_error_t jerr;
+	json_t *in = json_loads(text, 0, &jerr), *back;
+	uint8_t *pb = NULL;
+	size_t len = 0;
+	char err[256] = "";
+
+	CHECK(in != NULL);
+	CHECK_EQ(payload_from_json(kind, in, &pb, &len, err, sizeof(err)), 0);
+	if (err[0])
+		fprintf(stderr, "  %s\n", err);
+	CHECK_EQ(payload_validate(kind, pb, len), 0);
+	back = payload_to_json(kind, pb, len);
+	CHECK(back != NULL && json_equal(in, back));
+	json_decref(back);
+	json_decref(in);
+	free(pb);
+}
+
+static void
+test_roundtrip_every_kind(void)
+{
+	roundtrip(KETEN__V1__KIND__DOSSIER_DELIVERY, dossier_json);
+	roundtrip(KETEN__V1__KIND__DTV_NOTIFICATION,
+	    "{\"person\":{\"v_number\":\"1\"},\"reason\":\"PHASE_CHANGE\",\"phase\":\"shelter\"}");
+	roundtrip(KETEN__V1__KIND__ESCALATION_REQUEST,
+	    "{\"question\":\"stuck\",\"involved_parties\":[\"00000001999000020000\"],\"urgency\":\"urgent\"}");
+	roundtrip(KETEN__V1__KIND__ESCALATION_DECISION,
+	    "{\"outcome\":\"ADVICE\",\"text\":\"advice\",\"actions\":[\"a\",\"b\"]}");
+	roundtrip(KETEN__V1__KIND__CASE_EVENT,
+	    "{\"type\":\"OUTCOME\",\"outcome\":\"RETURN\",\"effective_date\":\"2026-11-01\"}");
+	roundtrip(KETEN__V1__KIND__POLICE_NOTIFICATION,
+	    "{\"person\":{\"v_number\":\"2\"},\"lvv_location\":\"Utrecht\"}");
+	roundtrip(KETEN__V1__KIND__CASE_EVENT, "{}");
+}
+
+static void
+expect_error(int kind, const char *text, int code, const char *path)
+{
+	json_error_t jerr;
+	json_t *in = json_loads(text, JSON_DECODE_ANY, &jerr);
+	uint8_t *pb = NULL;
+	size_t len;
+	char err[256] = "";
+
+	CHECK(in != NULL);
+	CHECK_EQ(payload_from_json(kind, in, &pb, &len, err, sizeof(err)), code);
+	CHECK(pb == NULL);
+	if (path != NULL && strncmp(err, path, strlen(path)) != 0) {
+		fprintf(stderr, "  got \"%s\", expected path %s\n", err, path);
+		CHECK(0);
+	}
+	json_decref(in);
+}
+
+static void
+test_errors(void)
+{
+	int k = KETEN__V1__KIND__DOSSIER_DELIVERY;
+
+	expect_error(k, "{\"nope\":1}", KETEN_EPARSE, "nope: unknown field");
+	expect_error(k, "{\"person\":{\"v_number\":5}}", KETEN_EPARSE, "person.v_number: expected a string");
+	expect_error(k, "{\"procedures\":[{\"type\":\"x\"},{\"date\":[]}]}", KETEN_EPARSE,
+	    "procedures[1].date");
+	expect_error(k, "{\"medical_urgency\":\"yes\"}", KETEN_EPARSE, "medical_urgency");
+	expect_error(k, "{\"attachments\":[{\"content\":\"***\"}]}", KETEN_EPARSE,
+	    "attachments[0].content: not valid base64");
+	expect_error(k, "[]", KETEN_EPARSE, "(top): expected an object");
+	expect_error(KETEN__V1__KIND__CASE_EVENT, "{\"type\":\"NOT_A_TYPE\"}", KETEN_EPARSE,
+	    "type: unknown enum value");
+	expect_error(KETEN__V1__KIND__CASE_EVENT, "{\"person\":[]}", KETEN_EPARSE, "person");
+	expect_error(99, "{}", KETEN_EINVAL, NULL);
+	CHECK_EQ(payload_validate(KETEN__V1__KIND__CASE_EVENT, (const uint8_t *)"\xff\xff", 2),
+	    KETEN_EPARSE);
+	/* an unknown field number in otherwise valid bytes */
+	CHECK_EQ(payload_validate(KETEN__V1__KIND__CASE_EVENT, (const uint8_t *)"\xf8\x01\x01", 3),
+	    KETEN_EPARSE);
+	CHECK(payload_to_json(KETEN__V1__KIND__CASE_EVENT, (const uint8_t *)"\xff", 1) == NULL);
+}
+
+int
+main(void)
+{
+	static const struct tap_test tests[] = {
+		{ "payload_json_roundtrip_every_kind", test_roundtrip_every_kind },
+		{ "payload_json_errors_name_the_field", test_errors },
+		{ NULL, NULL },
+	};
+
+	return tap_run(tests);
+}
