@@ -8,6 +8,15 @@
 #   build/bin/        ketend, keten, unit tests, benchmarks
 
 PREFIX    ?= /usr/local
+# V=1 shows every command.
+V         ?= 0
+ifeq ($(V),0)
+Q         := @
+say        = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q         :=
+say        =
+endif
 DESTDIR   ?=
 CC        ?= gcc
 FUZZ_CC   ?= clang
@@ -64,7 +73,7 @@ FUZZ_BIN   := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 BINS := build/bin/keten $(if $(wildcard daemon/main.c),build/bin/ketend)
 
 .PHONY: all deps test unit integration bench fuzz install clean demo devnet
-.SECONDARY: $(GEN_C) $(GEN_H)
+.SECONDARY:
 
 all: $(BINS)
 
@@ -81,62 +90,62 @@ deps:
 
 build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p build/gen
-	protoc-c --proto_path=proto --c_out=build/gen $<
+	$(call say,PROTOC,$<)protoc-c --proto_path=proto --c_out=build/gen $<
 
 build/obj/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(GEN_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(GEN_CFLAGS) -c $< -o $@
 
 build/asan/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(SAN) -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
+	$(call say,CC-SAN,$<)$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(SAN) -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
 
 # Tests find their data files (test vectors, scripts) through KETEN_SRCDIR.
 build/obj/tests/%.o build/asan/tests/%.o: EXTRA_CFLAGS = -DKETEN_SRCDIR='"$(CURDIR)"'
 
 build/obj/%.o: %.c $(GEN_H) $(wildcard proto/*.h daemon/*.h client/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
 build/asan/%.o: %.c $(GEN_H) $(wildcard proto/*.h daemon/*.h client/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
+	$(call say,CC-SAN,$<)$(CC) $(ASAN_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
 build/libketen.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 build/libketend.a: $(DAEMON_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 build/libketenclient.a: $(CLIENT_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 build/libketen-asan.a: $(ALIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 build/bin/ketend: build/obj/daemon/main.o build/libketend.a build/libketenclient.a build/libketen.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/bin/keten: $(call obj,$(CLIENT_CLI_SRC)) build/libketenclient.a build/libketen.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/bin/test_%: build/obj/tests/unit/test_%.o build/obj/tests/unit/tap.o build/libketend.a build/libketenclient.a build/libketen.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/bin/asan/test_%: build/asan/tests/unit/test_%.o build/asan/tests/unit/tap.o build/libketen-asan.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/bin/bench_%: build/obj/tests/bench/bench_%.o build/libketend.a build/libketenclient.a build/libketen.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # libFuzzer harnesses: clang, the library sources compiled in with the
 # fuzzer's coverage instrumentation.
@@ -144,7 +153,7 @@ FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
              -Iproto -Idaemon -Iclient -Ibuild/gen $(PKG_CFLAGS)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(DAEMON_SRC) $(CLIENT_LIB_SRC) $(GEN_C) $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(DAEMON_SRC) $(CLIENT_LIB_SRC) $(GEN_C) $(LDLIBS)
+	$(call say,FUZZ,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(DAEMON_SRC) $(CLIENT_LIB_SRC) $(GEN_C) $(LDLIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(UNIT_ABIN) $(FUZZ_BIN)
