@@ -70,7 +70,7 @@ UNIT_ABIN  := $(patsubst tests/unit/%.c,build/bin/asan/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,build/bin/%,$(BENCH_SRC))
 FUZZ_BIN   := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 
-BINS := build/bin/keten $(if $(wildcard daemon/main.c),build/bin/ketend)
+BINS := $(if $(wildcard client/main.c),build/bin/keten) $(if $(wildcard daemon/main.c),build/bin/ketend)
 
 .PHONY: all deps test unit integration bench fuzz install clean demo devnet
 .SECONDARY:
