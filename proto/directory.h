@@ -48,13 +48,27 @@ struct party {
  * *out (directory_destroy).  Errors: KETEN_EPARSE, KETEN_ETOOBIG,
  * KETEN_EVERSION, KETEN_EDIRSIG, KETEN_EDIREXPIRED, KETEN_EDIRDUP,
  * KETEN_EDIRROLE, KETEN_EDIRPARTY, KETEN_EDIRVIA, certificate errors of
- * pki_verify_cert() for an entry, KETEN_ENOMEM. */
+ * pki_verify_cert() for an entry, KETEN_ENOMEM.  A signer certificate that
+ * validates but names another OIN than authority_oin gives KETEN_EDIRSIG;
+ * its other certificate errors are returned as they are.  KETEN_EINVAL
+ * when pki or out is NULL or authority_oin is not an OIN. */
 int directory_load(const struct pki *pki, const char *authority_oin,
-    const uint8_t *data, size_t len, uint64_t now_ms, struct directory **out);
+    const uint8_t *data, size_t len, uint64_t now_ms, struct directory **out)
+    __attribute__((warn_unused_result));
 
-/* Same, reading the file at path. */
+/* Same as directory_load(); on failure also writes a one-line reason that
+ * names the offending part of the document ("parties[3].via:
+ * 00000001999000090000 does not have role relay") to err (errlen bytes;
+ * err may be NULL).  For operators' tools such as `keten directory verify`. */
+int directory_load_diag(const struct pki *pki, const char *authority_oin,
+    const uint8_t *data, size_t len, uint64_t now_ms, struct directory **out,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Same as directory_load(), reading the file at path (at most
+ * KETEN_DIRECTORY_MAX bytes; KETEN_EIO if it cannot be read). */
 int directory_load_file(const struct pki *pki, const char *authority_oin,
-    const char *path, uint64_t now_ms, struct directory **out);
+    const char *path, uint64_t now_ms, struct directory **out)
+    __attribute__((warn_unused_result));
 
 /* Free; sets *dp to NULL; NULL-safe. */
 void directory_destroy(struct directory **dp);
@@ -82,7 +96,11 @@ const char *role_name(int role);
  * to the source file's directory.  Caller owns *out.  On error, a
  * one-line reason ("file: parties[3].oin: not 20 digits") is written to
  * err (errlen bytes).  Errors: KETEN_EPARSE, KETEN_EDIR*, KETEN_EIO,
- * KETEN_ENOMEM. */
+ * KETEN_ENOMEM.  The entries are checked as directory_load() checks them,
+ * except that without a chain PKI here the party certificates are only
+ * read, not validated: a caller that has the CA and CRL verifies the
+ * result with directory_load() before publishing it (`keten directory
+ * sign --ca --crl` does). */
 int directory_sign_json(const char *json_path, const uint8_t *sk,
     const uint8_t *cert_der, size_t cert_len, uint64_t now_ms,
     struct buf **out, char *err, size_t errlen);

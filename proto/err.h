@@ -54,6 +54,14 @@ enum keten_err {
 	KETEN_EDIRPARTY = -64,		/* party entry invalid */
 	KETEN_EDIRVIA = -65,		/* via names an unknown party or a non-relay */
 	KETEN_EDIRSTALE = -66,		/* serial not newer than the one in use */
+	/* durable store */
+	KETEN_EDB = -80,		/* the node's database failed (logged) */
+	KETEN_EFULL = -81,		/* disk full: nothing was written */
+	KETEN_ECORRUPT = -82,		/* the node's database is corrupt */
+	KETEN_ESTATE = -83,		/* not allowed in the object's current state */
+	/* local API */
+	KETEN_ENOTPERMITTED = -90,	/* the local system may not do this */
+	KETEN_ECURSOR = -91,		/* cursor unknown, or reopened with other filters */
 	/* transport and node */
 	KETEN_EAGAIN = -100,		/* not possible now (peer not connected); retry later */
 	KETEN_ETRANSPORT = -101,	/* transport identity does not match the signed sender */

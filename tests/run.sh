@@ -47,7 +47,7 @@ want() { [ -z "${KETEN_ONLY:-}" ] || [ "$KETEN_ONLY" = "$1" ]; }
 
 # One dev PKI for the unit tests that need certificates.
 if [ -x certs/mkdevnet.sh ]; then
-	if ! certs/mkdevnet.sh "$work/pki" >"$work/pki.log" 2>&1; then
+	if ! certs/mkdevnet.sh --test-certs "$work/pki" >"$work/pki.log" 2>&1; then
 		echo "certs/mkdevnet.sh failed:"; cat "$work/pki.log"
 		echo "0 passed, 1 failed"
 		exit 1
@@ -55,6 +55,7 @@ if [ -x certs/mkdevnet.sh ]; then
 	export KETEN_TEST_PKI="$work/pki"
 fi
 export KETEN_BIN="$top/build/bin"
+export KETEN_REPO="$top"
 
 run_bins() {
 	local tier=$1; shift

@@ -37,8 +37,10 @@ struct tap_test {
 /* Run the NULL-terminated list of tests; returns the process exit code. */
 int tap_run(const struct tap_test *tests);
 
-/* Directory of the test PKI made by tests/run.sh (KETEN_TEST_PKI), or
- * NULL when unset. */
+/* Directory of the test PKI: the one tests/run.sh made (KETEN_TEST_PKI),
+ * else one made now with certs/mkdevnet.sh --test-certs (from KETEN_REPO,
+ * else the source tree) and removed when the test exits.  NULL when it
+ * cannot be made (the reason is on stderr). */
 const char *tap_pki_dir(void);
 
 #endif

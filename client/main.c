@@ -1,0 +1,329 @@
+/*
+ * main.c — the `keten` command-line tool: the table of commands, the
+ * dispatch from `keten <noun> [<verb>] ...` to their handlers, usage and
+ * help, and the helpers of cli.h that every command uses.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "err.h"
+
+/* Every command, in the order `keten help` lists them. */
+static const struct cli_cmd commands[] = {
+	{ "directory", "sign", cmd_directory_sign,
+	    "--source FILE --key KEY --cert CERT --out FILE [--ca CA --crl CRL]",
+	    "sign a party directory from its JSON source (as the network authority)" },
+	{ "directory", "verify", cmd_directory_verify,
+	    "--ca CA --crl CRL (--authority OIN|FILE | --authority-file FILE) FILE",
+	    "verify a signed party directory and print a one-line summary" },
+	{ "directory", "show", cmd_directory_show,
+	    "--ca CA --crl CRL (--authority OIN|FILE | --authority-file FILE) [--json] FILE",
+	    "verify a signed party directory and list its parties" },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+/* ------------------------------------------------------------------ */
+/* helpers of cli.h */
+
+const char *
+cli_name(const struct cli_cmd *cmd)
+{
+	static char name[128];
+
+	snprintf(name, sizeof(name), "%s%s%s", cmd->noun, cmd->verb ? " " : "",
+	    cmd->verb ? cmd->verb : "");
+	return name;
+}
+
+void
+cli_usage(const struct cli_cmd *cmd, FILE *f)
+{
+	fprintf(f, "usage: keten %s %s\n       %s\n", cli_name(cmd), cmd->synopsis, cmd->help);
+}
+
+int
+cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "keten: %s: ", cli_name(cmd));
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	cli_usage(cmd, stderr);
+	return CLI_USAGE;
+}
+
+int
+cli_fail(const char *what, int code)
+{
+	if (what != NULL)
+		fprintf(stderr, "keten: %s: %s\n", what, keten_strerror(code));
+	else
+		fprintf(stderr, "keten: %s\n", keten_strerror(code));
+	return CLI_FAIL;
+}
+
+int
+cli_failf(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("keten: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_FAIL;
+}
+
+int
+cli_parse(const struct cli_cmd *cmd, int argc, char **argv,
+    const struct cli_opt *opts, int *noperands)
+{
+	int nops = 0, i;
+
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i], *eq, *val = NULL;
+		const struct cli_opt *o;
+		size_t nlen;
+
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+			argv[nops++] = argv[i];	/* nops <= i: never overwrites unread */
+			continue;
+		}
+		a += 2;
+		eq = strchr(a, '=');
+		nlen = eq ? (size_t)(eq - a) : strlen(a);
+		for (o = opts; o->name != NULL; o++)
+			if (strlen(o->name) == nlen && strncmp(o->name, a, nlen) == 0)
+				break;
+		if (o->name == NULL)
+			return cli_usage_error(cmd, "unknown option --%.*s", (int)nlen, a);
+		if (o->flag != NULL) {
+			if (eq != NULL)
+				return cli_usage_error(cmd, "--%s takes no argument", o->name);
+			if (*o->flag)
+				return cli_usage_error(cmd, "--%s given twice", o->name);
+			*o->flag = 1;
+			continue;
+		}
+		if (eq != NULL)
+			val = eq + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else
+			return cli_usage_error(cmd, "--%s needs an argument", o->name);
+		if (*o->value != NULL)
+			return cli_usage_error(cmd, "--%s given twice", o->name);
+		*o->value = val;
+	}
+	for (; i < argc; i++)
+		argv[nops++] = argv[i];
+	*noperands = nops;
+	return 0;
+}
+
+int
+cli_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
+	const unsigned char *p = data;
+	int fd = -1, dfd = -1, renamed = 0, r = KETEN_EIO, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
+	    snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		return KETEN_EIO;
+	}
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+
+	/* The temporary file lives next to the target, so that rename()
+	 * stays inside one file system and is atomic. */
+	if ((fd = mkstemp(tmp)) < 0) {
+		tmp[0] = '\0';
+		goto out;
+	}
+	if (fchmod(fd, mode) != 0)
+		goto out;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto out;
+		}
+		p += n;		/* a short write is retried with the rest */
+		len -= (size_t)n;
+	}
+	/* Data on disk before the name points at it: without this fsync a
+	 * crash after rename() can leave an empty or partial file. */
+	if (fsync(fd) != 0)
+		goto out;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto out;
+	renamed = 1;
+	/* The rename is a change of the directory: fsync it so that the new
+	 * name survives a crash too. */
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) != 0)
+		goto out;
+	r = 0;
+out:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	if (r != 0 && !renamed && tmp[0] != '\0')
+		unlink(tmp);
+	errno = saved;
+	return r;
+}
+
+const char *
+cli_time_fmt(uint64_t ms, char *out, size_t len)
+{
+	time_t t = (time_t)(ms / 1000u % 253402300800u);
+	struct tm tm;
+
+	if (ms / 1000u > 253402300799u || gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, len, "%llu ms", (unsigned long long)ms);
+	return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* usage and dispatch */
+
+static void
+usage_all(FILE *f)
+{
+	fputs("usage: keten <command> [options] [operands]\n"
+	    "       keten help [<noun>]\n"
+	    "       keten <command> --help\n"
+	    "\ncommands:\n", f);
+	for (const struct cli_cmd *c = commands; c->noun != NULL; c++)
+		fprintf(f, "  %-20s %s\n", cli_name(c), c->help);
+	fputs("\nexit status: 0 success, 1 error or failed verification, 2 usage error\n", f);
+}
+
+/* Usage of every command of one noun. */
+static void
+usage_noun(const char *noun, FILE *f)
+{
+	for (const struct cli_cmd *c = commands; c->noun != NULL; c++)
+		if (strcmp(c->noun, noun) == 0)
+			cli_usage(c, f);
+}
+
+static int
+noun_known(const char *noun)
+{
+	for (const struct cli_cmd *c = commands; c->noun != NULL; c++)
+		if (strcmp(c->noun, noun) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+wants_help(const char *a)
+{
+	return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct cli_cmd *cmd = NULL;
+	int words;
+
+	if (argc < 2) {
+		usage_all(stderr);
+		return CLI_USAGE;
+	}
+	if (wants_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+		if (argc == 2) {
+			usage_all(stdout);
+			return CLI_OK;
+		}
+		if (argc == 3 && noun_known(argv[2])) {
+			usage_noun(argv[2], stdout);
+			return CLI_OK;
+		}
+		for (const struct cli_cmd *c = commands; argc == 4 && c->noun != NULL; c++)
+			if (strcmp(c->noun, argv[2]) == 0 && c->verb != NULL &&
+			    strcmp(c->verb, argv[3]) == 0) {
+				cli_usage(c, stdout);
+				return CLI_OK;
+			}
+		fprintf(stderr, "keten: help: no command '%s%s%s'\n", argv[2],
+		    argc > 3 ? " " : "", argc > 3 ? argv[3] : "");
+		usage_all(stderr);
+		return CLI_USAGE;
+	}
+
+	for (const struct cli_cmd *c = commands; c->noun != NULL; c++) {
+		if (strcmp(c->noun, argv[1]) != 0)
+			continue;
+		if (c->verb == NULL) {
+			cmd = c;
+			words = 1;
+			break;
+		}
+		if (argc > 2 && strcmp(c->verb, argv[2]) == 0) {
+			cmd = c;
+			words = 2;
+			break;
+		}
+	}
+	if (cmd == NULL) {
+		if (!noun_known(argv[1])) {
+			fprintf(stderr, "keten: unknown command '%s'\n", argv[1]);
+			usage_all(stderr);
+			return CLI_USAGE;
+		}
+		if (argc > 2 && wants_help(argv[2])) {
+			usage_noun(argv[1], stdout);
+			return CLI_OK;
+		}
+		if (argc > 2)
+			fprintf(stderr, "keten: unknown command '%s %s'\n", argv[1], argv[2]);
+		else
+			fprintf(stderr, "keten: %s: which command?\n", argv[1]);
+		usage_noun(argv[1], stderr);
+		return CLI_USAGE;
+	}
+
+	/* `--help` anywhere among the options: the command's usage. */
+	for (int i = 1 + words; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (wants_help(argv[i])) {
+			cli_usage(cmd, stdout);
+			return CLI_OK;
+		}
+	return cmd->fn(cmd, argc - 1 - words, argv + 1 + words);
+}
