@@ -21,7 +21,8 @@ total_fail=0
 failed_names=()
 
 # Adds the "N passed, N failed" line of one test program to the totals.
-# A program that prints no such line but fails counts as one failure.
+# A program that fails, or prints no such line, counts as (at least) one
+# failure.
 tally() {
 	local name=$1 log=$2 rc=$3 line p f
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
@@ -29,7 +30,7 @@ tally() {
 		p=${line%% passed*}
 		f=${line#*passed, }; f=${f%% failed*}
 	else
-		p=0; f=0
+		p=0; f=1	# no closing line: the program did not run its tests
 	fi
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	total_pass=$((total_pass + p))
@@ -62,8 +63,11 @@ run_bins() {
 	for t in "$@"; do
 		[ -x "$t" ] || continue
 		local log="$work/$(basename "$t").$tier.log"
-		( cd "$work" && timeout 300 "$t" ) >"$log" 2>&1
-		tally "$tier/$(basename "$t")" "$log" $?
+		local rc name
+		name="$tier/$(basename "$t")"
+		( cd "$work" && timeout 300 "$top/$t" ) >"$log" 2>&1
+		rc=$?
+		tally "$name" "$log" "$rc"
 	done
 }
 
@@ -78,7 +82,8 @@ if want integration; then
 		[ -f "$t" ] || continue
 		log="$work/$(basename "$t").log"
 		timeout 600 bash "$t" >"$log" 2>&1
-		tally "integration/$(basename "$t" .sh)" "$log" $?
+		rc=$?
+		tally "integration/$(basename "$t" .sh)" "$log" "$rc"
 	done
 fi
 if want fuzz; then
