@@ -176,7 +176,11 @@ fuzz: deps
 	done
 
 devnet: all
-	certs/mkdevnet.sh certs/dev
+	KETEN_BIN=$(CURDIR)/build/bin certs/mkdevnet.sh certs/dev
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tests/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
