@@ -20,12 +20,17 @@
 #                                 (when the keten CLI is built)
 #   OUTDIR/authority.oin          the OIN of the network authority
 #   OUTDIR/parties.txt            the party list used (ports adjusted)
+#   OUTDIR/nodes/SLUG.conf        a ketend configuration per party, with
+#                                 state under OUTDIR/state/SLUG and the
+#                                 local socket OUTDIR/run/SLUG/case.sock
 # With --test-certs also OUTDIR/test/: certificates a node must refuse
 # (expired.crt, notyet.crt, revoked.crt (on the CRL), wrongca.crt and
 # wrongca.key (issued by another CA, for the authority's OIN),
 # wrongusage.crt (keyCertSign instead of digitalSignature)).
 #
 # --base-port N moves every node port by N - 7400 (tests pick free ports).
+# --user NAME: the account the nodes run as when started as root (default
+# keten when run as root, made if missing); it owns keys and state.
 # An OUTDIR that already holds a PKI is left alone unless --force is given.
 # Private keys are mode 0600 in directories of mode 0700.
 set -eu
@@ -35,19 +40,24 @@ parties="$here/../conf/devnet.parties"
 test_certs=0
 base=7400
 force=0
+# ketend refuses to run as root: as root, the nodes run as this account
+# (made if missing) and it owns the keys and state.
+user=""
+[ "$(id -u)" -eq 0 ] && user=keten
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--test-certs) test_certs=1 ;;
 	--base-port) base=$2; shift ;;
 	--parties) parties=$2; shift ;;
 	--force) force=1 ;;
+	--user) user=$2; shift ;;
 	-h|--help) sed -n '2,/^set -eu/p' "$0" | sed 's/^# \{0,1\}//; /^set -eu/d'; exit 0 ;;
 	-*) echo "mkdevnet.sh: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
 	shift
 done
-[ $# -eq 1 ] || { echo "usage: mkdevnet.sh [--test-certs] [--base-port N] [--parties FILE] [--force] OUTDIR" >&2; exit 2; }
+[ $# -eq 1 ] || { echo "usage: mkdevnet.sh [--test-certs] [--base-port N] [--parties FILE] [--user NAME] [--force] OUTDIR" >&2; exit 2; }
 out=$1
 case "$base" in ''|*[!0-9]*) echo "mkdevnet.sh: --base-port: not a number" >&2; exit 2 ;; esac
 [ -r "$parties" ] || { echo "mkdevnet.sh: $parties: cannot read" >&2; exit 1; }
@@ -242,6 +252,71 @@ chmod 0644 "$out/ca.crt" "$out/crl.pem" "$out/directory.json" "$out/authority.oi
 chmod 0755 "$out" "$out/parties"
 for d in "$out/parties"/*; do chmod 0755 "$d"; done
 rm -f "$out/ca/last.log"
+
+# A node configuration per party (not the authority): its keys, the
+# shared trust files, a state directory and one local system, "case" (the
+# party's case system), allowed the kinds its role sends and receives.
+kinds_for() {
+	case "$1" in
+	ind) echo "DOSSIER_DELIVERY CASE_EVENT|CASE_EVENT ESCALATION_DECISION" ;;
+	dtv) echo "DOSSIER_DELIVERY CASE_EVENT|DTV_NOTIFICATION CASE_EVENT" ;;
+	avim) echo "CASE_EVENT|POLICE_NOTIFICATION CASE_EVENT" ;;
+	coa) echo "CASE_EVENT|CASE_EVENT" ;;
+	municipality) echo "DTV_NOTIFICATION ESCALATION_REQUEST CASE_EVENT POLICE_NOTIFICATION|DOSSIER_DELIVERY ESCALATION_DECISION CASE_EVENT" ;;
+	escalation_table) echo "ESCALATION_DECISION CASE_EVENT|ESCALATION_REQUEST CASE_EVENT" ;;
+	ngo) echo "CASE_EVENT|CASE_EVENT" ;;
+	*) echo "|" ;;
+	esac
+}
+mkdir -p "$out/nodes"
+while read -r slug oin port roles via name; do
+	case "$roles" in *authority*) continue ;; esac
+	k=$(kinds_for "${roles%%,*}")
+	mkdir -p "$out/state/$slug" "$out/run/$slug"
+	cat >"$out/nodes/$slug.conf" <<EOF
+# ketend configuration of $name (dev network)
+[node]
+oin = $oin
+listen = tcp://127.0.0.1:$port
+state_dir = $out/state/$slug
+log_level = info$( [ -n "$user" ] && printf '\nuser = %s' "$user")
+
+[keys]
+sign_key = $out/parties/$slug/sign.key
+seal_key = $out/parties/$slug/seal.key
+curve_key = $out/parties/$slug/curve.key
+
+[trust]
+ca = $out/ca.crt
+crl = $out/crl.pem
+directory = $out/directory.signed
+authority = $(cat "$out/authority.oin")
+
+[limits]
+default_ttl = 14d
+retry_initial = 200ms
+retry_max = 5s
+EOF
+	if [ "${roles%%,*}" != relay ]; then
+		cat >>"$out/nodes/$slug.conf" <<EOF
+
+[local case]
+socket = ipc://$out/run/$slug/case.sock
+mode = 0600
+send = ${k%%|*}
+receive = ${k#*|}
+purposes = *
+EOF
+	fi
+done <"$out/parties.txt"
+chmod 0700 "$out/state" "$out/run"
+if [ -n "$user" ]; then
+	if ! id "$user" >/dev/null 2>&1; then
+		useradd --system --no-create-home --shell /usr/sbin/nologin "$user" ||
+			{ echo "mkdevnet.sh: cannot create the account $user" >&2; exit 1; }
+	fi
+	chown -R "$user" "$out/parties" "$out/state" "$out/run"
+fi
 
 # The signed directory, when the keten CLI is built.
 keten="${KETEN_BIN:-$here/../build/bin}/keten"

@@ -89,4 +89,12 @@ int cmd_directory_sign(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_directory_verify(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_directory_show(const struct cli_cmd *cmd, int argc, char **argv);
 
+/* cmd_local.c */
+int cmd_send(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_status(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_subscribe(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_unsubscribe(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_peers(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_queue(const struct cli_cmd *cmd, int argc, char **argv);
+
 #endif

@@ -19,6 +19,22 @@
 
 /* Every command, in the order `keten help` lists them. */
 static const struct cli_cmd commands[] = {
+	{ "send", NULL, cmd_send,
+	    "--kind KIND --to OIN[,OIN...] --case REF --purpose CODE [--mandate ID] [--ttl DURATION]"
+	    " [--trace TRACEPARENT] [--reply-to MSGID] [--socket ipc://...] [--json] [FILE|-]",
+	    "submit a case message (payload JSON from FILE or stdin); prints its msg_id once queued" },
+	{ "status", NULL, cmd_status, "[--socket ipc://...] [--json] MSGID",
+	    "delivery state of a message per recipient" },
+	{ "subscribe", NULL, cmd_subscribe,
+	    "--cursor NAME [--kind K,...] [--case REF] [--ack] [--follow] [--max N] [--wait MS]"
+	    " [--socket ipc://...]",
+	    "print received messages after a durable cursor as JSON lines" },
+	{ "unsubscribe", NULL, cmd_unsubscribe, "--cursor NAME [--socket ipc://...]",
+	    "delete a durable cursor" },
+	{ "peers", NULL, cmd_peers, "[--socket ipc://...] [--json]",
+	    "the parties this node can reach, and what is queued for each" },
+	{ "queue", NULL, cmd_queue, "[--socket ipc://...] [--json]",
+	    "what waits in this node's outbox, relay queue and inbox" },
 	{ "directory", "sign", cmd_directory_sign,
 	    "--source FILE --key KEY --cert CERT --out FILE [--ca CA --crl CRL]",
 	    "sign a party directory from its JSON source (as the network authority)" },

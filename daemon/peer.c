@@ -100,6 +100,14 @@ link_open(struct peers *ps, const struct party *to)
 }
 
 int
+peers_open(struct peers *ps, const struct party *to)
+{
+	if (link_find(ps, to->oin) == NULL && link_open(ps, to) == NULL)
+		return KETEN_EIO;
+	return 0;
+}
+
+int
 peers_send(struct peers *ps, const struct party *to, uint8_t type, const void *body, size_t len)
 {
 	struct link *l = link_find(ps, to->oin);

@@ -42,6 +42,10 @@ int peers_new(void *zctx, const uint8_t *my_curve_pk, const uint8_t *my_curve_sk
 int peers_send(struct peers *ps, const struct party *to, uint8_t type,
     const void *body, size_t len);
 
+/* Open the link to `to` now (it connects in the background), so that the
+ * first message finds a connection.  0 or KETEN_EIO. */
+int peers_open(struct peers *ps, const struct party *to);
+
 /* 1 if the link to oin has a completed connection now. */
 int peers_connected(struct peers *ps, const char *oin);
 /* Last time (ms) a send to oin succeeded; 0 when never. */

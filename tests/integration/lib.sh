@@ -2,6 +2,7 @@
 # exit, and checks that print "ok"/"FAIL" lines and the closing
 # "N passed, N failed" line.
 T=$(mktemp -d "${TMPDIR:-/tmp}/keten-it.XXXXXX")
+chmod 0755 "$T"	# the nodes run as their own account
 PASS=0
 FAIL=0
 CLEANUP=()

@@ -1,0 +1,394 @@
+/*
+ * inbound.c — what arrives on the node's listening socket: envelopes (to
+ * this node, or to be relayed) and receipts (for messages this node sent
+ * or relayed).
+ *
+ * Order of checks for an envelope (PROTOCOL.md §7): transport identity
+ * known, parse, sender in the directory, time and signature, transport
+ * identity allowed for this sender, then either this node is a recipient
+ * (dedup, open, validate, store, DELIVERED receipt) or it relays for a
+ * recipient (store, forward) or it refuses with NOT_RECIPIENT.  An
+ * envelope whose signature does not verify is dropped and logged: a
+ * receipt for it could only be addressed to a sender nobody authenticated.
+ * Every other refusal is a signed REFUSED receipt to the sender.
+ */
+#include <string.h>
+
+#include <zmq.h>
+
+#include "buf.h"
+#include "config.h"
+#include "directory.h"
+#include "envelope.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "node.h"
+#include "node_io.h"
+#include "payload.h"
+#include "peer.h"
+#include "receipt.h"
+#include "store.h"
+#include "util.h"
+
+#include "directory.pb-c.h"
+#include "envelope.pb-c.h"
+
+static void
+msgid_hex(const uint8_t id[KETEN_MSG_ID_LEN], char out[2 * KETEN_MSG_ID_LEN + 1])
+{
+	hex_encode(id, KETEN_MSG_ID_LEN, out);
+}
+
+/* Sign a receipt about envelope e.  *out is a new buffer. */
+static int
+receipt_make(struct node *n, const struct envelope *e, int status, int reason,
+    const char *text, struct buf **out)
+{
+	const struct envelope_header *h = envelope_header(e);
+	struct receipt_info ri;
+	int r;
+
+	memset(&ri, 0, sizeof(ri));
+	memcpy(ri.msg_id, h->msg_id, KETEN_MSG_ID_LEN);
+	ri.issuer = n->oin;
+	ri.sender = h->sender;
+	ri.status = status;
+	ri.reason = reason;
+	ri.reason_text = text ? text : "";
+	ri.issued_at = clock_now_ms();
+	memcpy(ri.envelope_digest, envelope_digest(e), KETEN_DIGEST_LEN);
+	if ((r = receipt_sign(&ri, n->keys->sign_sk, out)) != 0)
+		log_error("receipt: cannot sign: %s", keten_strerror(r));
+	return r;
+}
+
+/* Queue a receipt (taken) to the sender of e, through its relay if any. */
+static void
+receipt_queue(struct node *n, const char *sender_oin, struct buf *b)
+{
+	const struct party *sender = directory_find(n->dir, sender_oin);
+
+	if (sender == NULL) {
+		buf_destroy(&b);
+		return;
+	}
+	(void)node_act_peer(n, node_next_hop(n, sender)->oin, PEER_MSG_RECEIPT, b);
+}
+
+static void
+refuse(struct node *n, const struct envelope *e, int reason, const char *why)
+{
+	char id[33];
+
+	msgid_hex(envelope_header(e)->msg_id, id);
+	struct buf *b = NULL;
+
+	log_warn("refused %s %s from %s: %s (%s)", kind_name(envelope_header(e)->kind), id,
+	    envelope_header(e)->sender, reason_name(reason), why);
+	if (receipt_make(n, e, KETEN_RECEIPT_REFUSED, reason, why, &b) != 0)
+		return;
+	/* Kept, so that the same envelope sent again gets the same answer. */
+	if (node_txn(n) != 0 || store_refusal_add(n->store, envelope_header(e)->sender,
+	    envelope_header(e)->msg_id, buf_ptr(b), buf_len(b)) != 0) {
+		buf_destroy(&b);
+		return;
+	}
+	receipt_queue(n, envelope_header(e)->sender, b);
+}
+
+/* May the node whose transport identity is `peer` hand us an envelope or
+ * receipt that `origin` signed?  Yes when it is the origin itself, or a
+ * relay that stands for the origin, for this node or for a recipient. */
+static int
+transport_allowed(struct node *n, const struct party *peer, const struct party *origin,
+    const struct envelope_header *h)
+{
+	const struct party *me = directory_find(n->dir, n->oin);
+
+	if (strcmp(peer->oin, origin->oin) == 0)
+		return 1;
+	if (!(peer->roles & KETEN_ROLE_BIT(KETEN__V1__ROLE__RELAY)))
+		return 0;
+	if (strcmp(origin->via, peer->oin) == 0 || (me && strcmp(me->via, peer->oin) == 0))
+		return 1;
+	for (size_t i = 0; h != NULL && i < h->nrecipients; i++) {
+		const struct party *rp = directory_find(n->dir, h->recipients[i]);
+
+		if (rp != NULL && strcmp(rp->via, peer->oin) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+reason_for(int err)
+{
+	switch (err) {
+	case KETEN_EEXPIRED:
+		return KETEN__V1__REASON__EXPIRED;
+	case KETEN_EFUTURE:
+		return KETEN__V1__REASON__FROM_FUTURE;
+	case KETEN_EDECRYPT:
+	case KETEN_ETRUNCATED:
+		return KETEN__V1__REASON__DECRYPT_FAILED;
+	case KETEN_ETOOBIG:
+		return KETEN__V1__REASON__TOO_LARGE;
+	default:
+		return KETEN__V1__REASON__MALFORMED;
+	}
+}
+
+/* This node is a recipient. */
+static void
+deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len)
+{
+	const struct envelope_header *h = envelope_header(e);
+	struct buf *pt = NULL, *rcpt = NULL, *stored = NULL;
+	uint64_t seq = 0;
+	int dup = 0, r;
+	char id[33];
+
+	msgid_hex(h->msg_id, id);
+	if ((r = node_txn(n)) != 0)
+		return;		/* no receipt: the sender retries */
+	/* A duplicate is answered with the receipt it got the first time. */
+	if ((r = store_inbox_receipt(n->store, h->sender, h->msg_id, &stored)) == 0) {
+		log_debug("duplicate %s from %s: receipt sent again", id, h->sender);
+		receipt_queue(n, h->sender, stored);
+		return;
+	}
+	if (r != KETEN_ENOTFOUND) {
+		log_error("store: %s", keten_strerror(r));
+		return;
+	}
+	if ((r = envelope_open(e, n->opener, &pt)) != 0) {
+		refuse(n, e, reason_for(r), keten_strerror(r));
+		return;
+	}
+	r = payload_validate(h->kind, buf_ptr(pt), buf_len(pt));
+	buf_destroy(&pt);	/* stored encrypted; opened again for delivery */
+	if (r != 0) {
+		refuse(n, e, KETEN__V1__REASON__MALFORMED, "payload is not a valid message of its kind");
+		return;
+	}
+	for (size_t i = 0; h->seqs != NULL && i < h->nrecipients; i++)
+		if (strcmp(h->recipients[i], n->oin) == 0)
+			seq = h->seqs[i];
+	if ((r = receipt_make(n, e, KETEN_RECEIPT_DELIVERED, 0, NULL, &rcpt)) != 0)
+		return;
+	r = store_inbox_add(n->store, h->sender, h->msg_id, seq, h->kind, h->case_ref,
+	    clock_now_ms(), wire, len, buf_ptr(rcpt), buf_len(rcpt), &dup);
+	if (r != 0) {
+		/* Not stored: no receipt; the sender tries again later. */
+		buf_destroy(&rcpt);
+		log_error("store: cannot store %s from %s: %s", id, h->sender, keten_strerror(r));
+		return;
+	}
+	receipt_queue(n, h->sender, rcpt);
+	n->inbox_added++;
+	log_info("received %s %s from %s (case %s)", kind_name(h->kind), id, h->sender, h->case_ref);
+}
+
+/* This node relays for at least one recipient; forward to each. */
+static int
+relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t len,
+    const struct party *sender)
+{
+	const struct envelope_header *h = envelope_header(e);
+	int forwarded = 0, r;
+	char id[33];
+
+	msgid_hex(h->msg_id, id);
+	for (size_t i = 0; i < h->nrecipients; i++) {
+		const struct party *rp = directory_find(n->dir, h->recipients[i]);
+		const struct party *hop;
+		struct buf *b;
+
+		if (rp == NULL || strcmp(rp->oin, n->oin) == 0)
+			continue;
+		/* we relay for recipients behind us, and for a sender behind us */
+		if (strcmp(rp->via, n->oin) != 0 && strcmp(sender->via, n->oin) != 0)
+			continue;
+		hop = node_next_hop(n, rp);
+		if ((r = node_txn(n)) != 0)
+			return forwarded;
+		r = store_relay_add(n->store, h->msg_id, h->sender, rp->oin, hop->oin,
+		    h->expires_at, wire, len);
+		if (r == KETEN_EEXIST) {
+			log_debug("relay: %s for %s already queued", id, rp->oin);
+			forwarded++;
+			continue;
+		}
+		if (r != 0) {
+			log_error("relay: cannot queue %s: %s", id, keten_strerror(r));
+			continue;
+		}
+		/* Sent after the commit; sent again from the relay queue only
+		 * if no receipt has come back by then. */
+		(void)store_relay_mark(n->store, h->msg_id, rp->oin, 1, clock_now_ms() + 5000);
+		if ((b = buf_new(len)) == NULL || buf_put(b, wire, len) != 0) {
+			buf_destroy(&b);
+			continue;
+		}
+		(void)node_act_peer(n, hop->oin, PEER_MSG_ENVELOPE, b);
+		forwarded++;
+		log_info("relaying %s %s from %s to %s via %s", kind_name(h->kind), id,
+		    h->sender, rp->oin, hop->oin);
+	}
+	return forwarded;
+}
+
+static void
+envelope_in(struct node *n, const struct party *peer, const uint8_t *wire, size_t len)
+{
+	struct envelope *e = NULL;
+	const struct envelope_header *h;
+	const struct party *sender;
+	int r, for_me;
+	char id[33];
+
+	if ((r = envelope_parse(wire, len, &e)) != 0) {
+		log_warn("envelope from %s dropped: %s", peer->oin, keten_strerror(r));
+		return;
+	}
+	h = envelope_header(e);
+	msgid_hex(h->msg_id, id);
+	sender = directory_find(n->dir, h->sender);
+	r = envelope_verify(e, sender ? sender->sign_pk : NULL, n->sigcache, clock_now_ms(),
+	    n->cfg->clock_skew_ms);
+	if (r == KETEN_ESENDERKEY || r == KETEN_EBADSIG || r == KETEN_ECONTEXT ||
+	    r == KETEN_EBATCHPROOF || r == KETEN_EINVAL) {
+		log_warn("envelope %s claiming sender %s, from %s, dropped: %s", id, h->sender,
+		    peer->oin, keten_strerror(r));
+		goto out;
+	}
+	if (r != 0) {
+		refuse(n, e, reason_for(r), keten_strerror(r));
+		goto out;
+	}
+	if (!transport_allowed(n, peer, sender, h)) {
+		refuse(n, e, KETEN__V1__REASON__TRANSPORT_MISMATCH,
+		    "transport identity is not the sender or its relay");
+		goto out;
+	}
+	for_me = envelope_check_recipient(e, n->oin) == 0;
+	if (for_me)
+		deliver_here(n, e, wire, len);
+	if (relay_forward(n, e, wire, len, sender) == 0 && !for_me)
+		refuse(n, e, KETEN__V1__REASON__NOT_RECIPIENT, "this node is not a recipient or relay");
+out:
+	envelope_destroy(&e);
+}
+
+static void
+receipt_in(struct node *n, const struct party *peer, const uint8_t *body, size_t len)
+{
+	struct receipt_parsed *rp = NULL;
+	const struct receipt_info *ri;
+	const struct party *issuer, *sender;
+	int r;
+
+	if ((r = receipt_parse(body, len, &rp)) != 0) {
+		log_warn("receipt from %s dropped: %s", peer->oin, keten_strerror(r));
+		return;
+	}
+	ri = receipt_info(rp);
+	if ((issuer = directory_find(n->dir, ri->issuer)) == NULL ||
+	    receipt_verify(rp, issuer->sign_pk) != 0) {
+		log_warn("receipt from %s claiming issuer %s dropped: signature does not verify",
+		    peer->oin, ri->issuer);
+		goto out;
+	}
+	if (!transport_allowed(n, peer, issuer, NULL)) {
+		log_warn("receipt by %s from %s dropped: transport identity not allowed",
+		    ri->issuer, peer->oin);
+		goto out;
+	}
+	if (strcmp(ri->sender, n->oin) == 0) {
+		outbound_receipt(n, issuer, body, len, ri);
+		goto out;
+	}
+	/* A receipt on its way back through this relay: pass it towards the
+	 * original sender. */
+	{
+		char orig[21];
+
+		if (node_txn(n) == 0 &&
+		    store_relay_done(n->store, ri->msg_id, ri->issuer, body, len, orig) == 0 &&
+		    strcmp(orig, ri->sender) == 0 && (sender = directory_find(n->dir, orig)) != NULL) {
+			struct buf *b = buf_new(len);
+
+			if (b != NULL && buf_put(b, body, len) == 0)
+				(void)node_act_peer(n, node_next_hop(n, sender)->oin, PEER_MSG_RECEIPT, b);
+			else
+				buf_destroy(&b);
+			goto out;
+		}
+	}
+	log_warn("receipt by %s for %s is not for this node; dropped", ri->issuer, ri->sender);
+out:
+	receipt_parsed_destroy(&rp);
+}
+
+/* One message from the listening socket: routing id, type, body. */
+static void
+inbound_one(struct node *n)
+{
+	zmq_msg_t f[3];
+	int nf = 0, more = 1;
+	const char *uid;
+	const struct party *peer;
+
+	while (more) {
+		zmq_msg_t extra, *m = nf < 3 ? &f[nf] : &extra;
+
+		zmq_msg_init(m);
+		if (zmq_msg_recv(m, n->router, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(m);
+			break;
+		}
+		more = zmq_msg_more(m);
+		if (m == &extra)
+			zmq_msg_close(m);
+		nf++;
+	}
+	if (nf != 3 || zmq_msg_size(&f[1]) != 1) {
+		log_warn("transport: malformed message (%d frames) dropped", nf);
+		goto out;
+	}
+	/* Fail closed: only frames that passed our ZAP handler carry a
+	 * User-Id, and it must be a party in the current directory. */
+	uid = zmq_msg_gets(&f[1], "User-Id");
+	if (uid == NULL || (peer = directory_find(n->dir, uid)) == NULL) {
+		log_warn("transport: message without a directory identity dropped");
+		goto out;
+	}
+	switch (*(const uint8_t *)zmq_msg_data(&f[1])) {
+	case PEER_MSG_ENVELOPE:
+		envelope_in(n, peer, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
+		break;
+	case PEER_MSG_RECEIPT:
+		receipt_in(n, peer, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
+		break;
+	default:
+		log_warn("transport: unknown message type from %s dropped", peer->oin);
+	}
+out:
+	for (int i = 0; i < nf && i < 3; i++)
+		zmq_msg_close(&f[i]);
+}
+
+void
+inbound_drain(struct node *n, size_t max)
+{
+	int events;
+	size_t len = sizeof(events);
+
+	for (size_t i = 0; i < max; i++) {
+		if (zmq_getsockopt(n->router, ZMQ_EVENTS, &events, &len) != 0 ||
+		    !(events & ZMQ_POLLIN))
+			break;
+		inbound_one(n);
+	}
+}

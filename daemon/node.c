@@ -1,0 +1,519 @@
+/*
+ * node.c — node lifecycle, the poll loop and the post-commit actions (see
+ * node.h).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "buf.h"
+#include "config.h"
+#include "directory.h"
+#include "envelope.h"
+#include "err.h"
+#include "keys.h"
+#include "local.h"
+#include "log.h"
+#include "node.h"
+#include "node_io.h"
+#include "peer.h"
+#include "pki.h"
+#include "store.h"
+#include "util.h"
+#include "zap.h"
+
+/* Messages read from one socket in one turn, at most: bounds the turn so
+ * that no source starves the others. */
+#define TURN_MAX 512
+
+/* ------------------------------------------------------------------ */
+/* trust: PKI and directory */
+
+static const char *
+zap_lookup(void *arg, const uint8_t key[32])
+{
+	struct node *n = arg;
+	const struct party *p = directory_find_curve(n->dir, key);
+
+	return p ? p->oin : NULL;
+}
+
+static int
+trust_load(const struct config *cfg, struct pki **pki, struct directory **dir)
+{
+	int r;
+
+	if ((r = pki_new(cfg->ca, cfg->crl, pki)) != 0) {
+		log_error("%s, %s: cannot load the chain CA and CRL: %s", cfg->ca, cfg->crl,
+		    keten_strerror(r));
+		return r;
+	}
+	if ((r = directory_load_file(*pki, cfg->authority, cfg->directory, clock_now_ms(), dir)) != 0) {
+		log_error("%s: directory refused: %s", cfg->directory, keten_strerror(r));
+		pki_destroy(pki);
+		return r;
+	}
+	return 0;
+}
+
+/* Our own entry must be in the directory with exactly our keys. */
+static int
+self_check(const struct config *cfg, const struct keys *k, const struct directory *dir)
+{
+	const struct party *me = directory_find(dir, cfg->oin);
+
+	if (me == NULL) {
+		log_error("directory: this node's OIN %s is not in it", cfg->oin);
+		return KETEN_ECONFIG;
+	}
+	if (sodium_memcmp(me->sign_pk, k->sign_pk, 32) != 0 ||
+	    sodium_memcmp(me->seal_pk, k->seal_pk, 32) != 0 ||
+	    sodium_memcmp(me->curve_pk, k->curve_pk, 32) != 0) {
+		log_error("directory: the keys listed for %s are not this node's keys", cfg->oin);
+		return KETEN_ECONFIG;
+	}
+	return 0;
+}
+
+int
+node_check(struct config *cfg)
+{
+	struct keys *k = NULL;
+	struct pki *pki = NULL;
+	struct directory *dir = NULL;
+	struct store *st = NULL;
+	int r;
+
+	if ((r = keys_load(cfg->sign_key, cfg->seal_key, cfg->curve_key, &k)) != 0) {
+		log_error("keys: %s", keten_strerror(r));
+		goto out;
+	}
+	if ((r = trust_load(cfg, &pki, &dir)) != 0)
+		goto out;
+	if ((r = self_check(cfg, k, dir)) != 0)
+		goto out;
+	if ((r = store_open(cfg->state_dir, cfg->store_sync_full, &st)) != 0) {
+		log_error("%s: store: %s", cfg->state_dir, keten_strerror(r));
+		goto out;
+	}
+	log_info("configuration, keys, PKI, directory (serial %llu, %zu parties) and store are good",
+	    (unsigned long long)directory_serial(dir), directory_count(dir));
+out:
+	store_close(&st);
+	directory_destroy(&dir);
+	pki_destroy(&pki);
+	keys_destroy(&k);
+	return r;
+}
+
+/* Open a link to every party this node talks to directly, so that
+ * connections are up before the first message needs them. */
+static void
+links_open(struct node *n)
+{
+	for (size_t i = 0; i < directory_count(n->dir); i++) {
+		const struct party *p = directory_party(n->dir, i);
+
+		if (strcmp(p->oin, n->oin) != 0 && node_next_hop(n, p) == p)
+			(void)peers_open(n->peers, p);
+	}
+}
+
+/* SIGHUP: load the directory again; keep the old one if the new one
+ * does not verify. */
+static void
+node_reload(struct node *n)
+{
+	struct pki *pki = NULL;
+	struct directory *dir = NULL;
+
+	n->reload = 0;
+	if (trust_load(n->cfg, &pki, &dir) != 0) {
+		log_error("reload: keeping directory serial %llu",
+		    (unsigned long long)directory_serial(n->dir));
+		return;
+	}
+	if (self_check(n->cfg, n->keys, dir) != 0 ||
+	    directory_serial(dir) < directory_serial(n->dir)) {
+		log_error("reload: new directory refused; keeping serial %llu",
+		    (unsigned long long)directory_serial(n->dir));
+		directory_destroy(&dir);
+		pki_destroy(&pki);
+		return;
+	}
+	directory_destroy(&n->dir);
+	pki_destroy(&n->pki);
+	n->dir = dir;
+	n->pki = pki;
+	peers_reset(n->peers);	/* endpoints or keys may have changed */
+	links_open(n);
+	log_info("reload: directory serial %llu, %zu parties",
+	    (unsigned long long)directory_serial(dir), directory_count(dir));
+}
+
+/* ------------------------------------------------------------------ */
+/* lifecycle */
+
+static int
+setopt_int(void *s, int opt, int v)
+{
+	return zmq_setsockopt(s, opt, &v, sizeof(v));
+}
+
+static int
+router_open(struct node *n)
+{
+	const struct config *c = n->cfg;
+	int64_t max = (int64_t)c->max_message_size;
+
+	/* The ZAP handler is bound before any CURVE server socket exists:
+	 * libzmq would admit every key otherwise (zap.h). */
+	if (zap_new(n->zctx, zap_lookup, n, &n->zap) != 0)
+		return KETEN_EIO;
+	if ((n->router = zmq_socket(n->zctx, ZMQ_ROUTER)) == NULL ||
+	    setopt_int(n->router, ZMQ_CURVE_SERVER, 1) != 0 ||
+	    zmq_setsockopt(n->router, ZMQ_CURVE_SECRETKEY, n->keys->curve_sk, 32) != 0 ||
+	    zmq_setsockopt(n->router, ZMQ_ZAP_DOMAIN, KETEN_ZAP_DOMAIN, strlen(KETEN_ZAP_DOMAIN)) != 0 ||
+	    zmq_setsockopt(n->router, ZMQ_MAXMSGSIZE, &max, sizeof(max)) != 0 ||
+	    setopt_int(n->router, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
+	    setopt_int(n->router, ZMQ_LINGER, (int)c->linger_ms) != 0 ||
+	    setopt_int(n->router, ZMQ_HEARTBEAT_IVL, (int)c->heartbeat_ms) != 0 ||
+	    setopt_int(n->router, ZMQ_HEARTBEAT_TIMEOUT, 3 * (int)c->heartbeat_ms) != 0 ||
+	    setopt_int(n->router, ZMQ_RCVHWM, 100000) != 0 ||
+	    zmq_bind(n->router, c->listen) != 0) {
+		log_error("%s: cannot listen: %s", c->listen, zmq_strerror(errno));
+		return KETEN_EIO;
+	}
+	log_info("listening on %s", c->listen);
+	return 0;
+}
+
+static int
+signals_open(struct node *n)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0 ||
+	    (n->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return KETEN_EIO;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+int
+node_new(struct config *cfg, struct node **out)
+{
+	struct node *n;
+	struct peers_opts po;
+	int r;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return KETEN_ECRYPTO;
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return KETEN_ENOMEM;
+	n->cfg = cfg;
+	n->sigfd = -1;
+	snprintf(n->oin, sizeof(n->oin), "%s", cfg->oin);
+	if ((r = keys_load(cfg->sign_key, cfg->seal_key, cfg->curve_key, &n->keys)) != 0) {
+		log_error("keys: %s", keten_strerror(r));
+		goto fail;
+	}
+	if ((r = trust_load(cfg, &n->pki, &n->dir)) != 0 ||
+	    (r = self_check(cfg, n->keys, n->dir)) != 0)
+		goto fail;
+	if ((r = store_open(cfg->state_dir, cfg->store_sync_full, &n->store)) != 0) {
+		log_error("%s: store: %s", cfg->state_dir, keten_strerror(r));
+		goto fail;
+	}
+	if ((r = sealer_new((uint32_t)cfg->batch_max, 60000, &n->sealer)) != 0 ||
+	    (r = opener_new(cfg->oin, n->keys->seal_sk, &n->opener)) != 0 ||
+	    (r = sigcache_new(&n->sigcache)) != 0)
+		goto fail;
+	/* Signals are blocked before libzmq starts its threads, which
+	 * inherit the mask: only the signalfd sees them. */
+	if ((r = signals_open(n)) != 0)
+		goto fail;
+	if ((n->zctx = zmq_ctx_new()) == NULL) {
+		r = KETEN_EIO;
+		goto fail;
+	}
+	if ((r = router_open(n)) != 0)
+		goto fail;
+	po.heartbeat_ms = (int)cfg->heartbeat_ms;
+	po.linger_ms = (int)cfg->linger_ms;
+	po.sndhwm = 10000;
+	po.max_msg = (int64_t)cfg->max_message_size;
+	if ((r = peers_new(n->zctx, n->keys->curve_pk, n->keys->curve_sk, &po, &n->peers)) != 0)
+		goto fail;
+	links_open(n);
+	if ((r = local_new(n, &n->local)) != 0)
+		goto fail;
+	n->next_retry = clock_now_ms();
+	log_info("node %s (%s) ready: directory serial %llu, %zu parties",
+	    n->oin, directory_find(n->dir, n->oin)->name,
+	    (unsigned long long)directory_serial(n->dir), directory_count(n->dir));
+	*out = n;
+	return 0;
+fail:
+	node_destroy(&n);
+	return r;
+}
+
+void
+node_destroy(struct node **np)
+{
+	struct node *n;
+
+	if (np == NULL || (n = *np) == NULL)
+		return;
+	for (size_t i = 0; i < n->nstaged; i++)
+		envelope_destroy(&n->staged[i].e);
+	free(n->staged);
+	for (size_t i = 0; i < n->nactions; i++) {
+		buf_destroy(&n->actions[i].body);
+		buf_destroy(&n->actions[i].fail_body);
+	}
+	free(n->actions);
+	local_destroy(&n->local);
+	peers_destroy(&n->peers);
+	if (n->router != NULL)
+		zmq_close(n->router);
+	zap_destroy(&n->zap);
+	if (n->zctx != NULL)
+		zmq_ctx_term(n->zctx);
+	if (n->sigfd >= 0)
+		close(n->sigfd);
+	if (n->in_txn)
+		store_rollback(n->store);
+	store_close(&n->store);
+	sigcache_destroy(&n->sigcache);
+	opener_destroy(&n->opener);
+	sealer_destroy(&n->sealer);
+	directory_destroy(&n->dir);
+	pki_destroy(&n->pki);
+	keys_destroy(&n->keys);
+	free(n);
+	*np = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* the turn's transaction and actions */
+
+int
+node_txn(struct node *n)
+{
+	int r;
+
+	if (n->in_txn)
+		return 0;
+	if ((r = store_begin(n->store)) != 0) {
+		log_error("store: cannot begin a transaction: %s", keten_strerror(r));
+		return r;
+	}
+	n->in_txn = 1;
+	return 0;
+}
+
+static struct action *
+action_new(struct node *n)
+{
+	struct action *a;
+
+	if (n->nactions == n->actions_cap) {
+		size_t cap = n->actions_cap ? 2 * n->actions_cap : 256;
+		struct action *grown = realloc(n->actions, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return NULL;
+		n->actions = grown;
+		n->actions_cap = cap;
+	}
+	a = &n->actions[n->nactions++];
+	memset(a, 0, sizeof(*a));
+	return a;
+}
+
+int
+node_act_peer(struct node *n, const char *oin, uint8_t type, struct buf *body)
+{
+	struct action *a = action_new(n);
+
+	if (a == NULL) {
+		buf_destroy(&body);
+		return KETEN_ENOMEM;
+	}
+	a->kind = ACT_PEER_SEND;
+	snprintf(a->oin, sizeof(a->oin), "%s", oin);
+	a->type = type;
+	a->body = body;
+	return 0;
+}
+
+int
+node_act_reply(struct node *n, int local_idx, const uint8_t *rid, size_t rid_len,
+    struct buf *body, struct buf *fail_body)
+{
+	struct action *a = action_new(n);
+
+	if (a == NULL || rid_len > sizeof(a->rid)) {
+		if (a != NULL)
+			n->nactions--;
+		buf_destroy(&body);
+		buf_destroy(&fail_body);
+		return KETEN_ENOMEM;
+	}
+	a->kind = ACT_LOCAL_REPLY;
+	a->local_idx = local_idx;
+	memcpy(a->rid, rid, rid_len);
+	a->rid_len = rid_len;
+	a->body = body;
+	a->fail_body = fail_body;
+	return 0;
+}
+
+const struct party *
+node_next_hop(struct node *n, const struct party *to)
+{
+	const struct party *relay;
+
+	if (to->via[0] == '\0' || strcmp(to->via, n->oin) == 0)
+		return to;
+	relay = directory_find(n->dir, to->via);
+	return relay ? relay : to;
+}
+
+/* Commit the turn and carry out its actions; on a failed commit, only
+ * the failure replies go out (nothing was made durable). */
+static void
+node_commit(struct node *n)
+{
+	int ok = 1, r;
+
+	if (n->in_txn) {
+		if ((r = store_commit(n->store)) != 0) {
+			log_error("store: commit failed: %s; this turn's work is refused",
+			    keten_strerror(r));
+			store_rollback(n->store);
+			ok = 0;
+		}
+		n->in_txn = 0;
+	}
+	for (size_t i = 0; i < n->nactions; i++) {
+		struct action *a = &n->actions[i];
+
+		if (a->kind == ACT_PEER_SEND && ok) {
+			const struct party *p = directory_find(n->dir, a->oin);
+
+			/* Failure is fine: the store says what is still due
+			 * and the retry timer sends it again. */
+			if (p != NULL && peers_send(n->peers, p, a->type, buf_ptr(a->body),
+			    buf_len(a->body)) != 0)
+				log_debug("peer %s: not connected; will retry", a->oin);
+		} else if (a->kind == ACT_LOCAL_REPLY) {
+			struct buf *b = ok ? a->body : a->fail_body;
+
+			if (b != NULL)
+				local_reply(n->local, a->local_idx, a->rid, a->rid_len, b);
+		}
+		buf_destroy(&a->body);
+		buf_destroy(&a->fail_body);
+	}
+	n->nactions = 0;
+	if (!ok)
+		outbound_forget_staged(n);
+}
+
+/* ------------------------------------------------------------------ */
+/* the loop */
+
+static void
+signals_read(struct node *n)
+{
+	struct signalfd_siginfo si;
+
+	while (read(n->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			n->reload = 1;
+		else {
+			if (!n->stopping)
+				log_info("signal %u: draining and stopping", si.ssi_signo);
+			n->stopping = 1;
+		}
+	}
+}
+
+static long
+turn_timeout(struct node *n, uint64_t now)
+{
+	uint64_t next = n->next_retry;
+
+	if (n->batch_deadline && n->batch_deadline < next)
+		next = n->batch_deadline;
+	if (local_next_deadline(n->local) && local_next_deadline(n->local) < next)
+		next = local_next_deadline(n->local);
+	if (next <= now)
+		return 0;
+	return next - now > 1000 ? 1000 : (long)(next - now);
+}
+
+int
+node_run(struct node *n)
+{
+	zmq_pollitem_t items[3 + KETEN_LOCAL_MAX];
+	size_t nlocal;
+
+	while (!n->stopping) {
+		uint64_t now = clock_now_ms();
+		size_t ni = 0;
+
+		items[ni++] = (zmq_pollitem_t){ zap_socket(n->zap), 0, ZMQ_POLLIN, 0 };
+		items[ni++] = (zmq_pollitem_t){ n->router, 0, ZMQ_POLLIN, 0 };
+		items[ni++] = (zmq_pollitem_t){ NULL, n->sigfd, ZMQ_POLLIN, 0 };
+		nlocal = local_pollitems(n->local, items + ni);
+		ni += nlocal;
+		if (zmq_poll(items, (int)ni, turn_timeout(n, now)) < 0 && errno != EINTR) {
+			log_error("poll: %s", zmq_strerror(errno));
+			return KETEN_EIO;
+		}
+		if (items[2].revents)
+			signals_read(n);
+		if (n->reload)
+			node_reload(n);
+		zap_handle(n->zap);
+		inbound_drain(n, TURN_MAX);
+		local_drain(n, TURN_MAX);
+		now = clock_now_ms();
+		if (n->nstaged > 0 && (n->nstaged >= (size_t)n->cfg->batch_max ||
+		    now >= n->batch_deadline || n->stopping))
+			outbound_flush(n);
+		/* Hold the transaction open while a batch is still filling:
+		 * its submissions are not answered until it commits. */
+		if (n->nstaged == 0)
+			node_commit(n);
+		if (now >= n->next_retry) {
+			outbound_retry(n, now);
+			node_commit(n);
+		}
+		local_answer_waiting(n, clock_now_ms());
+	}
+	/* Drain: what was read is committed and answered; what is queued
+	 * stays durably queued for the next start. */
+	if (n->nstaged > 0)
+		outbound_flush(n);
+	node_commit(n);
+	log_info("stopped");
+	return 0;
+}

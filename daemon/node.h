@@ -1,0 +1,119 @@
+/*
+ * node.h — one keten node: its keys, trust (PKI and directory), durable
+ * store, sockets and the poll loop that ties them together.
+ *
+ * The node is single-threaded.  One turn of the loop reads what is waiting
+ * (network messages, local requests), does all the resulting store writes
+ * in one transaction, commits it (one fsync for everything in the turn),
+ * and only then acts outward: receipts, replies to local systems and
+ * envelopes to peers.  Nothing is acknowledged before it is durable.
+ *
+ * Modules: node.c (lifecycle, loop, the post-commit action list),
+ * inbound.c (envelopes and receipts from peers), outbound.c (sealing,
+ * batch signing, sending, retry and expiry), local.c (the local API).
+ */
+#ifndef KETEN_NODE_H
+#define KETEN_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf;
+struct config;
+struct directory;
+struct envelope;
+struct keys;
+struct local;
+struct opener;
+struct party;
+struct peers;
+struct pki;
+struct sealer;
+struct sigcache;
+struct store;
+struct zap;
+
+/* What to do once the turn's transaction has committed. */
+enum action_kind {
+	ACT_PEER_SEND,		/* send type+body to party oin */
+	ACT_LOCAL_REPLY,	/* reply to a local system's request */
+};
+
+struct action {
+	enum action_kind kind;
+	char oin[21];		/* ACT_PEER_SEND: next hop */
+	uint8_t type;		/* ACT_PEER_SEND: PEER_MSG_* */
+	int local_idx;		/* ACT_LOCAL_REPLY: which local socket */
+	uint8_t rid[256];	/* ACT_LOCAL_REPLY: ZeroMQ routing id */
+	size_t rid_len;
+	struct buf *body;	/* owned */
+	struct buf *fail_body;	/* ACT_LOCAL_REPLY: sent instead if the commit fails */
+};
+
+/* A submission sealed in this turn, waiting for the batch signature. */
+struct staged {
+	struct envelope *e;
+	int local_idx;
+	uint8_t rid[256];
+	size_t rid_len;
+	uint64_t request_id;
+	char local_name[33];
+};
+
+struct node {
+	struct config *cfg;
+	char oin[21];
+	struct keys *keys;
+	struct pki *pki;
+	struct directory *dir;
+	struct store *store;
+	struct sealer *sealer;
+	struct opener *opener;
+	struct sigcache *sigcache;
+
+	void *zctx;
+	struct zap *zap;
+	void *router;		/* inbound, CurveZMQ server */
+	struct peers *peers;
+	struct local *local;
+	int sigfd;
+
+	int in_txn;		/* a store transaction is open for this turn */
+	struct action *actions;
+	size_t nactions, actions_cap;
+	struct staged *staged;
+	size_t nstaged;
+	uint64_t batch_deadline;	/* ms; 0 when nothing is staged */
+	uint64_t next_retry;		/* ms; when the outbox is next due */
+	int stopping;
+	int reload;
+	uint64_t inbox_added;		/* grows when new messages are stored */
+};
+
+/* Load everything from the configuration and bind the sockets.  On error
+ * the reason is logged.  Caller owns *out (node_destroy). */
+int node_new(struct config *cfg, struct node **out);
+
+/* Check configuration, keys, PKI, directory and store without binding
+ * anything (ketend -n).  0 or the first error, logged. */
+int node_check(struct config *cfg);
+
+/* Run until SIGTERM/SIGINT, then drain and return 0. */
+int node_run(struct node *n);
+
+void node_destroy(struct node **np);
+
+/* --- used by the node's modules ----------------------------------- */
+
+/* Open the turn's transaction if none is open.  0 or a store error. */
+int node_txn(struct node *n);
+
+/* Queue an outward action for after the commit (takes body). */
+int node_act_peer(struct node *n, const char *oin, uint8_t type, struct buf *body);
+int node_act_reply(struct node *n, int local_idx, const uint8_t *rid, size_t rid_len,
+    struct buf *body, struct buf *fail_body);
+
+/* The party to send to for reaching `to`: `to` itself, or its relay. */
+const struct party *node_next_hop(struct node *n, const struct party *to);
+
+#endif

@@ -1,0 +1,375 @@
+/*
+ * outbound.c — messages this node sends: submissions from local systems
+ * are sealed at once (encrypted once for all recipients), staged until the
+ * turn's batch is full or batch_delay has passed, signed with one batch
+ * signature, stored with their per-recipient sequence numbers in the
+ * turn's transaction, and sent after the commit.  Until a signed receipt
+ * arrives a destination is retried with exponential backoff and jitter;
+ * one that outlives its message is marked EXPIRED.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "buf.h"
+#include "config.h"
+#include "directory.h"
+#include "envelope.h"
+#include "err.h"
+#include "keys.h"
+#include "local.h"
+#include "log.h"
+#include "node.h"
+#include "node_io.h"
+#include "peer.h"
+#include "receipt.h"
+#include "store.h"
+#include "util.h"
+
+#include "envelope.pb-c.h"
+#include "local.pb-c.h"
+
+/* How long a sent message waits for its receipt before it is sent again
+ * (the first wait; it doubles up to retry_max). */
+#define RECEIPT_WAIT_MS 5000
+#define DUE_BATCH 1024
+
+static uint64_t
+backoff(const struct config *c, uint32_t attempts, uint64_t base)
+{
+	uint64_t d = base;
+
+	for (uint32_t i = 1; i < attempts && d < c->retry_max_ms; i++)
+		d *= 2;
+	if (d > c->retry_max_ms)
+		d = c->retry_max_ms;
+	/* +-25% jitter, so that many senders do not retry in step */
+	return d * 3 / 4 + randombytes_uniform((uint32_t)(d / 2 + 1));
+}
+
+/* The reply for a staged submission: the msg_id when committed, an
+ * error when the commit fails. */
+static int
+staged_replies(struct node *n, const struct staged *s)
+{
+	Keten__V1__LocalResponse ok, fail;
+	Keten__V1__SubmitResponse sr;
+	Keten__V1__LocalError le;
+	const struct envelope_header *h = envelope_header(s->e);
+
+	keten__v1__local_response__init(&ok);
+	keten__v1__submit_response__init(&sr);
+	ok.request_id = s->request_id;
+	ok.result_case = KETEN__V1__LOCAL_RESPONSE__RESULT_SUBMIT;
+	ok.submit = &sr;
+	sr.msg_id.data = (uint8_t *)h->msg_id;
+	sr.msg_id.len = KETEN_MSG_ID_LEN;
+	keten__v1__local_response__init(&fail);
+	keten__v1__local_error__init(&le);
+	fail.request_id = s->request_id;
+	fail.error = &le;
+	le.code = KETEN_EIO;
+	le.name = (char *)keten_errname(KETEN_EIO);
+	le.message = "the node could not store the message durably; nothing was queued";
+	return node_act_reply(n, s->local_idx, s->rid, s->rid_len, local_pack(&ok),
+	    local_pack(&fail));
+}
+
+int
+outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
+    const char *local_name, const uint8_t *rid, size_t rid_len, uint64_t request_id,
+    uint8_t msg_id_out[KETEN_MSG_ID_LEN])
+{
+	struct envelope_meta m;
+	uint8_t keys[KETEN_MAX_RECIPIENTS][32];
+	uint64_t seqs[KETEN_MAX_RECIPIENTS];
+	struct staged *st, *grown;
+	uint64_t now = clock_now_ms();
+	int r;
+
+	if (s->nrecipients == 0 || s->nrecipients > KETEN_MAX_RECIPIENTS)
+		return KETEN_ERECIPIENTS;
+	for (size_t i = 0; i < s->nrecipients; i++) {
+		const struct party *p = directory_find(n->dir, s->recipients[i]);
+
+		if (p == NULL || strcmp(p->oin, n->oin) == 0)
+			return KETEN_ERECIPIENTS;
+		memcpy(keys[i], p->seal_pk, 32);
+	}
+	if ((r = node_txn(n)) != 0)
+		return r;
+	/* Sequence numbers are taken inside the turn's transaction: if it
+	 * rolls back, so do they, and the streams stay gapless. */
+	for (size_t i = 0; i < s->nrecipients; i++)
+		if ((r = store_seq_next(n->store, n->oin, s->recipients[i], &seqs[i])) != 0)
+			return r;
+	memset(&m, 0, sizeof(m));
+	m.kind = s->kind;
+	m.sender = n->oin;
+	m.nrecipients = s->nrecipients;
+	m.recipients = s->recipients;
+	m.recipient_keys = (const uint8_t (*)[32])keys;
+	m.seqs = seqs;
+	m.case_ref = s->case_ref;
+	m.purpose = s->purpose;
+	m.mandate_id = s->mandate_id;
+	m.traceparent = s->traceparent;
+	m.created_at = now;
+	m.expires_at = now + (s->ttl_ms ? s->ttl_ms : n->cfg->default_ttl_ms);
+	m.in_reply_to = s->in_reply_to;
+	if ((grown = realloc(n->staged, (n->nstaged + 1) * sizeof(*grown))) == NULL)
+		return KETEN_ENOMEM;
+	n->staged = grown;
+	st = &n->staged[n->nstaged];
+	memset(st, 0, sizeof(*st));
+	if ((r = envelope_seal(&m, s->payload, s->len, n->sealer, &st->e)) != 0)
+		return r;
+	st->local_idx = local_idx;
+	if (rid_len > sizeof(st->rid))
+		rid_len = sizeof(st->rid);
+	memcpy(st->rid, rid, rid_len);
+	st->rid_len = rid_len;
+	st->request_id = request_id;
+	snprintf(st->local_name, sizeof(st->local_name), "%s", local_name);
+	memcpy(msg_id_out, envelope_header(st->e)->msg_id, KETEN_MSG_ID_LEN);
+	if (n->nstaged++ == 0)
+		n->batch_deadline = now + n->cfg->batch_delay_ms;
+	return 0;
+}
+
+void
+outbound_forget_staged(struct node *n)
+{
+	for (size_t i = 0; i < n->nstaged; i++)
+		envelope_destroy(&n->staged[i].e);
+	n->nstaged = 0;
+	n->batch_deadline = 0;
+	/* the sealer's ephemeral key may have been used for envelopes that
+	 * will never exist; start a fresh one */
+	sealer_rotate(n->sealer);
+}
+
+/* Store one signed envelope and queue it to every recipient's next hop. */
+static int
+staged_store_and_send(struct node *n, const struct staged *s)
+{
+	const struct envelope_header *h = envelope_header(s->e);
+	const uint8_t *w;
+	size_t len;
+	uint64_t now = clock_now_ms();
+	int r;
+
+	w = envelope_bytes(s->e, &len);
+	r = store_outbox_add(n->store, h->msg_id, h->kind, s->local_name, h->case_ref,
+	    h->created_at, h->expires_at, envelope_digest(s->e), w, len, (const char *const *)h->recipients,
+	    h->nrecipients, h->seqs);
+	if (r != 0)
+		return r;
+	for (size_t i = 0; i < h->nrecipients; i++) {
+		const struct party *p = directory_find(n->dir, h->recipients[i]);
+		const struct party *hop = node_next_hop(n, p);
+		struct buf *b = buf_new(len);
+
+		if (b == NULL || buf_put(b, w, len) != 0) {
+			buf_destroy(&b);
+			continue;	/* the retry timer sends it */
+		}
+		/* Marked sent now; if the send fails after the commit the
+		 * receipt wait runs out and it is sent again. */
+		(void)store_outbox_mark(n->store, h->msg_id, p->oin, KETEN__V1__DELIVERY_STATE__STATE_SENT,
+		    1, now + backoff(n->cfg, 1, RECEIPT_WAIT_MS), NULL);
+		(void)node_act_peer(n, hop->oin, PEER_MSG_ENVELOPE, b);
+	}
+	return 0;
+}
+
+void
+outbound_flush(struct node *n)
+{
+	struct envelope **es;
+	size_t done = 0;
+	int r;
+
+	if (n->nstaged == 0)
+		return;
+	if ((es = calloc(n->nstaged, sizeof(*es))) == NULL) {
+		log_error("outbound: out of memory for a batch of %zu", n->nstaged);
+		outbound_forget_staged(n);
+		return;
+	}
+	for (size_t i = 0; i < n->nstaged; i++)
+		es[i] = n->staged[i].e;
+	/* One Ed25519 signature for the whole batch; a batch of one gets a
+	 * single signature. */
+	if (n->nstaged == 1)
+		r = envelope_sign(es[0], n->keys->sign_sk);
+	else
+		r = envelope_sign_batch(es, n->nstaged, n->keys->sign_sk);
+	free(es);
+	if (r != 0) {
+		log_error("outbound: cannot sign a batch of %zu: %s", n->nstaged, keten_strerror(r));
+		goto fail;
+	}
+	for (size_t i = 0; i < n->nstaged; i++) {
+		const struct staged *s = &n->staged[i];
+
+		if ((r = staged_store_and_send(n, s)) != 0) {
+			log_error("outbound: cannot queue: %s", keten_strerror(r));
+			goto fail;
+		}
+		(void)staged_replies(n, s);
+		done++;
+		log_info("queued %s from %s", kind_name(envelope_header(s->e)->kind), s->local_name);
+	}
+	for (size_t i = 0; i < n->nstaged; i++)
+		envelope_destroy(&n->staged[i].e);
+	n->nstaged = 0;
+	n->batch_deadline = 0;
+	return;
+fail:
+	/* The turn's transaction cannot be trusted now: roll it back, and
+	 * every staged submission is answered with an error. */
+	for (size_t i = 0; i < n->nstaged; i++)
+		if (i >= done)
+			(void)staged_replies(n, &n->staged[i]);
+	store_rollback(n->store);
+	n->in_txn = 0;
+	for (size_t i = 0; i < n->nactions; i++) {
+		struct action *a = &n->actions[i];
+
+		if (a->kind == ACT_LOCAL_REPLY && a->fail_body != NULL)
+			local_reply(n->local, a->local_idx, a->rid, a->rid_len, a->fail_body);
+		buf_destroy(&a->body);
+		buf_destroy(&a->fail_body);
+	}
+	n->nactions = 0;
+	outbound_forget_staged(n);
+}
+
+/* ------------------------------------------------------------------ */
+/* retry and expiry */
+
+struct due_ctx {
+	struct node *n;
+	uint64_t now;
+	size_t sent, waiting;
+};
+
+static int
+due_one(void *arg, const uint8_t *msg_id, const char *recipient, uint32_t attempts,
+    const uint8_t *env, size_t len)
+{
+	struct due_ctx *c = arg;
+	struct node *n = c->n;
+	const struct party *p = directory_find(n->dir, recipient), *hop;
+	int r;
+
+	if (p == NULL) {
+		log_warn("outbound: %s is no longer in the directory; will retry after the next reload",
+		    recipient);
+		(void)store_outbox_mark(n->store, msg_id, recipient, KETEN__V1__DELIVERY_STATE__STATE_QUEUED,
+		    attempts, c->now + backoff(n->cfg, attempts + 1, n->cfg->retry_initial_ms), NULL);
+		return 0;
+	}
+	hop = node_next_hop(n, p);
+	/* Sent directly from here (not after the commit): the row is
+	 * already durable, and only its attempt counter changes. */
+	r = peers_send(n->peers, hop, PEER_MSG_ENVELOPE, env, len);
+	if (r == 0) {
+		c->sent++;
+		(void)store_outbox_mark(n->store, msg_id, recipient, KETEN__V1__DELIVERY_STATE__STATE_SENT,
+		    attempts + 1, c->now + backoff(n->cfg, attempts + 1, RECEIPT_WAIT_MS), NULL);
+	} else {
+		c->waiting++;
+		(void)store_outbox_mark(n->store, msg_id, recipient, KETEN__V1__DELIVERY_STATE__STATE_QUEUED,
+		    attempts + 1, c->now + backoff(n->cfg, attempts + 1, n->cfg->retry_initial_ms), NULL);
+	}
+	return 0;
+}
+
+/* A relayed envelope due again: towards its final recipient's next hop. */
+static int
+due_relay(void *arg, const uint8_t *msg_id, const char *recipient, uint32_t attempts,
+    const uint8_t *env, size_t len)
+{
+	struct due_ctx *c = arg;
+	struct node *n = c->n;
+	const struct party *p = directory_find(n->dir, recipient);
+	int r = KETEN_ENOTFOUND;
+
+	if (p != NULL)
+		r = peers_send(n->peers, node_next_hop(n, p), PEER_MSG_ENVELOPE, env, len);
+	if (r == 0)
+		c->sent++;
+	else
+		c->waiting++;
+	(void)store_relay_mark(n->store, msg_id, recipient, attempts + 1,
+	    c->now + backoff(n->cfg, attempts + 1, r == 0 ? RECEIPT_WAIT_MS : n->cfg->retry_initial_ms));
+	return 0;
+}
+
+void
+outbound_retry(struct node *n, uint64_t now)
+{
+	struct due_ctx c = { n, now, 0, 0 };
+	uint64_t next = 0;
+	int r, expired;
+
+	if (node_txn(n) != 0) {
+		n->next_retry = now + 1000;
+		return;
+	}
+	if ((expired = store_outbox_expire(n->store, now)) > 0)
+		log_info("outbound: %d message destination(s) expired before a receipt arrived", expired);
+	if ((r = store_outbox_due(n->store, now, DUE_BATCH, due_one, &c)) != 0)
+		log_error("outbound: cannot read the due list: %s", keten_strerror(r));
+	if ((r = store_relay_due(n->store, now, DUE_BATCH, due_relay, &c)) != 0)
+		log_error("relay: cannot read the due list: %s", keten_strerror(r));
+	if (c.sent || c.waiting)
+		log_debug("outbound: %zu sent again, %zu waiting for their peer", c.sent, c.waiting);
+	if (store_next_due(n->store, &next) == 0 && next > now)
+		n->next_retry = next;
+	else
+		n->next_retry = now + (c.sent + c.waiting >= DUE_BATCH ? 0 : 1000);
+	if (n->next_retry > now + 1000)
+		n->next_retry = now + 1000;	/* expiry is checked at least every second */
+}
+
+/* ------------------------------------------------------------------ */
+/* receipts for what we sent */
+
+void
+outbound_receipt(struct node *n, const struct party *from, const uint8_t *body, size_t len,
+    const void *info)
+{
+	const struct receipt_info *ri = info;
+	int state = ri->status == KETEN_RECEIPT_DELIVERED ? KETEN__V1__DELIVERY_STATE__STATE_DELIVERED :
+	    KETEN__V1__DELIVERY_STATE__STATE_REFUSED;
+	char id[33];
+	int r;
+
+	hex_encode(ri->msg_id, KETEN_MSG_ID_LEN, id);
+	if (node_txn(n) != 0)
+		return;
+	/* The receipt must be about exactly the envelope we stored. */
+	r = store_outbox_receipt(n->store, ri->msg_id, from->oin, ri->envelope_digest, state,
+	    ri->reason, ri->reason_text, body, len, ri->issued_at);
+	if (r == KETEN_ENOTFOUND) {
+		log_warn("receipt by %s for unknown message %s dropped", from->oin, id);
+		return;
+	}
+	if (r == KETEN_ESTATE) {
+		log_debug("receipt by %s for %s: already final", from->oin, id);
+		return;
+	}
+	if (r != 0) {
+		log_error("store: receipt for %s: %s", id, keten_strerror(r));
+		return;
+	}
+	if (state == KETEN__V1__DELIVERY_STATE__STATE_DELIVERED)
+		log_info("delivered %s to %s", id, from->oin);
+	else
+		log_warn("refused %s by %s: %s (%s)", id, from->oin, reason_name(ri->reason),
+		    ri->reason_text);
+}
