@@ -36,4 +36,68 @@ if run "$keten" directory verify "${trust[@]}" "$tmp"; then
 	echo "demo: a directory signed by IND verified" >&2
 	exit 1
 fi
+say "A scripted day in the chain: nodes on loopback"
+# A fresh state for every demo run.
+rm -rf "$dev/state"/*/* "$dev/run"/*/* 2>/dev/null || true
+declare -A pid=()
+stop_all() { for n in "${!pid[@]}"; do kill -TERM "${pid[$n]}" 2>/dev/null; done; wait 2>/dev/null; }
+trap 'stop_all; rm -f "$tmp"' EXIT
+logs=$(mktemp -d)
+start() {
+	build/bin/ketend -c "$dev/nodes/$1.conf" >"$logs/$1.log" 2>&1 &
+	pid[$1]=$!
+	for _ in $(seq 1 100); do grep -q ready "$logs/$1.log" && return 0; sleep 0.05; done
+	echo "demo: ketend $1 did not start:"; cat "$logs/$1.log"; exit 1
+}
+oin() { cat "$dev/parties/$1/oin"; }
+k() { local n=$1; shift; printf '$ [%s] keten %s\n' "$n" "$*" >&2; KETEN_SOCKET="ipc://$top/$dev/run/$n/case.sock" "$keten" "$@"; }
+kq() { local n=$1; shift; KETEN_SOCKET="ipc://$top/$dev/run/$n/case.sock" "$keten" "$@"; }
+wait_state() {	# node msgid recipient state
+	for _ in $(seq 1 100); do
+		kq "$1" status --json "$2" | grep -q "\"recipient\":\"$3\",\"state\":\"$4\"" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+for n in ind amsterdam utrecht rotterdam escalation coa avim relay ngo; do start "$n"; done
+echo "9 nodes up (DT&V stays down for now); logs in $logs"
+ex=conf/examples
+
+say "IND delivers a dossier to Amsterdam; the receipt time starts the 14-day rest period"
+id=$(k ind send --kind DOSSIER_DELIVERY --to "$(oin amsterdam)" --case LVV-AMS-2026-0412 --purpose lvv-intake "$ex/dossier.json")
+echo "$id"
+wait_state ind "$id" "$(oin amsterdam)" delivered
+k ind status "$id"
+k amsterdam subscribe --cursor zaaksysteem --ack | cut -c1-220
+
+say "Amsterdam notifies DT&V, which is down: the message waits in Amsterdam's outbox"
+id=$(k amsterdam send --kind DTV_NOTIFICATION --to "$(oin dtv)" --case LVV-AMS-2026-0412 --purpose lvv-intake "$ex/dtv_notification.json")
+sleep 1
+k amsterdam status "$id"
+say "DT&V comes up; the notification arrives"
+start dtv
+wait_state amsterdam "$id" "$(oin dtv)" delivered
+k amsterdam status "$id"
+
+say "Utrecht escalates a stuck case to the national escalation table, and gets a decision"
+id=$(k utrecht send --kind ESCALATION_REQUEST --to "$(oin escalation)" --case LVV-UTR-2025-0088 --purpose lvv-escalation "$ex/escalation_request.json")
+wait_state utrecht "$id" "$(oin escalation)" delivered
+k escalation subscribe --cursor tafel --ack | cut -c1-200
+dec=$(k escalation send --kind ESCALATION_DECISION --to "$(oin utrecht)" --case LVV-UTR-2025-0088 --purpose lvv-escalation --reply-to "$id" "$ex/escalation_decision.json")
+wait_state escalation "$dec" "$(oin utrecht)" delivered
+k utrecht subscribe --cursor zaaksysteem --ack | cut -c1-200
+
+say "A case event to every member of Rotterdam's local case consultation (encrypted once), the NGO through the relay"
+id=$(k rotterdam send --kind CASE_EVENT --to "$(oin coa),$(oin avim),$(oin dtv),$(oin ngo)" --case LVV-RTM-2026-0031 --purpose lvv-lso "$ex/case_event.json")
+for p in coa avim dtv ngo; do wait_state rotterdam "$id" "$(oin $p)" delivered; done
+k rotterdam status "$id"
+k ngo subscribe --cursor los --ack | cut -c1-160
+grep relaying "$logs/relay.log" | tail -1
+
+say "A refusal: Utrecht's case system may not send a dossier delivery"
+k utrecht send --kind DOSSIER_DELIVERY --to "$(oin amsterdam)" --case LVV-UTR-2025-0088 --purpose lvv-intake "$ex/dossier.json" || true
+
+say "What is queued where"
+k ind peers | head -6
+k amsterdam queue
 say "Done"
