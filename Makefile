@@ -26,7 +26,7 @@ FUZZ_SECONDS ?= 30
 # missing ones and says nothing when all are present.
 DEB_PKGS := build-essential pkg-config libzmq3-dev libsodium-dev \
             libprotobuf-c-dev protobuf-c-compiler libssl-dev openssl \
-            libsqlite3-dev sqlite3 libjansson-dev libinih-dev clang python3 python3-nacl
+            libsqlite3-dev sqlite3 libjansson-dev libinih-dev clang python3
 
 PKGS      := libzmq libsodium libprotobuf-c openssl sqlite3 jansson inih
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
