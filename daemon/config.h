@@ -1,13 +1,19 @@
 /*
- * config.h — ketend's configuration file (INI, parsed with libinih).
- * The format, every key and its default are in ketend.conf(5) and
- * conf/ketend.conf.example.
+ * config.h — ketend's configuration file, ketend.conf (INI, split into
+ * lines and keys by libinih).  ketend.conf(5) and conf/ketend.conf.example
+ * describe every section and key with its default.
  *
- * Loading is all or nothing: an unknown section or key, a key given
- * twice, a bad value or a missing required key is an error whose message
- * names the file and line ("ketend.conf:12: [limits] retry_max: not a
- * duration"), and nothing is returned.  Relative paths are taken relative
- * to the directory of the configuration file.
+ * Loading is all or nothing: an unknown section or key, a section or key
+ * given twice, a bad value, a value out of its range or a missing required
+ * key is an error, and no configuration is returned.  The message names
+ * the file and the line ("/etc/keten/ketend.conf:12: [limits] retry_max:
+ * \"2 minutes\" is not a duration (...)"); a missing key has no line
+ * ("/etc/keten/ketend.conf: [trust] authority: missing").  Relative paths
+ * are taken relative to the directory of the configuration file.
+ *
+ * The configuration is read once at start (and by `ketend -n`); it is
+ * plain data afterwards and may be read from any thread.  Loading calls
+ * getgrnam(3), which is not thread-safe.
  */
 #ifndef KETEN_CONFIG_H
 #define KETEN_CONFIG_H
@@ -17,33 +23,41 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CONFIG_LOCAL_NAME_MAX 32
-#define CONFIG_LOCAL_MAX 64
+#define CONFIG_LOCAL_NAME_MAX 32	/* bytes of a [local NAME] */
+#define CONFIG_LOCAL_MAX 64		/* [local NAME] sections */
+#define CONFIG_LOCAL_MODE 0660		/* default mode of a local socket */
+/* Largest max_message_size: KETEN_MAX_ENVELOPE, the most an envelope may
+ * be on the wire (envelope.h, PROTOCOL.md §12); also the default. */
+#define CONFIG_MAX_MESSAGE_SIZE (64ull << 20)
 
-/* One local system: who may connect (socket mode and group) and what it
- * may do (kinds it may send and receive, purposes it may send for). */
+/* One local system ([local NAME]): who may connect (the socket's mode and
+ * group) and what it may do.  Deny by default: a kind not in send_kinds,
+ * a purpose not listed, a kind not in recv_kinds is refused. */
 struct config_local {
 	char name[CONFIG_LOCAL_NAME_MAX + 1];
-	char socket[256];		/* "ipc:///absolute/path" */
-	mode_t mode;
+	char socket[256];		/* "ipc:///absolute/path", unique */
+	mode_t mode;			/* 0..0770, never a bit for others */
+	gid_t gid;			/* resolved at load; when has_group */
 	int has_group;
-	gid_t gid;
-	uint32_t send_kinds;		/* bit 1u << kind */
-	uint32_t recv_kinds;
-	int any_purpose;		/* purposes = * */
-	char **purposes;
+	uint32_t send_kinds;		/* bit 1u << kind (Kind of envelope.proto) */
+	uint32_t recv_kinds;		/* never RECEIPT, never KIND_UNSPECIFIED */
+	char **purposes;		/* npurposes codes it may send for */
 	size_t npurposes;
+	int any_purpose;		/* purposes = * */
 };
 
+/* The node's configuration.  Paths are absolute after config_load() (or
+ * relative to the directory of config_parse_buffer()'s name); durations
+ * are milliseconds. */
 struct config {
-	char path[PATH_MAX];
+	char path[PATH_MAX];		/* the file, as given to config_load() */
 	/* [node] */
-	char oin[21];
-	char listen[256];
+	char oin[21];			/* 20 digits */
+	char listen[256];		/* "tcp://HOST:PORT" */
 	char state_dir[PATH_MAX];
-	char user[64];			/* "" when not set */
-	int log_level;			/* enum log_level of log.h */
-	int use_syslog;
+	char user[64];			/* account to drop to; "" when not set */
+	int log_level;			/* enum log_level of log.h; default info */
+	int use_syslog;			/* default 0 */
 	/* [keys] */
 	char sign_key[PATH_MAX];
 	char seal_key[PATH_MAX];
@@ -52,41 +66,56 @@ struct config {
 	char ca[PATH_MAX];
 	char crl[PATH_MAX];
 	char directory[PATH_MAX];
-	char authority[21];
-	/* [limits] */
-	uint64_t clock_skew_ms;
-	uint64_t max_message_size;
-	uint64_t default_ttl_ms;
-	uint64_t retry_initial_ms;
-	uint64_t retry_max_ms;
-	uint32_t batch_max;
-	uint64_t batch_delay_ms;
-	uint64_t heartbeat_ms;
-	uint64_t linger_ms;
-	int store_sync_full;
-	/* [local NAME] ... */
+	char authority[21];		/* OIN that signs the directory */
+	/* [limits]: default (range) */
+	uint64_t clock_skew_ms;		/* 5m (0..1d) */
+	uint64_t max_message_size;	/* 64MiB (4KiB..CONFIG_MAX_MESSAGE_SIZE) */
+	uint64_t default_ttl_ms;	/* 14d (1s..366d) */
+	uint64_t retry_initial_ms;	/* 1s (10ms..1h), <= retry_max_ms */
+	uint64_t retry_max_ms;		/* 5m (10ms..1d) */
+	uint32_t batch_max;		/* 256 (1..KETEN_MAX_BATCH) */
+	uint64_t batch_delay_ms;	/* 2ms (0..1s) */
+	uint64_t heartbeat_ms;		/* 10s (100ms..1h) */
+	uint64_t linger_ms;		/* 2s (0..1m) */
+	int store_sync_full;		/* store_sync: full (1, default) or normal (0) */
+	/* [local NAME] sections, in file order */
 	struct config_local *locals;
 	size_t nlocals;
 };
 
-/* Load path.  On success *out is the caller's (config_destroy).  On error
- * KETEN_ECONFIG (or KETEN_EIO when the file cannot be read, KETEN_ENOMEM)
- * with the reason in err (errlen bytes). */
+/*
+ * Read and load the file at path (at most 1 MiB).  On success *out is a
+ * new configuration the caller owns (config_destroy()).  On error *out is
+ * NULL and err (errlen bytes, may be 0) holds the message.  Errors:
+ * KETEN_ECONFIG (anything wrong with the contents; also a file that is
+ * not a regular file, is larger than 1 MiB, or is writable by others),
+ * KETEN_EIO (the file cannot be opened or read), KETEN_ENOMEM.
+ */
 int config_load(const char *path, struct config **out, char *err, size_t errlen);
 
-/* The same from a buffer (len bytes); name stands for the file in
- * messages and its directory anchors relative paths. */
+/*
+ * The same from len bytes of text (need not be NUL-terminated; a NUL byte
+ * is an error): the parser behind config_load(), also for tests and the
+ * fuzzer.  name stands for the file in messages and its directory anchors
+ * relative paths as given (relative when name is).  No permission check.
+ * Errors: KETEN_ECONFIG, KETEN_ENOMEM.
+ */
 int config_parse_buffer(const char *name, const char *text, size_t len, struct config **out,
     char *err, size_t errlen);
 
+/* Free the configuration and set *cp to NULL; NULL-safe and idempotent. */
 void config_destroy(struct config **cp);
 
-/* The local system called name, or NULL. */
+/* The [local NAME] section called name, borrowed from c (valid until
+ * config_destroy()), or NULL. */
 const struct config_local *config_local_find(const struct config *c, const char *name);
 
-/* 1 if the local system may send kind for purpose, else 0. */
+/* 1 if the local system may submit a message of kind (Kind enum) for
+ * purpose, else 0: kind in its send list, and purpose listed (or
+ * purposes = *).  NULL l or purpose, or a kind out of range: 0. */
 int config_local_may_send(const struct config_local *l, int kind, const char *purpose);
-/* 1 if it may receive kind. */
+
+/* 1 if the local system may subscribe to messages of kind, else 0. */
 int config_local_may_receive(const struct config_local *l, int kind);
 
 #endif
