@@ -862,6 +862,28 @@ store_outbox_add(struct store *s, const uint8_t msg_id[16], int kind, const char
 	return sp_end(s, r);
 }
 
+/* Run the marking update x of the row (msg_id, rcpt); when it changed
+ * nothing, ask the state query which: KETEN_ENOTFOUND for a missing row,
+ * KETEN_ESTATE for one that is final. */
+static int
+run_mark(struct store *s, sqlite3_stmt *x, enum stmt_id state_query, const uint8_t *msg_id,
+    const char *rcpt)
+{
+	int r;
+
+	if ((r = run(s, x)) != 0)
+		return r;
+	if (sqlite3_changes(s->db) > 0)
+		return 0;
+	x = q(s, state_query);
+	bind_blob(x, 1, msg_id, 16);
+	bind_text(x, 2, rcpt);
+	if ((r = one(s, x)) < 0)
+		return r;
+	sqlite3_reset(x);
+	return r == 0 ? KETEN_ENOTFOUND : KETEN_ESTATE;
+}
+
 int
 store_outbox_mark(struct store *s, const uint8_t msg_id[16], const char *rcpt, int state,
     uint32_t attempts, uint64_t next_at, const char *last_error)
@@ -881,18 +903,7 @@ store_outbox_mark(struct store *s, const uint8_t msg_id[16], const char *rcpt, i
 	bind_u64(x, 5, next_at);
 	if (last_error != NULL)
 		bind_text(x, 6, last_error);
-	if ((r = run(s, x)) != 0)
-		return r;
-	if (sqlite3_changes(s->db) > 0)
-		return 0;
-	/* Rare: say whether the row is missing or final. */
-	x = q(s, S_OUT_RCPT_STATE);
-	bind_blob(x, 1, msg_id, 16);
-	bind_text(x, 2, rcpt);
-	if ((r = one(s, x)) < 0)
-		return r;
-	sqlite3_reset(x);
-	return r == 0 ? KETEN_ENOTFOUND : KETEN_ESTATE;
+	return run_mark(s, x, S_OUT_RCPT_STATE, msg_id, rcpt);
 }
 
 struct due_row {
@@ -1306,17 +1317,7 @@ store_relay_mark(struct store *s, const uint8_t msg_id[16], const char *rcpt, ui
 	bind_text(x, 2, rcpt);
 	sqlite3_bind_int64(x, 3, attempts);
 	bind_u64(x, 4, next_at);
-	if ((r = run(s, x)) != 0)
-		return r;
-	if (sqlite3_changes(s->db) > 0)
-		return 0;
-	x = q(s, S_RELAY_STATE);
-	bind_blob(x, 1, msg_id, 16);
-	bind_text(x, 2, rcpt);
-	if ((r = one(s, x)) < 0)
-		return r;
-	sqlite3_reset(x);
-	return r == 0 ? KETEN_ENOTFOUND : KETEN_ESTATE;
+	return run_mark(s, x, S_RELAY_STATE, msg_id, rcpt);
 }
 
 int

@@ -64,30 +64,48 @@ read_pem(const char *path, char *pem, size_t *len)
 	return 0;
 }
 
+/* Read the PEM file at path and decode one key from it: a private key
+ * (PKCS#8) when private is set, else a public key (SubjectPublicKeyInfo).
+ * The file's bytes are held in sodium_malloc memory and wiped. */
+static int
+decode_pem(const char *path, int private, EVP_PKEY **k)
+{
+	char *pem;
+	size_t len = 0;
+	BIO *bio = NULL;
+	int r;
+
+	*k = NULL;
+	if ((pem = sodium_malloc(KEY_FILE_MAX)) == NULL)
+		return KETEN_ENOMEM;
+	if ((r = read_pem(path, pem, &len)) != 0)
+		goto out;
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
+		r = KETEN_ENOMEM;
+		goto out;
+	}
+	*k = private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) :
+	    PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	r = *k != NULL ? 0 : KETEN_EKEYFILE;
+out:
+	BIO_free(bio);
+	sodium_free(pem);
+	return r;
+}
+
 /* Decode a private key of type want from the PEM file at path and copy its
  * raw 32-byte private and public halves out. */
 static int
 load_private(const char *path, int want, uint8_t raw_sk[32], uint8_t raw_pk[32])
 {
-	char *pem;
-	size_t len = 0, n;
-	BIO *bio = NULL;
 	EVP_PKEY *k = NULL;
+	size_t n;
 	int r;
 
-	if ((r = keys_check_perm(path)) != 0)
+	if ((r = keys_check_perm(path)) != 0 || (r = decode_pem(path, 1, &k)) != 0)
 		return r;
-	if ((pem = sodium_malloc(KEY_FILE_MAX)) == NULL)
-		return KETEN_ENOMEM;
-	if ((r = read_pem(path, pem, &len)) != 0)
-		goto out;
 	r = KETEN_EKEYFILE;
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
-		r = KETEN_ENOMEM;
-		goto out;
-	}
-	if ((k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL ||
-	    EVP_PKEY_get_base_id(k) != want)
+	if (EVP_PKEY_get_base_id(k) != want)
 		goto out;
 	n = 32;
 	if (EVP_PKEY_get_raw_private_key(k, raw_sk, &n) != 1 || n != 32)
@@ -98,8 +116,6 @@ load_private(const char *path, int want, uint8_t raw_sk[32], uint8_t raw_pk[32])
 	r = 0;
 out:
 	EVP_PKEY_free(k);
-	BIO_free(bio);
-	sodium_free(pem);
 	return r;
 }
 
@@ -149,34 +165,18 @@ keys_load_x25519(const char *path, uint8_t *sk, uint8_t pk[32])
 int
 keys_load_public(const char *path, uint8_t pk[32])
 {
-	char *pem;
-	size_t len = 0, n = 32;
-	BIO *bio = NULL;
 	EVP_PKEY *k = NULL;
+	size_t n = 32;
 	int r, id;
 
 	if (path == NULL || pk == NULL)
 		return KETEN_EINVAL;
-	if ((pem = malloc(KEY_FILE_MAX)) == NULL)
-		return KETEN_ENOMEM;
-	if ((r = read_pem(path, pem, &len)) != 0)
-		goto out;
-	r = KETEN_EKEYFILE;
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
-		r = KETEN_ENOMEM;
-		goto out;
-	}
-	if ((k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) == NULL)
-		goto out;
+	if ((r = decode_pem(path, 0, &k)) != 0)
+		return r;
 	id = EVP_PKEY_get_base_id(k);
-	if ((id != EVP_PKEY_X25519 && id != EVP_PKEY_ED25519) ||
-	    EVP_PKEY_get_raw_public_key(k, pk, &n) != 1 || n != 32)
-		goto out;
-	r = 0;
-out:
+	r = (id == EVP_PKEY_X25519 || id == EVP_PKEY_ED25519) &&
+	    EVP_PKEY_get_raw_public_key(k, pk, &n) == 1 && n == 32 ? 0 : KETEN_EKEYFILE;
 	EVP_PKEY_free(k);
-	BIO_free(bio);
-	free(pem);
 	return r;
 }
 
