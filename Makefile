@@ -55,6 +55,7 @@ CLIENT_LIB_SRC := $(filter-out client/main.c client/cmd_%.c,$(wildcard client/*.
 CLIENT_CLI_SRC := $(wildcard client/main.c client/cmd_*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj        = $(patsubst %.c,build/obj/%.o,$(1))
@@ -68,6 +69,7 @@ ALIB_OBJ   := $(call aobj,$(LIB_SRC) $(DAEMON_SRC) $(CLIENT_LIB_SRC)) $(patsubst
 UNIT_BIN   := $(patsubst tests/unit/%.c,build/bin/%,$(UNIT_SRC))
 UNIT_ABIN  := $(patsubst tests/unit/%.c,build/bin/asan/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,build/bin/%,$(BENCH_SRC))
+TOOL_BIN   := $(patsubst tests/tools/%.c,build/bin/%,$(TOOL_SRC))
 FUZZ_BIN   := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 
 BINS := $(if $(wildcard client/main.c),build/bin/keten) $(if $(wildcard daemon/main.c),build/bin/ketend)
@@ -147,6 +149,11 @@ build/bin/bench_%: build/obj/tests/bench/bench_%.o build/libketend.a build/libke
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
+# Helpers of the integration tests (a misbehaving peer).
+build/bin/%: build/obj/tests/tools/%.o build/libketen.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
 # libFuzzer harnesses: clang, the library sources compiled in with the
 # fuzzer's coverage instrumentation.
 FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -156,7 +163,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(DAEMON_SRC) $(CLIENT_LIB_SRC
 	$(call say,FUZZ,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(DAEMON_SRC) $(CLIENT_LIB_SRC) $(GEN_C) $(LDLIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(UNIT_ABIN) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(UNIT_ABIN) $(TOOL_BIN) $(FUZZ_BIN)
 	@tests/run.sh
 
 unit: all $(UNIT_BIN)

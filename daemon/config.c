@@ -95,6 +95,8 @@ static const struct key keys[] = {
 	{ SEC_LIMITS, "heartbeat", V_DURATION, F(heartbeat_ms), 0, 100, 3600000 },
 	{ SEC_LIMITS, "linger", V_DURATION, F(linger_ms), 0, 0, 60000 },
 	{ SEC_LIMITS, "store_sync", V_SYNC, F(store_sync_full), 0, 0, 0 },
+	/* 0: no cap.  A cap is a number of SQLite pages (store.c). */
+	{ SEC_LIMITS, "max_store_size", V_SIZE, F(max_store_size), 0, 0, 1ull << 40 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

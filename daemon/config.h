@@ -78,6 +78,7 @@ struct config {
 	uint64_t heartbeat_ms;		/* 10s (100ms..1h) */
 	uint64_t linger_ms;		/* 2s (0..1m) */
 	int store_sync_full;		/* store_sync: full (1, default) or normal (0) */
+	uint64_t max_store_size;	/* 0: none (0..1TiB); a full store refuses submits */
 	/* [local NAME] sections, in file order */
 	struct config_local *locals;
 	size_t nlocals;

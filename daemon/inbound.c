@@ -10,7 +10,9 @@
  * recipient (store, forward) or it refuses with NOT_RECIPIENT.  An
  * envelope whose signature does not verify is dropped and logged: a
  * receipt for it could only be addressed to a sender nobody authenticated.
- * Every other refusal is a signed REFUSED receipt to the sender.
+ * So is one that arrives from a node that is neither its sender nor a
+ * relay for it (a replay by a third party).  Every other refusal is a
+ * signed REFUSED receipt to the sender.
  */
 #include <string.h>
 
@@ -175,6 +177,17 @@ deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len
 	for (size_t i = 0; h->seqs != NULL && i < h->nrecipients; i++)
 		if (strcmp(h->recipients[i], n->oin) == 0)
 			seq = h->seqs[i];
+	/* Sequence numbers say what is missing or late; neither holds the
+	 * message back (a gap may be a message that expired on its way). */
+	{
+		uint64_t last = 0;
+
+		if (seq != 0 && store_inbox_last_seq(n->store, h->sender, &last) == 0 &&
+		    seq != last + 1)
+			log_warn("sequence from %s: %llu after %llu (%s)", h->sender,
+			    (unsigned long long)seq, (unsigned long long)last,
+			    seq > last ? "a gap: earlier messages missing or late" : "out of order");
+	}
 	if ((r = receipt_make(n, e, KETEN_RECEIPT_DELIVERED, 0, NULL, &rcpt)) != 0)
 		return;
 	r = store_inbox_add(n->store, h->sender, h->msg_id, seq, h->kind, h->case_ref,
@@ -267,9 +280,12 @@ envelope_in(struct node *n, const struct party *peer, const uint8_t *wire, size_
 		refuse(n, e, reason_for(r), keten_strerror(r));
 		goto out;
 	}
+	/* Dropped, not refused: a receipt would tell the signed sender that
+	 * its message was refused, while the sender itself may still deliver
+	 * it; whoever replayed it here gets nothing. */
 	if (!transport_allowed(n, peer, sender, h)) {
-		refuse(n, e, KETEN__V1__REASON__TRANSPORT_MISMATCH,
-		    "transport identity is not the sender or its relay");
+		log_warn("envelope %s signed by %s, from %s, dropped: transport identity is not "
+		    "the sender or its relay", id, h->sender, peer->oin);
 		goto out;
 	}
 	for_me = envelope_check_recipient(e, n->oin) == 0;

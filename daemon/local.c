@@ -154,13 +154,9 @@ reply_after_commit(struct node *n, int idx, const uint8_t *rid, size_t rid_len,
     Keten__V1__LocalResponse *resp)
 {
 	struct buf *ok = local_pack(resp);
-	struct buf *fail = local_error_body(resp->request_id, KETEN_EDB,
-	    "the node could not store this; nothing was changed");
 
-	if (ok == NULL || fail == NULL || node_act_reply(n, idx, rid, rid_len, ok, fail) != 0) {
+	if (ok == NULL || node_act_reply(n, idx, rid, rid_len, resp->request_id, ok) != 0) {
 		log_error("local: out of memory for a reply");
-		buf_destroy(&ok);
-		buf_destroy(&fail);
 	}
 }
 

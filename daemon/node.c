@@ -31,6 +31,8 @@
 /* Messages read from one socket in one turn, at most: bounds the turn so
  * that no source starves the others. */
 #define TURN_MAX 512
+/* How often links that are down are looked at (ms). */
+#define LINK_CHECK_MS 50
 
 /* ------------------------------------------------------------------ */
 /* trust: PKI and directory */
@@ -98,8 +100,17 @@ node_check(struct config *cfg)
 		goto out;
 	if ((r = self_check(cfg, k, dir)) != 0)
 		goto out;
-	if ((r = store_open(cfg->state_dir, cfg->store_sync_full, &st)) != 0) {
-		log_error("%s: store: %s", cfg->state_dir, keten_strerror(r));
+	r = store_open(cfg->state_dir, cfg->store_sync_full, &st);
+	if (r == KETEN_ELOCKED) {
+		/* The running node has it; it checked the store when it opened it. */
+		log_info("configuration, keys, PKI and directory (serial %llu, %zu parties) are good; "
+		    "the store is in use by the running ketend", (unsigned long long)directory_serial(dir),
+		    directory_count(dir));
+		r = 0;
+		goto out;
+	}
+	if (r != 0) {
+		log_error("%s: store: %s: %s", cfg->state_dir, keten_strerror(r), store_errmsg(NULL));
 		goto out;
 	}
 	log_info("configuration, keys, PKI, directory (serial %llu, %zu parties) and store are good",
@@ -235,7 +246,13 @@ node_new(struct config *cfg, struct node **out)
 	    (r = self_check(cfg, n->keys, n->dir)) != 0)
 		goto fail;
 	if ((r = store_open(cfg->state_dir, cfg->store_sync_full, &n->store)) != 0) {
-		log_error("%s: store: %s", cfg->state_dir, keten_strerror(r));
+		log_error("%s: store: %s: %s", cfg->state_dir, keten_strerror(r), store_errmsg(NULL));
+		goto fail;
+	}
+	if (cfg->max_store_size != 0 &&
+	    (r = store_set_max_size(n->store, cfg->max_store_size)) != 0) {
+		log_error("%s: store: cannot cap at %llu bytes: %s", cfg->state_dir,
+		    (unsigned long long)cfg->max_store_size, keten_strerror(r));
 		goto fail;
 	}
 	if ((r = sealer_new((uint32_t)cfg->batch_max, 60000, &n->sealer)) != 0 ||
@@ -282,10 +299,8 @@ node_destroy(struct node **np)
 	for (size_t i = 0; i < n->nstaged; i++)
 		envelope_destroy(&n->staged[i].e);
 	free(n->staged);
-	for (size_t i = 0; i < n->nactions; i++) {
+	for (size_t i = 0; i < n->nactions; i++)
 		buf_destroy(&n->actions[i].body);
-		buf_destroy(&n->actions[i].fail_body);
-	}
 	free(n->actions);
 	local_destroy(&n->local);
 	peers_destroy(&n->peers);
@@ -364,7 +379,7 @@ node_act_peer(struct node *n, const char *oin, uint8_t type, struct buf *body)
 
 int
 node_act_reply(struct node *n, int local_idx, const uint8_t *rid, size_t rid_len,
-    struct buf *body, struct buf *fail_body)
+    uint64_t request_id, struct buf *body)
 {
 	struct action *a = action_new(n);
 
@@ -372,16 +387,41 @@ node_act_reply(struct node *n, int local_idx, const uint8_t *rid, size_t rid_len
 		if (a != NULL)
 			n->nactions--;
 		buf_destroy(&body);
-		buf_destroy(&fail_body);
 		return KETEN_ENOMEM;
 	}
 	a->kind = ACT_LOCAL_REPLY;
 	a->local_idx = local_idx;
 	memcpy(a->rid, rid, rid_len);
 	a->rid_len = rid_len;
+	a->request_id = request_id;
 	a->body = body;
-	a->fail_body = fail_body;
 	return 0;
+}
+
+void
+node_abort_turn(struct node *n, int code)
+{
+	const char *why = code == KETEN_EFULL ?
+	    "the node's store is full (disk or max_store_size); nothing was queued or changed" :
+	    "the node could not store this durably; nothing was queued or changed";
+
+	if (n->in_txn)
+		store_rollback(n->store);
+	n->in_txn = 0;
+	for (size_t i = 0; i < n->nactions; i++) {
+		struct action *a = &n->actions[i];
+
+		if (a->kind == ACT_LOCAL_REPLY) {
+			struct buf *b = local_error_body(a->request_id, code, why);
+
+			if (b != NULL)
+				local_reply(n->local, a->local_idx, a->rid, a->rid_len, b);
+			buf_destroy(&b);
+		}
+		buf_destroy(&a->body);
+	}
+	n->nactions = 0;
+	outbound_forget_staged(n);
 }
 
 const struct party *
@@ -400,21 +440,21 @@ node_next_hop(struct node *n, const struct party *to)
 static void
 node_commit(struct node *n)
 {
-	int ok = 1, r;
+	int r;
 
 	if (n->in_txn) {
 		if ((r = store_commit(n->store)) != 0) {
 			log_error("store: commit failed: %s; this turn's work is refused",
 			    keten_strerror(r));
-			store_rollback(n->store);
-			ok = 0;
+			node_abort_turn(n, r);
+			return;
 		}
 		n->in_txn = 0;
 	}
 	for (size_t i = 0; i < n->nactions; i++) {
 		struct action *a = &n->actions[i];
 
-		if (a->kind == ACT_PEER_SEND && ok) {
+		if (a->kind == ACT_PEER_SEND) {
 			const struct party *p = directory_find(n->dir, a->oin);
 
 			/* Failure is fine: the store says what is still due
@@ -422,18 +462,12 @@ node_commit(struct node *n)
 			if (p != NULL && peers_send(n->peers, p, a->type, buf_ptr(a->body),
 			    buf_len(a->body)) != 0)
 				log_debug("peer %s: not connected; will retry", a->oin);
-		} else if (a->kind == ACT_LOCAL_REPLY) {
-			struct buf *b = ok ? a->body : a->fail_body;
-
-			if (b != NULL)
-				local_reply(n->local, a->local_idx, a->rid, a->rid_len, b);
+		} else if (a->kind == ACT_LOCAL_REPLY && a->body != NULL) {
+			local_reply(n->local, a->local_idx, a->rid, a->rid_len, a->body);
 		}
 		buf_destroy(&a->body);
-		buf_destroy(&a->fail_body);
 	}
 	n->nactions = 0;
-	if (!ok)
-		outbound_forget_staged(n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -464,6 +498,10 @@ turn_timeout(struct node *n, uint64_t now)
 		next = n->batch_deadline;
 	if (local_next_deadline(n->local) && local_next_deadline(n->local) < next)
 		next = local_next_deadline(n->local);
+	/* a link that is down is looked at again soon: its backlog goes out
+	 * as soon as it connects */
+	if (n->links_down && now + LINK_CHECK_MS < next)
+		next = now + LINK_CHECK_MS;
 	if (next <= now)
 		return 0;
 	return next - now > 1000 ? 1000 : (long)(next - now);
@@ -496,6 +534,7 @@ node_run(struct node *n)
 		inbound_drain(n, TURN_MAX);
 		local_drain(n, TURN_MAX);
 		now = clock_now_ms();
+		n->links_down = outbound_links(n, now);
 		if (n->nstaged > 0 && (n->nstaged >= (size_t)n->cfg->batch_max ||
 		    now >= n->batch_deadline || n->stopping))
 			outbound_flush(n);

@@ -47,7 +47,7 @@ struct action {
 	uint8_t rid[256];	/* ACT_LOCAL_REPLY: ZeroMQ routing id */
 	size_t rid_len;
 	struct buf *body;	/* owned */
-	struct buf *fail_body;	/* ACT_LOCAL_REPLY: sent instead if the commit fails */
+	uint64_t request_id;	/* ACT_LOCAL_REPLY: for the error if the commit fails */
 };
 
 /* A submission sealed in this turn, waiting for the batch signature. */
@@ -87,6 +87,7 @@ struct node {
 	uint64_t next_retry;		/* ms; when the outbox is next due */
 	int stopping;
 	int reload;
+	int links_down;			/* some link is down: look again soon */
 	uint64_t inbox_added;		/* grows when new messages are stored */
 };
 
@@ -110,8 +111,14 @@ int node_txn(struct node *n);
 
 /* Queue an outward action for after the commit (takes body). */
 int node_act_peer(struct node *n, const char *oin, uint8_t type, struct buf *body);
+/* A reply sent if the turn commits; if it does not, the request gets an
+ * error that says why (KETEN_EFULL, KETEN_EDB, ...) and nothing changed. */
 int node_act_reply(struct node *n, int local_idx, const uint8_t *rid, size_t rid_len,
-    struct buf *body, struct buf *fail_body);
+    uint64_t request_id, struct buf *body);
+
+/* The turn failed with `code`: roll it back, answer every pending local
+ * request with that error, send nothing, forget what was staged. */
+void node_abort_turn(struct node *n, int code);
 
 /* The party to send to for reaching `to`: `to` itself, or its relay. */
 const struct party *node_next_hop(struct node *n, const struct party *to);

@@ -47,6 +47,9 @@ void outbound_flush(struct node *n);
 void outbound_forget_staged(struct node *n);
 /* Send what is due again, expire what is past its time. */
 void outbound_retry(struct node *n, uint64_t now);
+/* Links that came up again: their whole backlog is made due now, to go
+ * out in sequence order.  Returns 1 while some link is still down. */
+int outbound_links(struct node *n, uint64_t now);
 /* A verified receipt for a message this node sent. */
 void outbound_receipt(struct node *n, const struct party *from, const uint8_t *body,
     size_t len, const void *receipt_info);

@@ -48,14 +48,12 @@ backoff(const struct config *c, uint32_t attempts, uint64_t base)
 	return d * 3 / 4 + randombytes_uniform((uint32_t)(d / 2 + 1));
 }
 
-/* The reply for a staged submission: the msg_id when committed, an
- * error when the commit fails. */
+/* The reply for a staged submission: its msg_id once the turn commits. */
 static int
-staged_replies(struct node *n, const struct staged *s)
+staged_reply(struct node *n, const struct staged *s)
 {
-	Keten__V1__LocalResponse ok, fail;
+	Keten__V1__LocalResponse ok;
 	Keten__V1__SubmitResponse sr;
-	Keten__V1__LocalError le;
 	const struct envelope_header *h = envelope_header(s->e);
 
 	keten__v1__local_response__init(&ok);
@@ -65,15 +63,7 @@ staged_replies(struct node *n, const struct staged *s)
 	ok.submit = &sr;
 	sr.msg_id.data = (uint8_t *)h->msg_id;
 	sr.msg_id.len = KETEN_MSG_ID_LEN;
-	keten__v1__local_response__init(&fail);
-	keten__v1__local_error__init(&le);
-	fail.request_id = s->request_id;
-	fail.error = &le;
-	le.code = KETEN_EIO;
-	le.name = (char *)keten_errname(KETEN_EIO);
-	le.message = "the node could not store the message durably; nothing was queued";
-	return node_act_reply(n, s->local_idx, s->rid, s->rid_len, local_pack(&ok),
-	    local_pack(&fail));
+	return node_act_reply(n, s->local_idx, s->rid, s->rid_len, s->request_id, local_pack(&ok));
 }
 
 int
@@ -218,7 +208,7 @@ outbound_flush(struct node *n)
 			log_error("outbound: cannot queue: %s", keten_strerror(r));
 			goto fail;
 		}
-		(void)staged_replies(n, s);
+		(void)staged_reply(n, s);
 		done++;
 		log_info("queued %s from %s", kind_name(envelope_header(s->e)->kind), s->local_name);
 	}
@@ -229,22 +219,10 @@ outbound_flush(struct node *n)
 	return;
 fail:
 	/* The turn's transaction cannot be trusted now: roll it back, and
-	 * every staged submission is answered with an error. */
-	for (size_t i = 0; i < n->nstaged; i++)
-		if (i >= done)
-			(void)staged_replies(n, &n->staged[i]);
-	store_rollback(n->store);
-	n->in_txn = 0;
-	for (size_t i = 0; i < n->nactions; i++) {
-		struct action *a = &n->actions[i];
-
-		if (a->kind == ACT_LOCAL_REPLY && a->fail_body != NULL)
-			local_reply(n->local, a->local_idx, a->rid, a->rid_len, a->fail_body);
-		buf_destroy(&a->body);
-		buf_destroy(&a->fail_body);
-	}
-	n->nactions = 0;
-	outbound_forget_staged(n);
+	 * every submission of the turn is answered with the error. */
+	for (size_t i = done; i < n->nstaged; i++)
+		(void)staged_reply(n, &n->staged[i]);
+	node_abort_turn(n, r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -307,6 +285,52 @@ due_relay(void *arg, const uint8_t *msg_id, const char *recipient, uint32_t atte
 	(void)store_relay_mark(n->store, msg_id, recipient, attempts + 1,
 	    c->now + backoff(n->cfg, attempts + 1, r == 0 ? RECEIPT_WAIT_MS : n->cfg->retry_initial_ms));
 	return 0;
+}
+
+struct wake_ctx {
+	struct node *n;
+	uint64_t now;
+	int woken;
+};
+
+static void
+wake_peer(void *arg, const char *oin)
+{
+	struct wake_ctx *c = arg;
+	struct node *n = c->n;
+	int r = node_txn(n), rows = 0;
+
+	/* Everything whose next hop is this peer: the peer itself and the
+	 * parties it relays for, and what this node relays through it. */
+	for (size_t i = 0; r >= 0 && i < directory_count(n->dir); i++) {
+		const struct party *p = directory_party(n->dir, i);
+
+		if (strcmp(node_next_hop(n, p)->oin, oin) == 0 && (r = store_outbox_wake(n->store,
+		    p->oin, c->now)) > 0)
+			rows += r;
+	}
+	if (r >= 0 && (r = store_relay_wake(n->store, oin, c->now)) > 0)
+		rows += r;
+	if (r < 0) {
+		/* the rows keep their own retry times */
+		log_error("outbound: cannot make the backlog to %s due: %s", oin, keten_strerror(r));
+		return;
+	}
+	if (rows > 0)
+		log_info("peer %s: connected; %d waiting message(s) go out in order", oin, rows);
+	c->woken = 1;
+}
+
+int
+outbound_links(struct node *n, uint64_t now)
+{
+	struct wake_ctx c = { n, now, 0 };
+	int waiting;
+
+	(void)peers_ready(n->peers, wake_peer, &c, &waiting);
+	if (c.woken)
+		n->next_retry = now;
+	return waiting;
 }
 
 void

@@ -17,6 +17,7 @@ struct link {
 	char oin[KETEN_OIN_LEN + 1];
 	void *sock;
 	uint64_t last_sent;
+	int backlog;		/* see peer.h: envelopes wait for peers_ready() */
 };
 
 struct peers {
@@ -95,6 +96,7 @@ link_open(struct peers *ps, const struct party *to)
 	memset(l, 0, sizeof(*l));
 	snprintf(l->oin, sizeof(l->oin), "%s", to->oin);
 	l->sock = s;
+	l->backlog = 1;		/* until connected: the outbox may hold older ones */
 	log_debug("peer %s: link to %s", to->oin, to->endpoint);
 	return l;
 }
@@ -114,11 +116,18 @@ peers_send(struct peers *ps, const struct party *to, uint8_t type, const void *b
 
 	if (l == NULL && (l = link_open(ps, to)) == NULL)
 		return KETEN_EIO;
+	if (type == PEER_MSG_ENVELOPE && l->backlog)
+		return KETEN_EAGAIN;
 	/* Both frames or neither: with ZMQ_IMMEDIATE the first frame fails
 	 * with EAGAIN when no connection is up, and a multipart message is
 	 * queued atomically once its first frame is accepted. */
-	if (zmq_send(l->sock, &type, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1)
-		return errno == EAGAIN ? KETEN_EAGAIN : KETEN_EIO;
+	if (zmq_send(l->sock, &type, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1) {
+		if (errno != EAGAIN)
+			return KETEN_EIO;
+		if (type == PEER_MSG_ENVELOPE)
+			l->backlog = 1;
+		return KETEN_EAGAIN;
+	}
 	if (zmq_send(l->sock, body, len, ZMQ_DONTWAIT) < 0) {
 		/* cannot happen after the first frame went; say so if it does */
 		log_error("peer %s: second frame not sent: %s", to->oin, zmq_strerror(errno));
@@ -128,17 +137,45 @@ peers_send(struct peers *ps, const struct party *to, uint8_t type, const void *b
 	return 0;
 }
 
+static int
+link_connected(const struct link *l)
+{
+	int events = 0;
+	size_t n = sizeof(events);
+
+	if (zmq_getsockopt(l->sock, ZMQ_EVENTS, &events, &n) != 0)
+		return 0;
+	/* with ZMQ_IMMEDIATE, writable means a completed connection */
+	return (events & ZMQ_POLLOUT) != 0;
+}
+
 int
 peers_connected(struct peers *ps, const char *oin)
 {
 	struct link *l = link_find(ps, oin);
-	int events = 0;
-	size_t n = sizeof(events);
 
-	if (l == NULL || zmq_getsockopt(l->sock, ZMQ_EVENTS, &events, &n) != 0)
-		return 0;
-	/* with ZMQ_IMMEDIATE, writable means a completed connection */
-	return (events & ZMQ_POLLOUT) != 0;
+	return l != NULL && link_connected(l);
+}
+
+size_t
+peers_ready(struct peers *ps, void (*fn)(void *arg, const char *oin), void *arg, int *waiting)
+{
+	size_t n = 0;
+
+	*waiting = 0;
+	for (size_t i = 0; i < ps->nlinks; i++) {
+		struct link *l = &ps->links[i];
+
+		if (!link_connected(l)) {
+			l->backlog = 1;
+			*waiting = 1;
+		} else if (l->backlog) {
+			l->backlog = 0;
+			fn(arg, l->oin);
+			n++;
+		}
+	}
+	return n;
 }
 
 uint64_t

@@ -11,6 +11,13 @@
  *
  * The node-to-node message is two frames: one byte of type (PEER_MSG_*)
  * and the body (an Envelope or a SignedReceipt).
+ *
+ * Order: envelopes to one peer leave in the order of its sequence
+ * numbers.  A link starts, and goes back to, "backlogged" when it is not
+ * connected; while it is, envelope sends to it are refused (KETEN_EAGAIN)
+ * so that nothing overtakes the durable backlog.  Once it is connected
+ * again, peers_ready() hands it to the node, which makes its whole backlog
+ * due at once; the due list is read in sequence order.
  */
 #ifndef KETEN_PEER_H
 #define KETEN_PEER_H
@@ -45,6 +52,13 @@ int peers_send(struct peers *ps, const struct party *to, uint8_t type,
 /* Open the link to `to` now (it connects in the background), so that the
  * first message finds a connection.  0 or KETEN_EIO. */
 int peers_open(struct peers *ps, const struct party *to);
+
+/* Look at every link: one that is not connected becomes backlogged; one
+ * that is backlogged and connected again is cleared and passed to fn.
+ * Returns how many were passed to fn.  *waiting is set to 1 when a link is
+ * still backlogged (the caller looks again soon). */
+size_t peers_ready(struct peers *ps, void (*fn)(void *arg, const char *oin), void *arg,
+    int *waiting);
 
 /* 1 if the link to oin has a completed connection now. */
 int peers_connected(struct peers *ps, const char *oin);

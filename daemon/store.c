@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -135,7 +137,7 @@ enum stmt_id {
 	S_COUNTS, S_RELAY_COUNT, S_INBOX_COUNT, S_PEER_QUEUED,
 	S_IN_ADD, S_IN_RECEIPT, S_REFUSED_ADD, S_IN_LAST_SEQ, S_IN_MAX,
 	S_RELAY_ADD, S_RELAY_DUE, S_RELAY_MARK, S_RELAY_STATE, S_RELAY_FIND, S_RELAY_DONE,
-	S_RELAY_RECEIPT,
+	S_RELAY_RECEIPT, S_OUT_WAKE, S_RELAY_WAKE,
 	S_CUR_GET, S_CUR_ADD, S_CUR_FETCH, S_CUR_FETCH_CASE, S_CUR_ACK, S_CUR_DEL,
 	S_COUNT
 };
@@ -201,7 +203,9 @@ static const char *const sql[S_COUNT] = {
 	    " next_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 0)"
 	    " ON CONFLICT(msg_id, rcpt, sender) DO NOTHING",
 	[S_RELAY_DUE] = "SELECT msg_id, rcpt, attempts, env FROM relay"
-	    " WHERE state = 0 AND next_at <= ?1 AND +expires_at > ?1 ORDER BY next_at LIMIT ?2",
+	    " WHERE state = 0 AND next_at <= ?1 AND +expires_at > ?1 ORDER BY next_at, id LIMIT ?2",
+	[S_OUT_WAKE] = "UPDATE outbox_rcpt SET next_at = ?2 WHERE rcpt = ?1 AND state IN (1, 2)",
+	[S_RELAY_WAKE] = "UPDATE relay SET next_at = ?2 WHERE next_hop = ?1 AND state = 0",
 	[S_RELAY_MARK] = "UPDATE relay SET attempts = ?3, next_at = ?4"
 	    " WHERE msg_id = ?1 AND rcpt = ?2 AND state = 0",
 	[S_RELAY_STATE] = "SELECT state FROM relay WHERE msg_id = ?1 AND rcpt = ?2 LIMIT 1",
@@ -233,6 +237,7 @@ struct store {
 	/* Set when SQLite abandoned the open transaction after a failure:
 	 * later writes would otherwise autocommit, half a turn. */
 	int txn_err;
+	int lock_fd;		/* node.lock, flock()ed for the store's lifetime */
 };
 
 /* Why the last store_open() of this thread failed. */
@@ -615,6 +620,39 @@ pragma_expect(struct store *s, const char *text, const char *want, const char *p
 	return r;
 }
 
+/* One ketend per store: two writers would each believe their turn is the
+ * only one (sequence numbers, cursors).  The lock goes with the process,
+ * also when it is killed. */
+static int
+lock_dir(const char *dir, int *fd_out)
+{
+	char path[4096];
+	int fd;
+
+	*fd_out = -1;
+	if ((size_t)snprintf(path, sizeof(path), "%s/node.lock", dir) >= sizeof(path)) {
+		open_fail("state directory name too long");
+		return KETEN_EINVAL;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		open_fail("%s: %s", path, strerror(errno));
+		return KETEN_EIO;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == EWOULDBLOCK) {
+			open_fail("%s: held by another ketend on this state directory", path);
+			return KETEN_ELOCKED;
+		}
+		open_fail("%s: flock: %s", path, strerror(e));
+		return KETEN_EIO;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
 int
 store_open(const char *dir, int sync_full, struct store **out)
 {
@@ -633,6 +671,10 @@ store_open(const char *dir, int sync_full, struct store **out)
 		return r;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return KETEN_ENOMEM;
+	if ((r = lock_dir(dir, &s->lock_fd)) != 0) {
+		free(s);
+		return r;
+	}
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
@@ -698,6 +740,8 @@ store_close(struct store **sp)
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close_v2(s->db);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	free(s);
 	*sp = NULL;
 }
@@ -1318,6 +1362,38 @@ store_relay_mark(struct store *s, const uint8_t msg_id[16], const char *rcpt, ui
 	sqlite3_bind_int64(x, 3, attempts);
 	bind_u64(x, 4, next_at);
 	return run_mark(s, x, S_RELAY_STATE, msg_id, rcpt);
+}
+
+/* Every pending row to `who` due at `now`: the outbox by recipient, the
+ * relay queue by next hop. */
+static int
+wake(struct store *s, enum stmt_id id, const char *who, uint64_t now)
+{
+	sqlite3_stmt *x;
+	int r;
+
+	if ((r = writable(s)) != 0)
+		return r;
+	if (who == NULL)
+		return KETEN_EINVAL;
+	x = q(s, id);
+	bind_text(x, 1, who);
+	bind_u64(x, 2, now);
+	if ((r = run(s, x)) != 0)
+		return r;
+	return sqlite3_changes(s->db);
+}
+
+int
+store_outbox_wake(struct store *s, const char *rcpt, uint64_t now)
+{
+	return wake(s, S_OUT_WAKE, rcpt, now);
+}
+
+int
+store_relay_wake(struct store *s, const char *next_hop, uint64_t now)
+{
+	return wake(s, S_RELAY_WAKE, next_hop, now);
 }
 
 int

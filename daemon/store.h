@@ -220,6 +220,11 @@ int store_relay_add(struct store *st, const uint8_t msg_id[16], const char *send
 /* Pending relay rows due at now, as store_outbox_due (rcpt is the final
  * recipient), earliest due first. */
 int store_relay_due(struct store *st, uint64_t now, size_t limit, store_due_fn *fn, void *arg);
+/* Make every pending outbox row to rcpt, or relay row to next_hop, due at
+ * now (a link came up: its backlog goes out in order).  The number of rows,
+ * or an error. */
+int store_outbox_wake(struct store *st, const char *rcpt, uint64_t now);
+int store_relay_wake(struct store *st, const char *next_hop, uint64_t now);
 /* Set a pending relay row's attempts and next due time.  KETEN_ENOTFOUND
  * for no such row, KETEN_ESTATE when it is done or expired. */
 int store_relay_mark(struct store *st, const uint8_t msg_id[16], const char *rcpt,

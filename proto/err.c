@@ -53,6 +53,7 @@ static const struct {
 	{ KETEN_EFULL, "KETEN_EFULL", "disk full: nothing was written" },
 	{ KETEN_ECORRUPT, "KETEN_ECORRUPT", "the node's database is corrupt" },
 	{ KETEN_ESTATE, "KETEN_ESTATE", "not allowed in the current state" },
+	{ KETEN_ELOCKED, "KETEN_ELOCKED", "the store is in use by another ketend" },
 	{ KETEN_ENOTPERMITTED, "KETEN_ENOTPERMITTED", "the local system is not permitted to do this" },
 	{ KETEN_ECURSOR, "KETEN_ECURSOR", "cursor unknown or reopened with other filters" },
 	{ KETEN_EAGAIN, "KETEN_EAGAIN", "not possible now; try again later" },

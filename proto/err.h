@@ -59,6 +59,7 @@ enum keten_err {
 	KETEN_EFULL = -81,		/* disk full: nothing was written */
 	KETEN_ECORRUPT = -82,		/* the node's database is corrupt */
 	KETEN_ESTATE = -83,		/* not allowed in the object's current state */
+	KETEN_ELOCKED = -84,		/* the store is in use by another ketend */
 	/* local API */
 	KETEN_ENOTPERMITTED = -90,	/* the local system may not do this */
 	KETEN_ECURSOR = -91,		/* cursor unknown, or reopened with other filters */

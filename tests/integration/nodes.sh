@@ -35,14 +35,16 @@ sock_of() { echo "ipc://$NET/run/$1/case.sock"; }
 # node_start SLUG: start it and wait until its local socket (or, for a
 # relay, its listening port) is up.
 node_start() {
-	local slug=$1 i port
+	local slug=$1 i port from
+	# "ready" of this start, not of an earlier one in the same log
+	from=$(($(cat "$T/$slug.log" 2>/dev/null | wc -l) + 1))
 	# the binary itself, not a function: $! must be ketend's own pid
 	"${KETEN_BIN:-$top/build/bin}/ketend" -c "$NET/nodes/$slug.conf" >>"$T/$slug.log" 2>&1 &
 	NODE_PID[$slug]=$!
 	CLEANUP+=("kill -9 ${NODE_PID[$slug]}")
 	port=$(awk -v s="$slug" '$1 == s { print $3 }' "$NET/parties.txt")
 	for i in $(seq 1 100); do
-		if grep -q "ready" "$T/$slug.log" 2>/dev/null; then return 0; fi
+		if tail -n +"$from" "$T/$slug.log" 2>/dev/null | grep -q "ready"; then return 0; fi
 		if ! kill -0 "${NODE_PID[$slug]}" 2>/dev/null; then
 			echo "ketend $slug exited at start:" >&2; tail -5 "$T/$slug.log" >&2; return 1
 		fi

@@ -198,7 +198,11 @@ test_open(void)
 	store_close(&st);	/* idempotent */
 	CHECK(st == NULL);
 	store_close(NULL);
-	/* reopen, WAL, schema version */
+	/* reopen, WAL, schema version; one holder at a time */
+	CHECK_EQ(store_open(state, 0, &again), 0);
+	CHECK_EQ(store_open(state, 0, &st), KETEN_ELOCKED);
+	CHECK(st == NULL && strstr(store_errmsg(NULL), "another ketend") != NULL);
+	store_close(&again);
 	CHECK_EQ(store_open(state, 0, &again), 0);
 	store_close(&again);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&

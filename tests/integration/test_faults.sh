@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# test_faults.sh — real ketend nodes against bad peers and bad days: an
+# unknown CURVE key, a known key sending as another party, garbage,
+# malformed and oversized frames, a replayed envelope; a peer down with
+# messages queueing (they arrive in order) and one that expires meanwhile;
+# a corrupt store, a full store, a second ketend on one store, a bad
+# configuration line; SIGHUP with a new directory.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/integration/lib.sh"
+. "$top/tests/integration/nodes.sh"
+
+rogue() { "${KETEN_BIN:-$top/build/bin}/rogue_peer" "$@"; }
+port_of() { awk -v s="$1" '$1 == s { print $3 }' "$NET/parties.txt"; }
+db_of() { echo "$NET/state/$1/node.db"; }
+sql() { sqlite3 -cmd ".timeout 5000" "$@"; }
+logged() { grep -qF -- "$2" "$T/$1.log"; }
+
+devnet_make || { echo "0 passed, 1 failed"; exit 1; }
+IND=$(oin_of ind); AMS=$(oin_of amsterdam); DTV=$(oin_of dtv); ESC=$(oin_of escalation)
+EX="$top/conf/examples"
+# Amsterdam takes frames of at most 256 KiB, so that an oversized one is cheap.
+sed -i 's/^\[limits\]$/[limits]\nmax_message_size = 256KiB/' "$NET/nodes/amsterdam.conf"
+for n in ind amsterdam; do node_start "$n" || bad "start $n"; done
+AMS_EP="tcp://127.0.0.1:$(port_of amsterdam)"
+AMS_PUB="$NET/parties/amsterdam/curve.pub"
+
+id=$(kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-1 --purpose lvv-intake "$EX/dossier.json")
+wait_for 10 delivered ind "$id" "$AMS" && ok "a dossier is delivered (the envelope to replay)" || bad "first dossier"
+kt amsterdam subscribe --cursor zaak --ack >/dev/null
+sql "$(db_of amsterdam)" "SELECT writefile('$T/env.bin', env) FROM inbox WHERE hex(msg_id) = upper('$id')" >/dev/null
+[ -s "$T/env.bin" ] && ok "the wire envelope is in Amsterdam's inbox" || bad "no envelope captured"
+inbox() { sql "$(db_of amsterdam)" "SELECT count(*) FROM inbox"; }
+n_inbox=$(inbox)
+
+# --- the transport ---------------------------------------------------
+expect_rc 3 "an unknown CURVE key is refused at the handshake" \
+	rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --random-key --garbage 100
+wait_for 5 logged amsterdam "refused connection from" && ok "... and the refusal is logged" || bad "ZAP refusal not logged"
+
+# A party's key (DT&V's) sending IND's envelope: the transport identity is
+# not the signed sender, so it is dropped without a receipt to IND.
+expect_rc 0 "a known key gets through the handshake" \
+	rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$NET/parties/dtv/curve.key" --file "$T/env.bin"
+wait_for 5 logged amsterdam "from $DTV, dropped: transport identity" &&
+	ok "IND's envelope sent with DT&V's key is dropped" || bad "impersonation not dropped"
+
+# A forged envelope: IND's envelope with one byte of the payload changed.
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[-40] ^= 1; open(sys.argv[2], "wb").write(b)' \
+	"$T/env.bin" "$T/forged.bin"
+rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$NET/parties/ind/curve.key" --file "$T/forged.bin" >/dev/null
+wait_for 5 logged amsterdam "claiming sender $IND, from $IND, dropped" &&
+	ok "an envelope altered in flight is dropped" || bad "altered envelope"
+
+# The same envelope replayed by IND's own key: the same receipt, no second delivery.
+expect_rc 0 "a replayed envelope is sent" \
+	rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$NET/parties/ind/curve.key" --file "$T/env.bin" --count 3
+sleep 0.5
+[ "$(inbox)" = "$n_inbox" ] && ok "a replayed envelope is stored once" || bad "replay stored again ($(inbox) vs $n_inbox)"
+kt amsterdam subscribe --cursor zaak --ack >"$T/replay.jsonl"
+[ ! -s "$T/replay.jsonl" ] && ok "... and not delivered to the case system again" || bad "replay delivered again"
+
+DTV_KEY="$NET/parties/dtv/curve.key"
+expect_rc 0 "garbage frames are sent" \
+	rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$DTV_KEY" --garbage 700 --count 20
+wait_for 5 logged amsterdam "envelope from $DTV dropped" && ok "garbage is dropped and logged" || bad "garbage"
+rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$DTV_KEY" --type 2 --garbage 300 >/dev/null
+wait_for 5 logged amsterdam "receipt from $DTV dropped" && ok "a garbage receipt is dropped" || bad "garbage receipt"
+rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$DTV_KEY" --type 7 --garbage 10 >/dev/null
+wait_for 5 logged amsterdam "unknown message type from $DTV" && ok "an unknown frame type is dropped" || bad "frame type"
+rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$DTV_KEY" --frames 1 --garbage 0 >/dev/null
+rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$DTV_KEY" --frames 4 --garbage 10 >/dev/null
+wait_for 5 logged amsterdam "malformed message (2 frames)" && logged amsterdam "malformed message (5 frames)" &&
+	ok "a message of the wrong number of frames is dropped" || { bad "frame count"; grep malformed "$T/amsterdam.log"; }
+rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$DTV_KEY" --size $((300 * 1024)) >"$T/big.out"
+grep -q disconnected "$T/big.out" && ok "an oversized frame makes the node hang up" || { bad "oversized"; cat "$T/big.out"; }
+kill -0 "${NODE_PID[amsterdam]}" 2>/dev/null && ok "Amsterdam is still running" || bad "Amsterdam died"
+id=$(kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-2 --purpose lvv-intake "$EX/dossier.json")
+wait_for 10 delivered ind "$id" "$AMS" && ok "... and still takes good messages" || bad "no delivery after bad input"
+
+# --- a peer down ------------------------------------------------------
+: >"$T/ids"
+for i in $(seq 1 20); do
+	kt ind send --kind CASE_EVENT --to "$DTV" --case "C-Q$i" --purpose lvv-lso "$EX/case_event.json" >>"$T/ids"
+done
+short=$(kt ind send --ttl 2s --kind CASE_EVENT --to "$DTV" --case C-X --purpose lvv-lso "$EX/case_event.json")
+kt ind peers >"$T/peers.out"
+awk -v o="$DTV" '$1 == o' "$T/peers.out" | grep -q "down *21 " && ok "21 messages wait while DT&V is down" ||
+	{ bad "queue while down"; cat "$T/peers.out"; }
+expired() { [ "$(state_of ind "$1" "$DTV")" = expired ]; }
+wait_for 10 expired "$short" && ok "a message whose lifetime ends while DT&V is down is expired" ||
+	{ bad "not expired"; kt ind status "$short"; }
+expect_out "... and its sender sees why" "expired" kt ind status "$short"
+node_start dtv
+n=0
+for i in $(cat "$T/ids"); do wait_for 20 delivered ind "$i" "$DTV" && n=$((n + 1)); done
+[ "$n" -eq 20 ] && ok "all 20 arrive once DT&V is up" || bad "$n of 20 arrived"
+kt dtv subscribe --cursor regie --ack >"$T/dtv.jsonl"
+grep -o '"msg_id":"[0-9a-f]*"' "$T/dtv.jsonl" | cut -d'"' -f4 >"$T/got"
+cmp -s "$T/got" "$T/ids" && ok "DT&V's case system reads them in the order they were sent" ||
+	{ bad "order"; diff "$T/got" "$T/ids" | head; }
+grep -q "$short" "$T/dtv.jsonl" && bad "the expired message was delivered" || ok "the expired message is not delivered"
+
+# --- the store --------------------------------------------------------
+expect_out "a second ketend on the same store is refused" "held by another ketend" \
+	ketend -c "$NET/nodes/amsterdam.conf"
+expect_rc 0 "ketend -n on a running node's configuration still checks it" ketend -n -c "$NET/nodes/amsterdam.conf"
+
+node_stop dtv
+cp -p "$(db_of dtv)" "$T/dtv.db.good"
+size=$(stat -c %s "$(db_of dtv)")
+# Overwrite the middle of the database (past the header, inside the b-trees).
+python3 -c 'import os, sys
+f = os.open(sys.argv[1], os.O_WRONLY); os.lseek(f, int(sys.argv[2]) // 2, 0); os.write(f, os.urandom(4096)); os.close(f)' \
+	"$(db_of dtv)" "$size"
+rm -f "$(db_of dtv)-wal" "$(db_of dtv)-shm"
+expect_out "a corrupt store is refused by ketend -n, naming the file" "node.db" \
+	ketend -n -c "$NET/nodes/dtv.conf"
+expect_rc 1 "ketend will not start on a corrupt store" ketend -c "$NET/nodes/dtv.conf"
+grep -q "corrupt" "$T/last.out" && ok "... and says it is corrupt" || { bad "corrupt not named"; cat "$T/last.out"; }
+
+# A full store (max_store_size stands in for a full disk: SQLite answers
+# both with SQLITE_FULL).  A big attachment fills it in a few submits.
+python3 - "$EX/dossier.json" "$T/big.json" <<'EOF'
+import base64, json, os, sys
+d = json.load(open(sys.argv[1]))
+d["attachments"][0]["content"] = base64.b64encode(os.urandom(200 * 1024)).decode()
+json.dump(d, open(sys.argv[2], "w"))
+EOF
+cp -p "$T/dtv.db.good" "$(db_of dtv)"
+sed -i 's/^\[limits\]$/[limits]\nmax_store_size = 2MiB/' "$NET/nodes/dtv.conf"
+node_start dtv && ok "a node starts again on its store restored from a copy" || bad "restore"
+ok=0; full=0; : >"$T/dtv.ids"
+for i in $(seq 1 30); do
+	if kt dtv send --kind DOSSIER_DELIVERY --to "$AMS" --case "C-F$i" --purpose lvv-intake \
+		"$T/big.json" >>"$T/dtv.ids" 2>"$T/dtv.err"; then ok=$((ok + 1)); else full=1; break; fi
+done
+[ $full -eq 1 ] && ok "a full store refuses a submit" || bad "the store never filled"
+grep -q "KETEN_EFULL" "$T/dtv.err" && ok "... with a clear error" || { bad "unclear error"; cat "$T/dtv.err"; }
+kill -0 "${NODE_PID[dtv]}" 2>/dev/null && ok "the node keeps running when its store is full" || bad "DT&V died"
+good=0
+for i in $(cat "$T/dtv.ids"); do kt dtv status "$i" >/dev/null 2>&1 && good=$((good + 1)); done
+[ "$good" -eq "$ok" ] && [ "$ok" -gt 0 ] && ok "every acknowledged submit is in the store ($ok)" ||
+	bad "$good of $ok acknowledged submits found"
+node_stop dtv
+sed -i '/^max_store_size/d' "$NET/nodes/dtv.conf"
+node_start dtv
+n=0
+for i in $(cat "$T/dtv.ids"); do wait_for 20 delivered dtv "$i" "$AMS" && n=$((n + 1)); done
+[ "$n" -eq "$ok" ] && ok "after a restart every acknowledged message is delivered" || bad "$n of $ok delivered"
+id=$(kt dtv send --kind DOSSIER_DELIVERY --to "$AMS" --case C-G --purpose lvv-intake "$EX/dossier.json")
+[ ${#id} -eq 32 ] && ok "with room again, submits are taken" || bad "no submit after the cap was lifted"
+
+# --- configuration ----------------------------------------------------
+cp "$NET/nodes/amsterdam.conf" "$T/bad.conf"
+sed -i 's/^log_level = info$/log_level = info\nthis is not a key/' "$T/bad.conf"
+line=$(grep -n "this is not a key" "$T/bad.conf" | cut -d: -f1)
+expect_out "a bad configuration line is named by file and line" "$T/bad.conf:$line" ketend -n -c "$T/bad.conf"
+expect_rc 1 "... and ketend -n fails" ketend -n -c "$T/bad.conf"
+
+# --- SIGHUP: a new directory without the escalation table --------------
+python3 - "$NET/directory.json" "$ESC" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["serial"] += 1
+d["parties"] = [p for p in d["parties"] if p["oin"] != sys.argv[2]]
+json.dump(d, open(sys.argv[1], "w"), indent=2)
+EOF
+keten directory sign --source "$NET/directory.json" --key "$NET/parties/authority/sign.key" \
+	--cert "$NET/parties/authority/sign.crt" --out "$NET/directory.signed.new" >"$T/sign.out" 2>&1 &&
+	mv "$NET/directory.signed.new" "$NET/directory.signed" || { bad "re-sign the directory"; cat "$T/sign.out"; }
+kill -HUP "${NODE_PID[ind]}" "${NODE_PID[amsterdam]}"
+wait_for 5 logged ind "reload: directory serial 2" && ok "SIGHUP loads the new directory" || bad "no reload"
+expect_out "a party taken out of the directory cannot be sent to" "not in the directory" \
+	kt ind send --kind DOSSIER_DELIVERY --to "$ESC" --case C-H --purpose lvv-intake "$EX/dossier.json"
+wait_for 5 logged amsterdam "reload: directory serial 2"
+expect_rc 3 "... and its transport key is refused" \
+	rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$NET/parties/escalation/curve.key" --garbage 10
+echo '{}' >"$NET/directory.signed"
+kill -HUP "${NODE_PID[ind]}"
+wait_for 5 logged ind "reload: keeping directory serial 2" && ok "a broken directory is refused; the node keeps the one it has" ||
+	bad "broken directory"
+id=$(kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-I --purpose lvv-intake "$EX/dossier.json")
+wait_for 10 delivered ind "$id" "$AMS" && ok "... and goes on delivering" || bad "no delivery after a bad reload"
+finish
