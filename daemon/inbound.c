@@ -229,8 +229,19 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
 		r = store_relay_add(n->store, h->msg_id, h->sender, rp->oin, hop->oin,
 		    h->expires_at, wire, len);
 		if (r == KETEN_EEXIST) {
-			log_debug("relay: %s for %s already queued", id, rp->oin);
+			struct buf *rc = NULL;
+
+			/* The sender sends again: the receipt it is waiting for
+			 * may have been lost on the way back.  Send the one we
+			 * hold; without one, the relay queue retries on its own. */
 			forwarded++;
+			if (store_relay_receipt(n->store, h->sender, h->msg_id, rp->oin, &rc) == 0) {
+				log_debug("relay: %s for %s again: its receipt goes back again", id,
+				    rp->oin);
+				receipt_queue(n, h->sender, rc);
+			} else {
+				log_debug("relay: %s for %s already queued", id, rp->oin);
+			}
 			continue;
 		}
 		if (r != 0) {
