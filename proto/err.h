@@ -67,6 +67,12 @@ enum keten_err {
 	KETEN_EAGAIN = -100,		/* not possible now (peer not connected); retry later */
 	KETEN_ETRANSPORT = -101,	/* transport identity does not match the signed sender */
 	KETEN_ESTOPPING = -102,		/* the node is shutting down */
+	/* mandates */
+	KETEN_EMANDATE = -110,		/* mandate or revocation field invalid */
+	KETEN_EMANDATESIG = -111,	/* mandate or revocation signature does not verify */
+	KETEN_EMANDATEISSUER = -112,	/* issuer may not issue this mandate or revocation */
+	KETEN_EMANDATEWIDER = -113,	/* delegation wider than its parent */
+	KETEN_EMANDATEPARTY = -114,	/* mandate names a party not in the directory */
 };
 
 /* Sentence for code; never NULL, static storage. */
