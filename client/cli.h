@@ -82,12 +82,30 @@ int cli_write_atomic(const char *path, const void *data, size_t len, mode_t mode
  * out (at least 32 bytes); returns out. */
 const char *cli_time_fmt(uint64_t ms, char *out, size_t len);
 
+/* Parse a time: ISO 8601 UTC ("2026-12-31T23:00:00Z", or a date alone for
+ * its midnight), "now", or milliseconds since the epoch.  0 or -1. */
+int cli_time_parse(const char *s, uint64_t *ms);
+
+struct directory;
+/* Load and verify a signed directory with the chain CA, its CRL and the
+ * authority (an OIN, or a file holding one); errors printed.  CLI_OK,
+ * CLI_FAIL or CLI_USAGE. */
+int cli_directory_load(const struct cli_cmd *cmd, const char *ca, const char *crl,
+    const char *auth, const char *auth_file, const char *file, struct directory **d);
+
 /* ---- handlers, one block per client/cmd_<noun>.c ---- */
 
 /* cmd_directory.c */
 int cmd_directory_sign(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_directory_verify(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_directory_show(const struct cli_cmd *cmd, int argc, char **argv);
+
+/* cmd_mandate.c */
+int cmd_mandate_issue(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_mandate_revoke(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_mandate_list(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_mandate_show(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_mandate_check(const struct cli_cmd *cmd, int argc, char **argv);
 
 /* cmd_local.c */
 int cmd_send(const struct cli_cmd *cmd, int argc, char **argv);

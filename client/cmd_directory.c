@@ -229,9 +229,6 @@ directory_open(const struct cli_cmd *cmd, int argc, char **argv, int *json,
 		{ "authority", &auth, NULL }, { "authority-file", &auth_file, NULL },
 		{ NULL, NULL, NULL },
 	};
-	char oin[KETEN_OIN_LEN + 1] = "", err[ERRLEN];
-	struct pki *pki = NULL;
-	struct buf *b = NULL;
 	int nops, r;
 
 	if ((r = cli_parse(cmd, argc, argv, json ? opts : opts + 1, &nops)) != 0)
@@ -239,20 +236,32 @@ directory_open(const struct cli_cmd *cmd, int argc, char **argv, int *json,
 	if (nops != 1)
 		return cli_usage_error(cmd, "give exactly one directory file");
 	*file = argv[0];
-	if (ca == NULL || crl == NULL)
-		return cli_usage_error(cmd, "--ca and --crl are required");
+	return cli_directory_load(cmd, ca, crl, auth, auth_file, *file, d);
+}
+
+int
+cli_directory_load(const struct cli_cmd *cmd, const char *ca, const char *crl, const char *auth,
+    const char *auth_file, const char *file, struct directory **d)
+{
+	char oin[KETEN_OIN_LEN + 1] = "", err[ERRLEN];
+	struct pki *pki = NULL;
+	struct buf *b = NULL;
+	int r;
+
+	if (ca == NULL || crl == NULL || file == NULL)
+		return cli_usage_error(cmd, "--ca, --crl and the directory are required");
 	if ((r = authority_read(cmd, auth, auth_file, oin)) != 0)
 		return r;
 	if ((r = pki_new(ca, crl, &pki)) != 0)
 		return cli_failf("%s: %s, %s: %s", cli_name(cmd), ca, crl, io_reason(r));
-	if ((r = buf_load_file(*file, KETEN_DIRECTORY_MAX, &b)) != 0) {
-		r = cli_failf("%s: %s: %s", cli_name(cmd), *file, io_reason(r));
+	if ((r = buf_load_file(file, KETEN_DIRECTORY_MAX, &b)) != 0) {
+		r = cli_failf("%s: %s: %s", cli_name(cmd), file, io_reason(r));
 		goto out;
 	}
 	r = directory_load_diag(pki, oin, buf_ptr(b), buf_len(b), clock_now_ms(), d,
 	    err, sizeof(err));
 	if (r != 0) {
-		r = cli_failf("%s: %s: %s (%s)", cli_name(cmd), *file,
+		r = cli_failf("%s: %s: %s (%s)", cli_name(cmd), file,
 		    err[0] ? err : keten_strerror(r), keten_errname(r));
 		goto out;
 	}

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util.h"
 #include "err.h"
 
 /* Every command, in the order `keten help` lists them. */
@@ -44,6 +45,22 @@ static const struct cli_cmd commands[] = {
 	{ "directory", "show", cmd_directory_show,
 	    "--ca CA --crl CRL (--authority OIN|FILE | --authority-file FILE) [--json] FILE",
 	    "verify a signed party directory and list its parties" },
+	{ "mandate", "issue", cmd_mandate_issue,
+	    "--key KEY --issuer OIN --id ID --grantee OIN --kind K,... (--to OIN,... | --roles R,...)"
+	    " --purpose P,... --basis TEXT [--basis-uri URI] [--from TIME] --until TIME"
+	    " [--delegable] [--relay] [--parent FILE] (--bundle FILE | --out FILE)",
+	    "issue a signed mandate (as an authority, or as a grantee delegating)" },
+	{ "mandate", "revoke", cmd_mandate_revoke,
+	    "--key KEY --issuer OIN --id ID [--at TIME] [--reason TEXT] --bundle FILE",
+	    "revoke a mandate, now or from a moment in the future" },
+	{ "mandate", "list", cmd_mandate_list,
+	    "TRUST --bundle FILE [--json]   (TRUST: --ca CA --crl CRL --authority OIN --directory FILE)",
+	    "verify every mandate of a bundle and list them with their state" },
+	{ "mandate", "show", cmd_mandate_show,
+	    "TRUST --bundle FILE [--json] ID", "verify one mandate and print all of it" },
+	{ "mandate", "check", cmd_mandate_check,
+	    "TRUST --bundle FILE --from OIN --to OIN --kind K --purpose P [--mandate ID] [--at TIME]",
+	    "would this message be allowed, and by which mandate?" },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -231,6 +248,33 @@ cli_time_fmt(uint64_t ms, char *out, size_t len)
 	    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(out, len, "%llu ms", (unsigned long long)ms);
 	return out;
+}
+
+int
+cli_time_parse(const char *s, uint64_t *ms)
+{
+	struct tm tm;
+	const char *end;
+	time_t t;
+
+	if (strcmp(s, "now") == 0) {
+		*ms = clock_now_ms();
+		return 0;
+	}
+	if (s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 15) {
+		*ms = strtoull(s, NULL, 10);
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) == NULL || *end != '\0') {
+		memset(&tm, 0, sizeof(tm));
+		if ((end = strptime(s, "%Y-%m-%d", &tm)) == NULL || *end != '\0')
+			return -1;
+	}
+	if ((t = timegm(&tm)) < 0)
+		return -1;
+	*ms = (uint64_t)t * 1000u;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
