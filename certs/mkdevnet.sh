@@ -18,6 +18,9 @@
 #                                 `keten directory sign`
 #   OUTDIR/directory.signed       the directory signed by the authority
 #                                 (when the keten CLI is built)
+#   OUTDIR/mandates.bundle        the mandates of the dev network (what each
+#                                 role may send, the relay's right to relay),
+#                                 issued by the authority (keten CLI built)
 #   OUTDIR/authority.oin          the OIN of the network authority
 #   OUTDIR/parties.txt            the party list used (ports adjusted)
 #   OUTDIR/nodes/SLUG.conf        a ketend configuration per party, with
@@ -291,6 +294,7 @@ ca = $out/ca.crt
 crl = $out/crl.pem
 directory = $out/directory.signed
 authority = $(cat "$out/authority.oin")
+mandates = $out/mandates.bundle
 
 [limits]
 default_ttl = 14d
@@ -327,5 +331,38 @@ if [ -x "$keten" ]; then
 else
 	echo "mkdevnet.sh: $keten not built; sign the directory later with" \
 		"keten directory sign --source $out/directory.json ..."
+fi
+
+# The mandates of the dev network, issued by the authority for a year:
+# what each role sends in the LVV chain, and the relay's right to relay.
+if [ -x "$keten" ]; then
+	rm -f "$out/mandates.bundle"
+	auth=$(cat "$out/authority.oin")
+	from=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
+	until=$(date -u -d '+365 days' +%Y-%m-%dT%H:%M:%SZ)
+	lso=municipality,ind,dtv,avim,coa,ngo,escalation_table
+	mandate() {	# ID GRANTEE KINDS ROLES PURPOSES [extra options]
+		local id=$1 grantee=$2 kinds=$3 roles=$4 purposes=$5
+		shift 5
+		"$keten" mandate issue --key "$out/parties/authority/sign.key" --issuer "$auth" \
+			--id "$id" --grantee "$grantee" --kind "$kinds" --roles "$roles" \
+			--purpose "$purposes" --basis "Besluit LVV-ketenmandaten (dev), art. 2" \
+			--basis-uri "https://example.org/lvv/mandaten" --from "$from" --until "$until" \
+			--bundle "$out/mandates.bundle" "$@" >/dev/null
+	}
+	while read -r slug oin port roles via name; do
+		case "${roles%%,*}" in
+		authority) continue ;;
+		relay) mandate "dev-$slug-relay" "$oin" DOSSIER_DELIVERY,DTV_NOTIFICATION,ESCALATION_REQUEST,ESCALATION_DECISION,CASE_EVENT,POLICE_NOTIFICATION \
+			"$lso" lvv-intake,lvv-lso,lvv-escalation,lvv-police --relay; continue ;;
+		ind|dtv) mandate "dev-$slug-dossier" "$oin" DOSSIER_DELIVERY municipality,dtv lvv-intake ;;
+		municipality)
+			mandate "dev-$slug-dtv" "$oin" DTV_NOTIFICATION dtv lvv-intake
+			mandate "dev-$slug-escalation" "$oin" ESCALATION_REQUEST escalation_table lvv-escalation
+			mandate "dev-$slug-police" "$oin" POLICE_NOTIFICATION avim lvv-police ;;
+		escalation_table) mandate "dev-$slug-decision" "$oin" ESCALATION_DECISION municipality lvv-escalation ;;
+		esac
+		mandate "dev-$slug-lso" "$oin" CASE_EVENT "$lso" lvv-lso
+	done <"$out/parties.txt"
 fi
 echo "mkdevnet.sh: dev PKI for $(wc -l <"$out/parties.txt") parties in $out"

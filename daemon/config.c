@@ -81,6 +81,7 @@ static const struct key keys[] = {
 	{ SEC_TRUST, "crl", V_PATH, F(crl), 1, 0, 0 },
 	{ SEC_TRUST, "directory", V_PATH, F(directory), 1, 0, 0 },
 	{ SEC_TRUST, "authority", V_OIN, F(authority), 1, 0, 0 },
+	{ SEC_TRUST, "mandates", V_PATH, F(mandates), 0, 0, 0 },
 	{ SEC_LIMITS, "clock_skew", V_DURATION, F(clock_skew_ms), 0, 0, DAY },
 	/* Nothing larger can be an envelope (PROTOCOL.md §12), so a larger
 	 * frame would only be buffered to be refused. */

@@ -67,6 +67,7 @@ struct config {
 	char crl[PATH_MAX];
 	char directory[PATH_MAX];
 	char authority[21];		/* OIN that signs the directory */
+	char mandates[PATH_MAX];	/* the mandate bundle; "" none: nothing may move */
 	/* [limits]: default (range) */
 	uint64_t clock_skew_ms;		/* 5m (0..1d) */
 	uint64_t max_message_size;	/* 64MiB (4KiB..CONFIG_MAX_MESSAGE_SIZE) */

@@ -25,6 +25,7 @@
 #include "err.h"
 #include "keys.h"
 #include "log.h"
+#include "mandate.h"
 #include "node.h"
 #include "node_io.h"
 #include "payload.h"
@@ -45,7 +46,7 @@ msgid_hex(const uint8_t id[KETEN_MSG_ID_LEN], char out[2 * KETEN_MSG_ID_LEN + 1]
 /* Sign a receipt about envelope e.  *out is a new buffer. */
 static int
 receipt_make(struct node *n, const struct envelope *e, int status, int reason,
-    const char *text, struct buf **out)
+    const char *text, const char *recipient, struct buf **out)
 {
 	const struct envelope_header *h = envelope_header(e);
 	struct receipt_info ri;
@@ -58,6 +59,7 @@ receipt_make(struct node *n, const struct envelope *e, int status, int reason,
 	ri.status = status;
 	ri.reason = reason;
 	ri.reason_text = text ? text : "";
+	ri.recipient = recipient;
 	ri.issued_at = clock_now_ms();
 	memcpy(ri.envelope_digest, envelope_digest(e), KETEN_DIGEST_LEN);
 	if ((r = receipt_sign(&ri, n->keys->sign_sk, out)) != 0)
@@ -88,7 +90,7 @@ refuse(struct node *n, const struct envelope *e, int reason, const char *why)
 
 	log_warn("refused %s %s from %s: %s (%s)", kind_name(envelope_header(e)->kind), id,
 	    envelope_header(e)->sender, reason_name(reason), why);
-	if (receipt_make(n, e, KETEN_RECEIPT_REFUSED, reason, why, &b) != 0)
+	if (receipt_make(n, e, KETEN_RECEIPT_REFUSED, reason, why, NULL, &b) != 0)
 		return;
 	/* Kept, so that the same envelope sent again gets the same answer. */
 	if (node_txn(n) != 0 || store_refusal_add(n->store, envelope_header(e)->sender,
@@ -141,12 +143,41 @@ reason_for(int err)
 	}
 }
 
+/* The check at a relay or recipient: the envelope names a mandate, and
+ * it covers the signed sender, kind, `to` and purpose now.  Every
+ * decision is logged with the mandate and the rule that decided. */
+static int
+mandate_allows(struct node *n, const struct envelope_header *h, const char *to,
+    struct mandate_decision *d)
+{
+	char id[33];
+
+	hex_encode(h->msg_id, KETEN_MSG_ID_LEN, id);
+	if (h->mandate_id == NULL || h->mandate_id[0] == '\0') {
+		memset(d, 0, sizeof(*d));
+		d->reason = KETEN__V1__REASON__NO_MANDATE;
+		d->rule = "named";
+		snprintf(d->text, sizeof(d->text), "the envelope names no mandate");
+	} else {
+		mandates_check(n->mandates, n->dir, h->sender, h->kind, to, h->purpose, h->mandate_id,
+		    clock_now_ms(), d);
+	}
+	if (d->allow)
+		log_debug("mandate: %s %s from %s to %s allowed: %s (rule %s)", kind_name(h->kind), id,
+		    h->sender, to, d->text, d->rule);
+	else
+		log_warn("mandate: %s %s from %s to %s refused: %s (%s, rule %s)", kind_name(h->kind),
+		    id, h->sender, to, d->text, reason_name(d->reason), d->rule);
+	return d->allow;
+}
+
 /* This node is a recipient. */
 static void
 deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len)
 {
 	const struct envelope_header *h = envelope_header(e);
 	struct buf *pt = NULL, *rcpt = NULL, *stored = NULL;
+	struct mandate_decision dec;
 	uint64_t seq = 0;
 	int dup = 0, r;
 	char id[33];
@@ -162,6 +193,12 @@ deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len
 	}
 	if (r != KETEN_ENOTFOUND) {
 		log_error("store: %s", keten_strerror(r));
+		return;
+	}
+	/* The receiving node's check of the mandate the envelope names: it
+	 * covers sender, kind, this node and the purpose, now. */
+	if (!mandate_allows(n, h, n->oin, &dec)) {
+		refuse(n, e, dec.reason, dec.text);
 		return;
 	}
 	if ((r = envelope_open(e, n->opener, &pt)) != 0) {
@@ -188,7 +225,7 @@ deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len
 			    (unsigned long long)seq, (unsigned long long)last,
 			    seq > last ? "a gap: earlier messages missing or late" : "out of order");
 	}
-	if ((r = receipt_make(n, e, KETEN_RECEIPT_DELIVERED, 0, NULL, &rcpt)) != 0)
+	if ((r = receipt_make(n, e, KETEN_RECEIPT_DELIVERED, 0, NULL, NULL, &rcpt)) != 0)
 		return;
 	r = store_inbox_add(n->store, h->sender, h->msg_id, seq, h->kind, h->case_ref,
 	    clock_now_ms(), wire, len, buf_ptr(rcpt), buf_len(rcpt), &dup);
@@ -209,6 +246,7 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
     const struct party *sender)
 {
 	const struct envelope_header *h = envelope_header(e);
+	struct mandate_decision dec;
 	int forwarded = 0, r;
 	char id[33];
 
@@ -224,6 +262,22 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
 		if (strcmp(rp->via, n->oin) != 0 && strcmp(sender->via, n->oin) != 0)
 			continue;
 		hop = node_next_hop(n, rp);
+		/* The relay's check: the sender's mandate covers this recipient,
+		 * and this relay may relay the kind.  A refusal goes back to the
+		 * sender as a receipt naming the recipient. */
+		if (!mandate_allows(n, h, rp->oin, &dec) ||
+		    !mandates_check_relay(n->mandates, n->oin, h->kind, clock_now_ms(), &dec)) {
+			struct buf *rb = NULL;
+
+			if (dec.reason == KETEN__V1__REASON__RELAY_NOT_PERMITTED)
+				log_warn("mandate: %s %s from %s to %s refused: %s", kind_name(h->kind), id,
+				    h->sender, rp->oin, dec.text);
+			if (receipt_make(n, e, KETEN_RECEIPT_REFUSED, dec.reason, dec.text, rp->oin,
+			    &rb) == 0)
+				receipt_queue(n, h->sender, rb);
+			forwarded++;
+			continue;
+		}
 		if ((r = node_txn(n)) != 0)
 			return forwarded;
 		r = store_relay_add(n->store, h->msg_id, h->sender, rp->oin, hop->oin,

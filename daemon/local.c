@@ -27,10 +27,12 @@
 #include "local.h"
 #include "local.pb-c.h"
 #include "log.h"
+#include "mandate.h"
 #include "node.h"
 #include "node_io.h"
 #include "payload.h"
 #include "peer.h"
+#include "receipt.h"
 #include "store.h"
 #include "util.h"
 
@@ -85,6 +87,12 @@ local_pack(const Keten__V1__LocalResponse *resp)
 struct buf *
 local_error_body(uint64_t request_id, int code, const char *message)
 {
+	return local_error_reason_body(request_id, code, 0, message);
+}
+
+struct buf *
+local_error_reason_body(uint64_t request_id, int code, int reason, const char *message)
+{
 	Keten__V1__LocalResponse resp;
 	Keten__V1__LocalError le;
 
@@ -92,6 +100,7 @@ local_error_body(uint64_t request_id, int code, const char *message)
 	keten__v1__local_error__init(&le);
 	resp.request_id = request_id;
 	le.code = code;
+	le.reason = reason;
 	le.name = (char *)keten_errname(code);
 	le.message = (char *)(message != NULL ? message : keten_strerror(code));
 	resp.error = &le;
@@ -193,6 +202,7 @@ static void
 op_submit(struct req_ctx *c, const Keten__V1__SubmitRequest *rq)
 {
 	struct submit_req s;
+	struct mandate_decision dec;
 	uint8_t msg_id[KETEN_MSG_ID_LEN];
 	const char *name = kind_name(rq->kind);
 	int r;
@@ -237,9 +247,18 @@ op_submit(struct req_ctx *c, const Keten__V1__SubmitRequest *rq)
 	s.payload = rq->payload.data;
 	s.len = rq->payload.len;
 	r = outbound_submit(c->n, &s, c->idx, c->sys->name, c->rid, c->rid_len, c->request_id,
-	    msg_id);
-	if (r != 0)
+	    msg_id, &dec);
+	if (r == KETEN_ENOMANDATE) {
+		char msg[320];
+		struct buf *b;
+
+		snprintf(msg, sizeof(msg), "%s: %s", reason_name(dec.reason), dec.text);
+		if ((b = local_error_reason_body(c->request_id, r, dec.reason, msg)) != NULL)
+			local_reply(c->n->local, c->idx, c->rid, c->rid_len, b);
+		buf_destroy(&b);
+	} else if (r != 0) {
 		FAIL(c, r, "%s", keten_strerror(r));
+	}
 }
 
 struct status_acc {

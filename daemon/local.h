@@ -45,6 +45,9 @@ void local_answer_waiting(struct node *n, uint64_t now);
 struct buf *local_pack(const struct Keten__V1__LocalResponse *resp);
 /* A response that carries only an error (message may be NULL). */
 struct buf *local_error_body(uint64_t request_id, int code, const char *message);
+/* The same with a Reason (a refusal on a mandate or policy). */
+struct buf *local_error_reason_body(uint64_t request_id, int code, int reason,
+    const char *message);
 
 /* Parse one request frame strictly enough for the node to act on it:
  * a LocalRequest with an operation.  Caller frees *out with

@@ -20,6 +20,7 @@
 #include "keys.h"
 #include "local.h"
 #include "log.h"
+#include "mandate.h"
 #include "node.h"
 #include "node_io.h"
 #include "peer.h"
@@ -64,6 +65,42 @@ trust_load(const struct config *cfg, struct pki **pki, struct directory **dir)
 	return 0;
 }
 
+static void
+mandate_refused(void *arg, const char *what, int err)
+{
+	log_warn("%s: %s refused: %s (%s)", (const char *)arg, what, keten_strerror(err),
+	    keten_errname(err));
+}
+
+/* The mandates of the configured bundle, verified against dir.  Without a
+ * bundle the registry is empty and every message is refused. */
+static int
+mandates_load_file(const struct config *cfg, const struct directory *dir, struct mandates **out)
+{
+	struct buf *b = NULL;
+	size_t added = 0, refused = 0;
+	int r;
+
+	if ((r = mandates_new(out)) != 0)
+		return r;
+	if (cfg->mandates[0] == '\0') {
+		log_warn("no [trust] mandates: every message will be refused (NO_MANDATE)");
+		return 0;
+	}
+	if ((r = buf_load_file(cfg->mandates, KETEN_MANDATE_BUNDLE_MAX, &b)) != 0 ||
+	    (r = mandates_load_bundle(*out, dir, buf_ptr(b), buf_len(b), &added, &refused,
+	    mandate_refused, (void *)cfg->mandates)) != 0) {
+		log_error("%s: mandates refused: %s", cfg->mandates, keten_strerror(r));
+		buf_destroy(&b);
+		mandates_destroy(out);
+		return r;
+	}
+	buf_destroy(&b);
+	log_info("mandates: %zu verified from %s, %zu item(s) refused", mandates_count(*out),
+	    cfg->mandates, refused);
+	return 0;
+}
+
 /* Our own entry must be in the directory with exactly our keys. */
 static int
 self_check(const struct config *cfg, const struct keys *k, const struct directory *dir)
@@ -89,6 +126,7 @@ node_check(struct config *cfg)
 	struct keys *k = NULL;
 	struct pki *pki = NULL;
 	struct directory *dir = NULL;
+	struct mandates *reg = NULL;
 	struct store *st = NULL;
 	int r;
 
@@ -98,7 +136,7 @@ node_check(struct config *cfg)
 	}
 	if ((r = trust_load(cfg, &pki, &dir)) != 0)
 		goto out;
-	if ((r = self_check(cfg, k, dir)) != 0)
+	if ((r = self_check(cfg, k, dir)) != 0 || (r = mandates_load_file(cfg, dir, &reg)) != 0)
 		goto out;
 	r = store_open(cfg->state_dir, cfg->store_sync_full, &st);
 	if (r == KETEN_ELOCKED) {
@@ -117,6 +155,7 @@ node_check(struct config *cfg)
 	    (unsigned long long)directory_serial(dir), directory_count(dir));
 out:
 	store_close(&st);
+	mandates_destroy(&reg);
 	directory_destroy(&dir);
 	pki_destroy(&pki);
 	keys_destroy(&k);
@@ -143,6 +182,7 @@ node_reload(struct node *n)
 {
 	struct pki *pki = NULL;
 	struct directory *dir = NULL;
+	struct mandates *reg = NULL;
 
 	n->reload = 0;
 	if (trust_load(n->cfg, &pki, &dir) != 0) {
@@ -158,10 +198,22 @@ node_reload(struct node *n)
 		pki_destroy(&pki);
 		return;
 	}
+	/* The mandates are verified again against the new directory (a
+	 * party or authority may have left it); a bundle that cannot be read
+	 * keeps the old directory and mandates both. */
+	if (mandates_load_file(n->cfg, dir, &reg) != 0) {
+		log_error("reload: keeping directory serial %llu and its mandates",
+		    (unsigned long long)directory_serial(n->dir));
+		directory_destroy(&dir);
+		pki_destroy(&pki);
+		return;
+	}
+	mandates_destroy(&n->mandates);
 	directory_destroy(&n->dir);
 	pki_destroy(&n->pki);
 	n->dir = dir;
 	n->pki = pki;
+	n->mandates = reg;
 	peers_reset(n->peers);	/* endpoints or keys may have changed */
 	links_open(n);
 	log_info("reload: directory serial %llu, %zu parties",
@@ -243,7 +295,8 @@ node_new(struct config *cfg, struct node **out)
 		goto fail;
 	}
 	if ((r = trust_load(cfg, &n->pki, &n->dir)) != 0 ||
-	    (r = self_check(cfg, n->keys, n->dir)) != 0)
+	    (r = self_check(cfg, n->keys, n->dir)) != 0 ||
+	    (r = mandates_load_file(cfg, n->dir, &n->mandates)) != 0)
 		goto fail;
 	if ((r = store_open(cfg->state_dir, cfg->store_sync_full, &n->store)) != 0) {
 		log_error("%s: store: %s: %s", cfg->state_dir, keten_strerror(r), store_errmsg(NULL));
@@ -317,6 +370,7 @@ node_destroy(struct node **np)
 	sigcache_destroy(&n->sigcache);
 	opener_destroy(&n->opener);
 	sealer_destroy(&n->sealer);
+	mandates_destroy(&n->mandates);
 	directory_destroy(&n->dir);
 	pki_destroy(&n->pki);
 	keys_destroy(&n->keys);

@@ -21,6 +21,7 @@
 struct buf;
 struct config;
 struct directory;
+struct mandates;
 struct envelope;
 struct keys;
 struct local;
@@ -66,6 +67,7 @@ struct node {
 	struct keys *keys;
 	struct pki *pki;
 	struct directory *dir;
+	struct mandates *mandates;	/* verified against dir */
 	struct store *store;
 	struct sealer *sealer;
 	struct opener *opener;

@@ -37,9 +37,11 @@ struct submit_req {
 	const uint8_t *payload;
 	size_t len;
 };
+/* KETEN_ENOMANDATE when no mandate covers it: *dec says why. */
+struct mandate_decision;
 int outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
     const char *local_name, const uint8_t *rid, size_t rid_len, uint64_t request_id,
-    uint8_t msg_id_out[KETEN_MSG_ID_LEN]);
+    uint8_t msg_id_out[KETEN_MSG_ID_LEN], struct mandate_decision *dec);
 
 /* Batch-sign what is staged, store it and queue the replies and sends. */
 void outbound_flush(struct node *n);

@@ -20,6 +20,7 @@
 #include "keys.h"
 #include "local.h"
 #include "log.h"
+#include "mandate.h"
 #include "node.h"
 #include "node_io.h"
 #include "peer.h"
@@ -69,7 +70,7 @@ staged_reply(struct node *n, const struct staged *s)
 int
 outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
     const char *local_name, const uint8_t *rid, size_t rid_len, uint64_t request_id,
-    uint8_t msg_id_out[KETEN_MSG_ID_LEN])
+    uint8_t msg_id_out[KETEN_MSG_ID_LEN], struct mandate_decision *dec)
 {
 	struct envelope_meta m;
 	uint8_t keys[KETEN_MAX_RECIPIENTS][32];
@@ -87,6 +88,15 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 			return KETEN_ERECIPIENTS;
 		memcpy(keys[i], p->seal_pk, 32);
 	}
+	/* The origin's check: a mandate of this party covers kind, every
+	 * recipient and the purpose now; the envelope names it. */
+	if (!mandates_check_all(n->mandates, n->dir, n->oin, s->kind, s->recipients, s->nrecipients,
+	    s->purpose, s->mandate_id, now, dec)) {
+		log_warn("mandate: refused %s from %s for %s: %s (%s, rule %s)", kind_name(s->kind),
+		    local_name, s->purpose, dec->text, reason_name(dec->reason), dec->rule);
+		return KETEN_ENOMANDATE;
+	}
+	log_debug("mandate: allowed %s from %s: %s", kind_name(s->kind), local_name, dec->text);
 	if ((r = node_txn(n)) != 0)
 		return r;
 	/* Sequence numbers are taken inside the turn's transaction: if it
@@ -103,7 +113,7 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 	m.seqs = seqs;
 	m.case_ref = s->case_ref;
 	m.purpose = s->purpose;
-	m.mandate_id = s->mandate_id;
+	m.mandate_id = dec->m->id;
 	m.traceparent = s->traceparent;
 	m.created_at = now;
 	m.expires_at = now + (s->ttl_ms ? s->ttl_ms : n->cfg->default_ttl_ms);
@@ -370,14 +380,27 @@ outbound_receipt(struct node *n, const struct party *from, const uint8_t *body, 
 	const struct receipt_info *ri = info;
 	int state = ri->status == KETEN_RECEIPT_DELIVERED ? KETEN__V1__DELIVERY_STATE__STATE_DELIVERED :
 	    KETEN__V1__DELIVERY_STATE__STATE_REFUSED;
+	const char *about = from->oin;
 	char id[33];
 	int r;
 
 	hex_encode(ri->msg_id, KETEN_MSG_ID_LEN, id);
+	/* A relay's refusal is about a recipient behind it; only that
+	 * recipient's relay may speak for it. */
+	if (ri->recipient != NULL && ri->recipient[0] != '\0') {
+		const struct party *rp = directory_find(n->dir, ri->recipient);
+
+		if (rp == NULL || strcmp(rp->via, from->oin) != 0) {
+			log_warn("receipt by %s about %s dropped: %s is not its relay", from->oin,
+			    ri->recipient, from->oin);
+			return;
+		}
+		about = rp->oin;
+	}
 	if (node_txn(n) != 0)
 		return;
 	/* The receipt must be about exactly the envelope we stored. */
-	r = store_outbox_receipt(n->store, ri->msg_id, from->oin, ri->envelope_digest, state,
+	r = store_outbox_receipt(n->store, ri->msg_id, about, ri->envelope_digest, state,
 	    ri->reason, ri->reason_text, body, len, ri->issued_at);
 	if (r == KETEN_ENOTFOUND) {
 		log_warn("receipt by %s for unknown message %s dropped", from->oin, id);
@@ -394,6 +417,6 @@ outbound_receipt(struct node *n, const struct party *from, const uint8_t *body, 
 	if (state == KETEN__V1__DELIVERY_STATE__STATE_DELIVERED)
 		log_info("delivered %s to %s", id, from->oin);
 	else
-		log_warn("refused %s by %s: %s (%s)", id, from->oin, reason_name(ri->reason),
-		    ri->reason_text);
+		log_warn("refused %s for %s by %s: %s (%s)", id, about, from->oin,
+		    reason_name(ri->reason), ri->reason_text);
 }

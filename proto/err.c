@@ -62,6 +62,7 @@ static const struct {
 	    "the issuer may not issue this mandate or revocation" },
 	{ KETEN_EMANDATEWIDER, "KETEN_EMANDATEWIDER", "delegation wider than its parent mandate" },
 	{ KETEN_EMANDATEPARTY, "KETEN_EMANDATEPARTY", "mandate names a party not in the directory" },
+	{ KETEN_ENOMANDATE, "KETEN_ENOMANDATE", "refused: no mandate covers this message" },
 	{ KETEN_EAGAIN, "KETEN_EAGAIN", "not possible now; try again later" },
 	{ KETEN_ETRANSPORT, "KETEN_ETRANSPORT", "transport identity does not match the signed sender" },
 	{ KETEN_ESTOPPING, "KETEN_ESTOPPING", "the node is shutting down" },

@@ -73,6 +73,7 @@ enum keten_err {
 	KETEN_EMANDATEISSUER = -112,	/* issuer may not issue this mandate or revocation */
 	KETEN_EMANDATEWIDER = -113,	/* delegation wider than its parent */
 	KETEN_EMANDATEPARTY = -114,	/* mandate names a party not in the directory */
+	KETEN_ENOMANDATE = -115,	/* refused: no mandate covers this message (reason given) */
 };
 
 /* Sentence for code; never NULL, static storage. */

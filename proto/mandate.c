@@ -555,7 +555,11 @@ mandates_load_bundle(struct mandates *reg, const struct directory *dir, const ui
 /* ------------------------------------------------------------------ */
 /* checks */
 
-enum rule_step { STEP_GRANTEE, STEP_REVOKED, STEP_TIME, STEP_KIND, STEP_RECIPIENT, STEP_PURPOSE,
+/* The rules in order.  What the message is (kind, recipient, purpose) is
+ * checked before when: among several mandates the refusal reported is
+ * that of the one that got furthest, so a revoked or expired mandate for
+ * exactly this message says "revoked", not "wrong kind" of another. */
+enum rule_step { STEP_GRANTEE, STEP_KIND, STEP_RECIPIENT, STEP_PURPOSE, STEP_REVOKED, STEP_TIME,
 	STEP_ALLOW };
 
 static void decide(struct mandate_decision *d, int allow, int reason, const char *rule,
@@ -612,17 +616,6 @@ evaluate(const struct mandates *reg, const struct directory *dir, const struct m
 		    "mandate %s is not granted to %s", m->id, sender);
 		return STEP_GRANTEE;
 	}
-	chain_bounds(reg, m, &revoked, &from, &until);
-	if (revoked != 0 && now >= revoked) {
-		decide(d, 0, KETEN__V1__REASON__MANDATE_REVOKED, "revoked", m,
-		    "mandate %s is revoked", m->id);
-		return STEP_REVOKED;
-	}
-	if (now < from || now >= until) {
-		decide(d, 0, KETEN__V1__REASON__MANDATE_EXPIRED, "validity", m,
-		    "mandate %s is not valid now (%s)", m->id, now < from ? "not yet" : "expired");
-		return STEP_TIME;
-	}
 	if (!(m->kinds & (1u << kind))) {
 		decide(d, 0, KETEN__V1__REASON__WRONG_KIND, "kind", m,
 		    "mandate %s does not cover %s", m->id, kind_name(kind));
@@ -637,6 +630,17 @@ evaluate(const struct mandates *reg, const struct directory *dir, const struct m
 		decide(d, 0, KETEN__V1__REASON__WRONG_PURPOSE, "purpose", m,
 		    "mandate %s does not cover purpose %s", m->id, purpose);
 		return STEP_PURPOSE;
+	}
+	chain_bounds(reg, m, &revoked, &from, &until);
+	if (revoked != 0 && now >= revoked) {
+		decide(d, 0, KETEN__V1__REASON__MANDATE_REVOKED, "revoked", m,
+		    "mandate %s is revoked", m->id);
+		return STEP_REVOKED;
+	}
+	if (now < from || now >= until) {
+		decide(d, 0, KETEN__V1__REASON__MANDATE_EXPIRED, "validity", m,
+		    "mandate %s is not valid now (%s)", m->id, now < from ? "not yet" : "expired");
+		return STEP_TIME;
 	}
 	decide(d, 1, 0, "covers", m, "mandate %s covers it", m->id);
 	return STEP_ALLOW;
@@ -722,6 +726,44 @@ mandates_check(const struct mandates *reg, const struct directory *dir, const ch
 		return 0;
 	}
 	*d = best;
+	return d->allow;
+}
+
+int
+mandates_check_all(const struct mandates *reg, const struct directory *dir,
+    const char *sender, int kind, const char *const *recipients, size_t n, const char *purpose,
+    const char *mandate_id, uint64_t now, struct mandate_decision *d)
+{
+	const struct mandate *best = NULL;
+	struct mandate_decision cur;
+
+	if (n == 0 || recipients == NULL)
+		return mandates_check(reg, dir, sender, kind, NULL, purpose, mandate_id, now, d);
+	if ((mandate_id == NULL || mandate_id[0] == '\0') && reg != NULL && dir != NULL &&
+	    sender != NULL && purpose != NULL && kind_valid(kind)) {
+		for (size_t i = 0; i < reg->n; i++) {
+			size_t j;
+
+			if (strcmp(reg->m[i]->grantee, sender) != 0)
+				continue;
+			for (j = 0; j < n; j++)
+				if (evaluate(reg, dir, reg->m[i], sender, kind, recipients[j], purpose, now,
+				    &cur) != STEP_ALLOW)
+					break;
+			if (j == n && (best == NULL || narrower(reg->m[i], best, dir)))
+				best = reg->m[i];
+		}
+		if (best != NULL)
+			mandate_id = best->id;
+	}
+	for (size_t j = 0; j < n; j++)
+		if (!mandates_check(reg, dir, sender, kind, recipients[j], purpose, mandate_id, now, d))
+			return 0;
+	if (best == NULL && (mandate_id == NULL || mandate_id[0] == '\0')) {
+		decide(d, 0, KETEN__V1__REASON__NO_MANDATE, "one-mandate", NULL,
+		    "no single mandate covers every recipient; send to them separately");
+		return 0;
+	}
 	return d->allow;
 }
 

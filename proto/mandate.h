@@ -103,6 +103,15 @@ int mandates_check(const struct mandates *reg, const struct directory *dir, cons
     int kind, const char *recipient, const char *purpose, const char *mandate_id, uint64_t now,
     struct mandate_decision *d);
 
+/* The same for a message to several recipients, which names one mandate:
+ * the named one must cover every recipient; with none named, the
+ * narrowest mandate that covers them all is chosen.  On refusal *d says
+ * why for the first recipient that is not covered (or, when each is
+ * covered by another mandate, that no single one covers them all). */
+int mandates_check_all(const struct mandates *reg, const struct directory *dir,
+    const char *sender, int kind, const char *const *recipients, size_t n, const char *purpose,
+    const char *mandate_id, uint64_t now, struct mandate_decision *d);
+
 /* May `relay` forward a message of `kind` at now?  It needs a mandate
  * with relay set that covers the kind.  Fills *d; returns d->allow. */
 int mandates_check_relay(const struct mandates *reg, const char *relay, int kind, uint64_t now,

@@ -75,7 +75,9 @@ receipt_validate(const Keten__V1__Receipt *r)
 	if (r->base.n_unknown_fields || r->msg_id.len != KETEN_MSG_ID_LEN ||
 	    !oin_valid(r->issuer) || !oin_valid(r->sender) || r->issued_at == 0 ||
 	    r->envelope_digest.len != KETEN_DIGEST_LEN ||
-	    !text_printable(r->reason_text, REASON_TEXT_MAX) || reason_name(r->reason) == NULL)
+	    !text_printable(r->reason_text, REASON_TEXT_MAX) || reason_name(r->reason) == NULL ||
+	    (r->recipient[0] != '\0' && (!oin_valid(r->recipient) ||
+	    r->status != KETEN_RECEIPT_REFUSED)))
 		return KETEN_EFIELD;
 	if (r->status == KETEN_RECEIPT_DELIVERED)
 		return r->reason == 0 ? 0 : KETEN_EFIELD;
@@ -117,6 +119,7 @@ receipt_sign(const struct receipt_info *ri, const uint8_t *sign_sk, struct buf *
 	r.status = ri->status;
 	r.reason = ri->reason;
 	r.reason_text = (char *)(ri->reason_text ? ri->reason_text : "");
+	r.recipient = (char *)(ri->recipient ? ri->recipient : "");
 	r.issued_at = ri->issued_at;
 	r.envelope_digest.data = (uint8_t *)ri->envelope_digest;
 	r.envelope_digest.len = KETEN_DIGEST_LEN;
@@ -197,6 +200,7 @@ receipt_parse(const uint8_t *data, size_t len, struct receipt_parsed **out)
 	rp->info.status = r->status;
 	rp->info.reason = r->reason;
 	rp->info.reason_text = r->reason_text;
+	rp->info.recipient = r->recipient;
 	rp->info.issued_at = r->issued_at;
 	memcpy(rp->info.envelope_digest, r->envelope_digest.data, KETEN_DIGEST_LEN);
 	rp->info.checkpoint = r->checkpoint.len ? r->checkpoint.data : NULL;

@@ -33,6 +33,7 @@ struct receipt_info {
 	uint8_t envelope_digest[KETEN_DIGEST_LEN];
 	const uint8_t *checkpoint;	/* issuer's audit checkpoint, or NULL */
 	size_t checkpoint_len;
+	const char *recipient;		/* "" or NULL; a relay's refusal: for whom */
 };
 
 /* Serialize and sign.  sign_sk: the issuer's Ed25519 secret key (64).

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# test_mandates.sh — mandates checked at every hop, with real nodes of the
+# dev network (whose mandates certs/mkdevnet.sh issues):
+#   origin:   no mandate, wrong purpose, wrong recipient, wrong kind,
+#             another party's mandate, expired, revoked, revoked from a
+#             moment in the future;
+#   relay:    the sender's mandate revoked at the relay, the relay's own
+#             right to relay revoked: REFUSED receipts naming the recipient;
+#   receiver: a message in flight when its mandate is revoked: REFUSED
+#             with MANDATE_REVOKED, while one delivered before stays so;
+# and the operator's `keten mandate list|show|check`.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/integration/lib.sh"
+. "$top/tests/integration/nodes.sh"
+
+devnet_make || { echo "0 passed, 1 failed"; exit 1; }
+IND=$(oin_of ind); AMS=$(oin_of amsterdam); DTV=$(oin_of dtv); NGO=$(oin_of ngo); ESC=$(oin_of escalation)
+AUTH=$(cat "$NET/authority.oin")
+EX="$top/conf/examples"
+B="$NET/mandates.bundle"
+TRUST=(--ca "$NET/ca.crt" --crl "$NET/crl.pem" --authority "$AUTH" --directory "$NET/directory.signed")
+AKEY="$NET/parties/authority/sign.key"
+iso() { date -u -d "$1" +%Y-%m-%dT%H:%M:%SZ; }
+logged() { grep -qF -- "$2" "$T/$1.log"; }
+reason_of() {	# SLUG MSGID RCPT: the reason of that recipient's refusal
+	kt "$1" status --json "$2" 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(next((r.get("reason", "") for r in d["recipients"] if r["recipient"] == sys.argv[1]), ""))' "$3"
+}
+refused_with() { [ "$(reason_of "$1" "$2" "$3")" = "$4" ]; }
+
+# --- the operator's view ----------------------------------------------
+expect_out "keten mandate list verifies the dev network's mandates" "0 item(s) refused" \
+	keten mandate list "${TRUST[@]}" --bundle "$B"
+expect_out "keten mandate check names the mandate that allows a message" "dev-ind-dossier" \
+	keten mandate check "${TRUST[@]}" --bundle "$B" --from "$IND" --to "$AMS" --kind DOSSIER_DELIVERY --purpose lvv-intake
+expect_rc 1 "... and refuses one no mandate covers" \
+	keten mandate check "${TRUST[@]}" --bundle "$B" --from "$AMS" --to "$IND" --kind DOSSIER_DELIVERY --purpose lvv-intake
+expect_out "keten mandate show prints the legal basis" "Besluit LVV-ketenmandaten" \
+	keten mandate show "${TRUST[@]}" --bundle "$B" dev-ind-dossier
+# A mandate signed by a party that is not an authority is refused.
+cp "$B" "$T/forged.bundle"
+keten mandate issue --key "$NET/parties/ind/sign.key" --issuer "$IND" --id self-made --grantee "$IND" \
+	--kind DOSSIER_DELIVERY --roles municipality --purpose lvv-intake --basis "none" \
+	--until "$(iso '+1 day')" --bundle "$T/forged.bundle" >/dev/null
+expect_out "a mandate issued by a party that is not an authority is refused" "KETEN_EMANDATEISSUER" \
+	keten mandate list "${TRUST[@]}" --bundle "$T/forged.bundle"
+# One that expired an hour ago, for the origin test below.
+keten mandate issue --key "$AKEY" --issuer "$AUTH" --id old-intake --grantee "$IND" --kind DOSSIER_DELIVERY \
+	--roles municipality --purpose lvv-intake --basis "Besluit 2025" --from "$(iso '-2 days')" \
+	--until "$(iso '-1 hour')" --bundle "$B" >/dev/null
+
+# The relay reads its own copy of the bundle (changed below).
+cp "$B" "$T/relay.bundle"
+sed -i "s|^mandates = .*|mandates = $T/relay.bundle|" "$NET/nodes/relay.conf"
+for n in ind amsterdam relay ngo; do node_start "$n" || bad "start $n"; done
+
+# --- at the origin -------------------------------------------------------
+send_ind() { kt ind send --case C-M --kind "$1" --to "$2" --purpose "$3" "${@:5}" "$EX/$4"; }
+id_first=$(send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json)
+wait_for 10 delivered ind "$id_first" "$AMS" && ok "a message its mandate covers is delivered" || bad "covered message"
+kt amsterdam subscribe --cursor m --ack >"$T/m1.jsonl"
+grep -q '"mandate_id":"dev-ind-dossier"' "$T/m1.jsonl" && ok "... and the envelope names the mandate" ||
+	{ bad "mandate not named"; head -c 400 "$T/m1.jsonl"; }
+expect_out "wrong purpose is refused at the origin" "WRONG_PURPOSE" send_ind DOSSIER_DELIVERY "$AMS" lvv-lso dossier.json
+expect_out "wrong recipient is refused at the origin" "WRONG_RECIPIENT" send_ind DOSSIER_DELIVERY "$ESC" lvv-intake dossier.json
+expect_out "wrong kind under a named mandate is refused" "WRONG_KIND" \
+	send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json --mandate dev-ind-lso
+expect_out "another party's mandate is refused" "NO_MANDATE" \
+	send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json --mandate dev-dtv-dossier
+expect_out "an unknown mandate is refused" "NO_MANDATE" \
+	send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json --mandate nothing-like-it
+expect_out "an expired mandate is refused" "MANDATE_EXPIRED" \
+	send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json --mandate old-intake
+expect_out "the refusal says which mandate and why" "mandate old-intake is not valid now" \
+	send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json --mandate old-intake
+wait_for 2 logged ind "mandate: refused DOSSIER_DELIVERY from case for lvv-lso" &&
+	ok "every refusal is logged with the mandate and rule" || bad "refusal not logged"
+
+# The end of the agreements: Amsterdam's notifications to DT&V end in 3 s.
+keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-amsterdam-dtv --at "$(date -u -d '+3 seconds' +%s)000" \
+	--reason "agreements end" --bundle "$B" >/dev/null
+kill -HUP "${NODE_PID[amsterdam]}"
+wait_for 5 logged amsterdam "reload: directory serial" || bad "Amsterdam reload"
+id=$(kt amsterdam send --kind DTV_NOTIFICATION --to "$DTV" --case C-R --purpose lvv-intake "$EX/dtv_notification.json")
+[ ${#id} -eq 32 ] && ok "before the revocation takes effect the message is queued" || bad "refused too early"
+sleep 3.2
+expect_out "after it takes effect the same message is refused" "MANDATE_REVOKED" \
+	kt amsterdam send --kind DTV_NOTIFICATION --to "$DTV" --case C-R --purpose lvv-intake "$EX/dtv_notification.json"
+
+# --- at the receiver: in flight when the revocation takes effect -----------
+# DT&V is down; IND's dossier waits in IND's outbox.  The authority revokes
+# IND's dossier mandate; DT&V starts with the new bundle and refuses it.
+id=$(send_ind DOSSIER_DELIVERY "$DTV" lvv-intake dossier.json)
+keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-ind-dossier --reason "agreements end" \
+	--bundle "$B" >/dev/null
+node_start dtv
+wait_for 20 refused_with ind "$id" "$DTV" MANDATE_REVOKED &&
+	ok "a message in flight is refused by the receiver with MANDATE_REVOKED" ||
+	{ bad "in flight: $(reason_of ind "$id" "$DTV")"; kt ind status "$id"; }
+expect_out "... and the sender's system sees the receiver's reason" "revoked" kt ind status "$id"
+[ "$(state_of ind "$id_first" "$AMS")" = delivered ] && ok "a dossier delivered under it before stays delivered" ||
+	bad "delivered message changed"
+
+# --- at the relay --------------------------------------------------------
+# The relay gets its own copy of the bundle, in which IND's case-event
+# mandate is revoked; then one in which its own right to relay is.
+keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-ind-lso --bundle "$T/relay.bundle" >/dev/null
+kill -HUP "${NODE_PID[relay]}"
+wait_for 5 logged relay "reload: directory serial" || bad "relay reload"
+id=$(send_ind CASE_EVENT "$NGO" lvv-lso case_event.json)
+wait_for 10 refused_with ind "$id" "$NGO" MANDATE_REVOKED &&
+	ok "the relay refuses a message whose mandate it knows is revoked" ||
+	{ bad "relay mandate check: $(reason_of ind "$id" "$NGO")"; kt ind status "$id"; }
+cp "$B" "$T/relay.bundle"
+keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-relay-relay --bundle "$T/relay.bundle" >/dev/null
+kill -HUP "${NODE_PID[relay]}"
+wait_for 5 bash -c "[ \$(grep -c 'reload: directory serial' $T/relay.log) -ge 2 ]" || bad "relay reload 2"
+id=$(send_ind CASE_EVENT "$NGO" lvv-lso case_event.json)
+wait_for 10 refused_with ind "$id" "$NGO" RELAY_NOT_PERMITTED &&
+	ok "a relay whose right to relay is revoked refuses, naming the recipient" ||
+	{ bad "relay permission: $(reason_of ind "$id" "$NGO")"; kt ind status "$id"; }
+logged relay "refused: no mandate lets $(oin_of relay) relay CASE_EVENT" &&
+	ok "... and logs the decision" || bad "relay decision not logged"
+finish
