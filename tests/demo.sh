@@ -12,9 +12,14 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 
 say "The dev network: chain CA, CRL, keys and certificates per party"
 KETEN_BIN="$top/build/bin" certs/mkdevnet.sh --test-certs "$dev"
-[ -s "$dev/directory.signed" ] || KETEN_BIN="$top/build/bin" certs/mkdevnet.sh --force --test-certs "$dev"
+[ -s "$dev/directory.signed" ] && [ -s "$dev/mandates.bundle" ] ||
+	KETEN_BIN="$top/build/bin" certs/mkdevnet.sh --force --test-certs "$dev"
 auth=$(cat "$dev/authority.oin")
 trust=(--ca "$dev/ca.crt" --crl "$dev/crl.pem" --authority "$auth")
+# The demo revokes a mandate; every run starts from the bundle as issued.
+[ -f "$dev/mandates.bundle.issued" ] || cp "$dev/mandates.bundle" "$dev/mandates.bundle.issued"
+cp "$dev/mandates.bundle.issued" "$dev/mandates.bundle"
+mtrust=("${trust[@]}" --directory "$dev/directory.signed" --bundle "$dev/mandates.bundle")
 
 say "The party directory, signed by the network authority"
 run "$keten" directory show "${trust[@]}" "$dev/directory.signed"
@@ -28,6 +33,11 @@ if run "$keten" directory verify "${trust[@]}" "$tmp"; then
 	echo "demo: a tampered directory verified" >&2
 	exit 1
 fi
+
+say "The mandates the authority issued: who may send what, to whom, for which purpose"
+run "$keten" mandate list "${mtrust[@]}" | sed -n '1,6p;$p'
+run "$keten" mandate check "${mtrust[@]}" --from "$(cat "$dev/parties/ind/oin")" \
+	--to "$(cat "$dev/parties/amsterdam/oin")" --kind DOSSIER_DELIVERY --purpose lvv-intake
 
 say "A directory signed by a party that is not the authority is refused"
 run "$keten" directory sign --source "$dev/directory.json" \
@@ -96,6 +106,24 @@ grep relaying "$logs/relay.log" | tail -1
 
 say "A refusal: Utrecht's case system may not send a dossier delivery"
 k utrecht send --kind DOSSIER_DELIVERY --to "$(oin amsterdam)" --case LVV-UTR-2025-0088 --purpose lvv-intake "$ex/dossier.json" || true
+
+say "A refusal by mandate: Amsterdam's mandates do not cover a case event for the intake purpose"
+k amsterdam send --kind CASE_EVENT --to "$(oin dtv)" --case LVV-AMS-2026-0412 --purpose lvv-intake "$ex/case_event.json" || true
+
+say "The end of the agreements: the authority revokes Amsterdam's notifications to DT&V, from 3 seconds from now"
+at=$(( $(date +%s) + 3 ))000
+run "$keten" mandate revoke --key "$dev/parties/authority/sign.key" --issuer "$auth" --id dev-amsterdam-dtv \
+	--at "$at" --reason "the LVV agreements end" --bundle "$dev/mandates.bundle"
+kill -HUP "${pid[amsterdam]}"
+sleep 0.5
+grep "mandates:" "$logs/amsterdam.log" | tail -1
+id=$(k amsterdam send --kind DTV_NOTIFICATION --to "$(oin dtv)" --case LVV-AMS-2026-0413 --purpose lvv-intake "$ex/dtv_notification.json")
+wait_state amsterdam "$id" "$(oin dtv)" delivered
+k amsterdam status "$id"
+sleep 3
+echo "... the revocation has taken effect; the same message again:"
+k amsterdam send --kind DTV_NOTIFICATION --to "$(oin dtv)" --case LVV-AMS-2026-0413 --purpose lvv-intake "$ex/dtv_notification.json" || true
+grep "mandate: refused" "$logs/amsterdam.log" | tail -1
 
 say "What is queued where"
 k ind peers | head -6
