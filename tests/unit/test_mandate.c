@@ -387,6 +387,24 @@ test_overlap_and_relay(void)
 	    T0, &d) == 1 && strcmp(d.m->id, "a-narrow") == 0);
 	CHECK(mandates_check(reg, dir, IND, KETEN__V1__KIND__DOSSIER_DELIVERY, RDAM, "lvv-intake", "",
 	    T0, &d) == 1 && strcmp(d.m->id, "z-broad") == 0);
+	/* several recipients, one mandate: the narrowest that covers them all */
+	CHECK(mandates_check_all(reg, dir, IND, KETEN__V1__KIND__DOSSIER_DELIVERY,
+	    (const char *[]){ AMS, RDAM }, 2, "lvv-intake", "", T0, &d) == 1 &&
+	    strcmp(d.m->id, "z-broad") == 0);
+	CHECK(mandates_check_all(reg, dir, IND, KETEN__V1__KIND__DOSSIER_DELIVERY,
+	    (const char *[]){ AMS, RDAM }, 2, "lvv-intake", "a-narrow", T0, &d) == 0 &&
+	    d.reason == KETEN__V1__REASON__WRONG_RECIPIENT);
+	CHECK(mandates_check_all(reg, dir, IND, KETEN__V1__KIND__DOSSIER_DELIVERY,
+	    (const char *[]){ AMS, DTV }, 2, "lvv-intake", "", T0, &d) == 0 &&
+	    d.reason == KETEN__V1__REASON__WRONG_RECIPIENT);
+	base(&m, "x-dtv");	/* DT&V alone, under another mandate */
+	m.n_recipient_roles = 0;
+	m.n_recipients = 1;
+	m.recipients = (char *[]){ DTV };
+	CHECK_EQ(add(reg, signed_by(&m, "authority")), 0);
+	CHECK(mandates_check_all(reg, dir, IND, KETEN__V1__KIND__DOSSIER_DELIVERY,
+	    (const char *[]){ AMS, DTV }, 2, "lvv-intake", "", T0, &d) == 0 &&
+	    d.reason == KETEN__V1__REASON__NO_MANDATE && strcmp(d.rule, "one-mandate") == 0);
 	/* relaying */
 	CHECK(mandates_check_relay(reg, RELAY, KETEN__V1__KIND__CASE_EVENT, T0, &d) == 0 &&
 	    d.reason == KETEN__V1__REASON__RELAY_NOT_PERMITTED);
