@@ -145,7 +145,7 @@ build/bin/asan/test_%: build/asan/tests/unit/test_%.o build/asan/tests/unit/tap.
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
 
-build/bin/bench_%: build/obj/tests/bench/bench_%.o build/libketend.a build/libketenclient.a build/libketen.a
+build/bin/bench_%: build/obj/tests/bench/bench_%.o build/obj/tests/unit/tap.o build/libketend.a build/libketenclient.a build/libketen.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -169,9 +169,12 @@ test: deps
 unit: all $(UNIT_BIN)
 	@KETEN_ONLY=unit tests/run.sh
 
+# bench_nodes runs two real nodes: tests/bench/bench_nodes.sh makes their
+# dev network and runs it.
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do $$b || exit 1; done
+	@for b in $(filter-out build/bin/bench_nodes,$(BENCH_BIN)); do $$b || exit 1; done
+	@tests/bench/bench_nodes.sh
 
 fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZ_BIN)

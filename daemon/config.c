@@ -975,17 +975,33 @@ config_local_find(const struct config *c, const char *name)
 	return NULL;
 }
 
-int
-config_local_may_send(const struct config_local *l, int kind, const char *purpose)
+static int
+local_purpose(const struct config_local *l, const char *purpose)
 {
-	if (l == NULL || kind <= 0 || kind >= 32 || !(l->send_kinds & (1u << kind)))
-		return 0;
 	if (l->any_purpose)
 		return 1;
 	for (size_t i = 0; purpose != NULL && i < l->npurposes; i++)
 		if (strcmp(l->purposes[i], purpose) == 0)
 			return 1;
 	return 0;
+}
+
+int
+config_local_may_send(const struct config_local *l, int kind, const char *purpose)
+{
+	if (l == NULL || kind <= 0 || kind >= 32 || !(l->send_kinds & (1u << kind)))
+		return 0;
+	return local_purpose(l, purpose);
+}
+
+const struct config_local *
+config_local_receiver(const struct config *c, int kind, const char *purpose)
+{
+	for (size_t i = 0; i < c->nlocals; i++)
+		if (config_local_may_receive(&c->locals[i], kind) &&
+		    local_purpose(&c->locals[i], purpose))
+			return &c->locals[i];
+	return NULL;
 }
 
 int

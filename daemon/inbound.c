@@ -201,6 +201,17 @@ deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len
 		refuse(n, e, dec.reason, dec.text);
 		return;
 	}
+	/* Delivery to a local system: one of them may receive the kind for
+	 * this purpose, or nobody here may process it. */
+	if (config_local_receiver(n->cfg, h->kind, h->purpose) == NULL) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "no local system here may receive %s for purpose %s",
+		    kind_name(h->kind), h->purpose);
+		log_warn("mandate: %s", why);
+		refuse(n, e, KETEN__V1__REASON__LOCAL_NOT_PERMITTED, why);
+		return;
+	}
 	if ((r = envelope_open(e, n->opener, &pt)) != 0) {
 		refuse(n, e, reason_for(r), keten_strerror(r));
 		return;
@@ -302,8 +313,17 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
 			log_error("relay: cannot queue %s: %s", id, keten_strerror(r));
 			continue;
 		}
+		log_info("relaying %s %s from %s to %s via %s", kind_name(h->kind), id,
+		    h->sender, rp->oin, hop->oin);
 		/* Sent after the commit; sent again from the relay queue only
-		 * if no receipt has come back by then. */
+		 * if no receipt has come back by then.  Behind a backlog: due
+		 * now, after the older ones. */
+		if (!peers_open_now(n->peers, hop->oin)) {
+			(void)store_relay_mark(n->store, h->msg_id, rp->oin, 0, clock_now_ms());
+			n->next_retry = clock_now_ms();
+			forwarded++;
+			continue;
+		}
 		(void)store_relay_mark(n->store, h->msg_id, rp->oin, 1, clock_now_ms() + 5000);
 		if ((b = buf_new(len)) == NULL || buf_put(b, wire, len) != 0) {
 			buf_destroy(&b);
@@ -311,8 +331,6 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
 		}
 		(void)node_act_peer(n, hop->oin, PEER_MSG_ENVELOPE, b);
 		forwarded++;
-		log_info("relaying %s %s from %s to %s via %s", kind_name(h->kind), id,
-		    h->sender, rp->oin, hop->oin);
 	}
 	return forwarded;
 }

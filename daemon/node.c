@@ -248,7 +248,9 @@ router_open(struct node *n)
 	    setopt_int(n->router, ZMQ_LINGER, (int)c->linger_ms) != 0 ||
 	    setopt_int(n->router, ZMQ_HEARTBEAT_IVL, (int)c->heartbeat_ms) != 0 ||
 	    setopt_int(n->router, ZMQ_HEARTBEAT_TIMEOUT, 3 * (int)c->heartbeat_ms) != 0 ||
-	    setopt_int(n->router, ZMQ_RCVHWM, 100000) != 0 ||
+	    /* a bounded inbound queue: a peer sending its backlog is held
+	     * back by TCP rather than buffered here */
+	    setopt_int(n->router, ZMQ_RCVHWM, 4096) != 0 ||
 	    zmq_bind(n->router, c->listen) != 0) {
 		log_error("%s: cannot listen: %s", c->listen, zmq_strerror(errno));
 		return KETEN_EIO;
@@ -514,7 +516,7 @@ node_commit(struct node *n)
 			/* Failure is fine: the store says what is still due
 			 * and the retry timer sends it again. */
 			if (p != NULL && peers_send(n->peers, p, a->type, buf_ptr(a->body),
-			    buf_len(a->body)) != 0)
+			    buf_len(a->body), 0) != 0)
 				log_debug("peer %s: not connected; will retry", a->oin);
 		} else if (a->kind == ACT_LOCAL_REPLY && a->body != NULL) {
 			local_reply(n->local, a->local_idx, a->rid, a->rid_len, a->body);

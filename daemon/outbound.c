@@ -169,8 +169,17 @@ staged_store_and_send(struct node *n, const struct staged *s)
 	for (size_t i = 0; i < h->nrecipients; i++) {
 		const struct party *p = directory_find(n->dir, h->recipients[i]);
 		const struct party *hop = node_next_hop(n, p);
-		struct buf *b = buf_new(len);
+		struct buf *b;
 
+		/* A link that is down or still sending its backlog: this one
+		 * is due now, behind the older ones (peer.h, Order). */
+		if (!peers_open_now(n->peers, hop->oin)) {
+			(void)store_outbox_mark(n->store, h->msg_id, p->oin,
+			    KETEN__V1__DELIVERY_STATE__STATE_QUEUED, 0, now, NULL);
+			n->next_retry = now;
+			continue;
+		}
+		b = buf_new(len);
 		if (b == NULL || buf_put(b, w, len) != 0) {
 			buf_destroy(&b);
 			continue;	/* the retry timer sends it */
@@ -263,7 +272,7 @@ due_one(void *arg, const uint8_t *msg_id, const char *recipient, uint32_t attemp
 	hop = node_next_hop(n, p);
 	/* Sent directly from here (not after the commit): the row is
 	 * already durable, and only its attempt counter changes. */
-	r = peers_send(n->peers, hop, PEER_MSG_ENVELOPE, env, len);
+	r = peers_send(n->peers, hop, PEER_MSG_ENVELOPE, env, len, 1);
 	if (r == 0) {
 		c->sent++;
 		(void)store_outbox_mark(n->store, msg_id, recipient, KETEN__V1__DELIVERY_STATE__STATE_SENT,
@@ -287,7 +296,7 @@ due_relay(void *arg, const uint8_t *msg_id, const char *recipient, uint32_t atte
 	int r = KETEN_ENOTFOUND;
 
 	if (p != NULL)
-		r = peers_send(n->peers, node_next_hop(n, p), PEER_MSG_ENVELOPE, env, len);
+		r = peers_send(n->peers, node_next_hop(n, p), PEER_MSG_ENVELOPE, env, len, 1);
 	if (r == 0)
 		c->sent++;
 	else
@@ -362,6 +371,9 @@ outbound_retry(struct node *n, uint64_t now)
 		log_error("relay: cannot read the due list: %s", keten_strerror(r));
 	if (c.sent || c.waiting)
 		log_debug("outbound: %zu sent again, %zu waiting for their peer", c.sent, c.waiting);
+	/* Everything that was due went out: no link has a backlog left. */
+	if (c.sent + c.waiting < DUE_BATCH)
+		peers_drained(n->peers);
 	if (store_next_due(n->store, &next) == 0 && next > now)
 		n->next_retry = next;
 	else

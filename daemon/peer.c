@@ -17,7 +17,7 @@ struct link {
 	char oin[KETEN_OIN_LEN + 1];
 	void *sock;
 	uint64_t last_sent;
-	int backlog;		/* see peer.h: envelopes wait for peers_ready() */
+	enum link_state state;	/* see peer.h */
 };
 
 struct peers {
@@ -96,7 +96,7 @@ link_open(struct peers *ps, const struct party *to)
 	memset(l, 0, sizeof(*l));
 	snprintf(l->oin, sizeof(l->oin), "%s", to->oin);
 	l->sock = s;
-	l->backlog = 1;		/* until connected: the outbox may hold older ones */
+	l->state = LINK_BACKLOG;	/* until connected: the outbox may hold older ones */
 	log_debug("peer %s: link to %s", to->oin, to->endpoint);
 	return l;
 }
@@ -110,13 +110,15 @@ peers_open(struct peers *ps, const struct party *to)
 }
 
 int
-peers_send(struct peers *ps, const struct party *to, uint8_t type, const void *body, size_t len)
+peers_send(struct peers *ps, const struct party *to, uint8_t type, const void *body, size_t len,
+    int from_backlog)
 {
 	struct link *l = link_find(ps, to->oin);
 
 	if (l == NULL && (l = link_open(ps, to)) == NULL)
 		return KETEN_EIO;
-	if (type == PEER_MSG_ENVELOPE && l->backlog)
+	if (type == PEER_MSG_ENVELOPE && (l->state == LINK_BACKLOG ||
+	    (l->state == LINK_DRAINING && !from_backlog)))
 		return KETEN_EAGAIN;
 	/* Both frames or neither: with ZMQ_IMMEDIATE the first frame fails
 	 * with EAGAIN when no connection is up, and a multipart message is
@@ -124,8 +126,10 @@ peers_send(struct peers *ps, const struct party *to, uint8_t type, const void *b
 	if (zmq_send(l->sock, &type, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1) {
 		if (errno != EAGAIN)
 			return KETEN_EIO;
+		/* not connected (or full: then the next look finds it
+		 * connected and it drains again) */
 		if (type == PEER_MSG_ENVELOPE)
-			l->backlog = 1;
+			l->state = LINK_BACKLOG;
 		return KETEN_EAGAIN;
 	}
 	if (zmq_send(l->sock, body, len, ZMQ_DONTWAIT) < 0) {
@@ -167,15 +171,31 @@ peers_ready(struct peers *ps, void (*fn)(void *arg, const char *oin), void *arg,
 		struct link *l = &ps->links[i];
 
 		if (!link_connected(l)) {
-			l->backlog = 1;
+			l->state = LINK_BACKLOG;
 			*waiting = 1;
-		} else if (l->backlog) {
-			l->backlog = 0;
+		} else if (l->state == LINK_BACKLOG) {
+			l->state = LINK_DRAINING;
 			fn(arg, l->oin);
 			n++;
 		}
 	}
 	return n;
+}
+
+void
+peers_drained(struct peers *ps)
+{
+	for (size_t i = 0; i < ps->nlinks; i++)
+		if (ps->links[i].state == LINK_DRAINING)
+			ps->links[i].state = LINK_OPEN;
+}
+
+int
+peers_open_now(struct peers *ps, const char *oin)
+{
+	struct link *l = link_find(ps, oin);
+
+	return l != NULL && l->state == LINK_OPEN;
 }
 
 uint64_t

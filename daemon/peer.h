@@ -13,11 +13,14 @@
  * and the body (an Envelope or a SignedReceipt).
  *
  * Order: envelopes to one peer leave in the order of its sequence
- * numbers.  A link starts, and goes back to, "backlogged" when it is not
- * connected; while it is, envelope sends to it are refused (KETEN_EAGAIN)
- * so that nothing overtakes the durable backlog.  Once it is connected
- * again, peers_ready() hands it to the node, which makes its whole backlog
- * due at once; the due list is read in sequence order.
+ * numbers.  A link starts, and goes back to, LINK_BACKLOG when it is not
+ * connected; then envelope sends to it are refused (KETEN_EAGAIN) so that
+ * nothing overtakes the durable backlog.  Once it is connected again,
+ * peers_ready() moves it to LINK_DRAINING and hands it to the node, which
+ * makes its whole backlog due at once; the due list is read in sequence
+ * order and sent with from_backlog set, while new envelopes still wait
+ * their turn behind it.  When nothing is due any more, peers_drained()
+ * opens the links (LINK_OPEN): new envelopes go out at once.
  */
 #ifndef KETEN_PEER_H
 #define KETEN_PEER_H
@@ -27,6 +30,8 @@
 
 struct party;
 struct peers;
+
+enum link_state { LINK_BACKLOG, LINK_DRAINING, LINK_OPEN };
 
 #define PEER_MSG_ENVELOPE 0x01
 #define PEER_MSG_RECEIPT 0x02
@@ -47,18 +52,23 @@ int peers_new(void *zctx, const uint8_t *my_curve_pk, const uint8_t *my_curve_sk
  * Does not block.  0, KETEN_EAGAIN when the link is not connected or full
  * (try again later), KETEN_EIO on a socket error. */
 int peers_send(struct peers *ps, const struct party *to, uint8_t type,
-    const void *body, size_t len);
+    const void *body, size_t len, int from_backlog);
 
 /* Open the link to `to` now (it connects in the background), so that the
  * first message finds a connection.  0 or KETEN_EIO. */
 int peers_open(struct peers *ps, const struct party *to);
 
 /* Look at every link: one that is not connected becomes backlogged; one
- * that is backlogged and connected again is cleared and passed to fn.
+ * that is backlogged and connected again starts draining and is passed to
+ * fn.
  * Returns how many were passed to fn.  *waiting is set to 1 when a link is
  * still backlogged (the caller looks again soon). */
 size_t peers_ready(struct peers *ps, void (*fn)(void *arg, const char *oin), void *arg,
     int *waiting);
+/* Every draining link is open (nothing is due any more). */
+void peers_drained(struct peers *ps);
+/* 1 if a new envelope to oin may go out at once (LINK_OPEN). */
+int peers_open_now(struct peers *ps, const char *oin);
 
 /* 1 if the link to oin has a completed connection now. */
 int peers_connected(struct peers *ps, const char *oin);

@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "bench.h"
 #include "buf.h"
 #include "envelope.h"
 #include "envelope.pb-c.h"
@@ -25,15 +26,6 @@ static const double SECONDS = 0.6;	/* per measurement */
 static const char *const SENDER = "00000001999000010000";
 static const char *const RCPT = "00000001999000050000";
 static uint8_t sign_pk[32], sign_sk[64], seal_pk[32], seal_sk[32];
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 die(const char *what, int r)

@@ -96,6 +96,7 @@ expect_out "after it takes effect the same message is refused" "MANDATE_REVOKED"
 id=$(send_ind DOSSIER_DELIVERY "$DTV" lvv-intake dossier.json)
 keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-ind-dossier --reason "agreements end" \
 	--bundle "$B" >/dev/null
+sed -i 's/^purposes = \*$/purposes = lvv-intake/' "$NET/nodes/dtv.conf"
 node_start dtv
 wait_for 20 refused_with ind "$id" "$DTV" MANDATE_REVOKED &&
 	ok "a message in flight is refused by the receiver with MANDATE_REVOKED" ||
@@ -103,6 +104,14 @@ wait_for 20 refused_with ind "$id" "$DTV" MANDATE_REVOKED &&
 expect_out "... and the sender's system sees the receiver's reason" "revoked" kt ind status "$id"
 [ "$(state_of ind "$id_first" "$AMS")" = delivered ] && ok "a dossier delivered under it before stays delivered" ||
 	bad "delivered message changed"
+
+# --- delivery to a local system -------------------------------------------
+# DT&V's case system is registered for the intake purpose only: a case
+# event for the case consultation has nobody at DT&V who may process it.
+id=$(send_ind CASE_EVENT "$DTV" lvv-lso case_event.json)
+wait_for 10 refused_with ind "$id" "$DTV" LOCAL_NOT_PERMITTED &&
+	ok "a message no local system may receive for its purpose is refused: LOCAL_NOT_PERMITTED" ||
+	{ bad "local: $(reason_of ind "$id" "$DTV")"; kt ind status "$id"; }
 
 # --- at the relay --------------------------------------------------------
 # The relay gets its own copy of the bundle, in which IND's case-event
