@@ -176,10 +176,11 @@ static void
 deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len)
 {
 	const struct envelope_header *h = envelope_header(e);
-	struct buf *pt = NULL, *rcpt = NULL, *stored = NULL;
+	struct buf *pt = NULL, *stored = NULL;
 	struct mandate_decision dec;
+	struct received *rc;
 	uint64_t seq = 0;
-	int dup = 0, r;
+	int r;
 	char id[33];
 
 	msgid_hex(h->msg_id, id);
@@ -225,30 +226,101 @@ deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len
 	for (size_t i = 0; h->seqs != NULL && i < h->nrecipients; i++)
 		if (strcmp(h->recipients[i], n->oin) == 0)
 			seq = h->seqs[i];
-	/* Sequence numbers say what is missing or late; neither holds the
-	 * message back (a gap may be a message that expired on its way). */
-	{
-		uint64_t last = 0;
+	/* Stored, with its receipt, when the turn's receipts are signed. */
+	if (n->received == NULL &&
+	    (n->received = calloc(KETEN_MAX_BATCH, sizeof(*n->received))) == NULL)
+		return;
+	if (n->nreceived == KETEN_MAX_BATCH)
+		inbound_flush(n);
+	rc = &n->received[n->nreceived];
+	memset(rc, 0, sizeof(*rc));
+	if ((rc->wire = buf_new(len)) == NULL || buf_put(rc->wire, wire, len) != 0) {
+		buf_destroy(&rc->wire);
+		return;		/* no receipt: the sender retries */
+	}
+	snprintf(rc->sender, sizeof(rc->sender), "%s", h->sender);
+	memcpy(rc->msg_id, h->msg_id, sizeof(rc->msg_id));
+	memcpy(rc->digest, envelope_digest(e), sizeof(rc->digest));
+	rc->seq = seq;
+	rc->kind = h->kind;
+	snprintf(rc->case_ref, sizeof(rc->case_ref), "%s", h->case_ref);
+	rc->at = clock_now_ms();
+	n->nreceived++;
+}
 
-		if (seq != 0 && store_inbox_last_seq(n->store, h->sender, &last) == 0 &&
-		    seq != last + 1)
-			log_warn("sequence from %s: %llu after %llu (%s)", h->sender,
-			    (unsigned long long)seq, (unsigned long long)last,
-			    seq > last ? "a gap: earlier messages missing or late" : "out of order");
-	}
-	if ((r = receipt_make(n, e, KETEN_RECEIPT_DELIVERED, 0, NULL, NULL, &rcpt)) != 0)
+/* Sequence numbers say what is missing or late; neither holds the message
+ * back (a gap may be a message that expired on its way). */
+static void
+seq_check(struct node *n, const struct received *rc)
+{
+	uint64_t last = 0;
+
+	/* seq == last: the same message twice in one turn, stored once */
+	if (rc->seq != 0 && store_inbox_last_seq(n->store, rc->sender, &last) == 0 &&
+	    (rc->seq > last + 1 || rc->seq < last))
+		log_warn("sequence from %s: %llu after %llu (%s)", rc->sender,
+		    (unsigned long long)rc->seq, (unsigned long long)last,
+		    rc->seq > last ? "a gap: earlier messages missing or late" : "out of order");
+}
+
+/* Sign the receipts of what this turn received with one signature, store
+ * each message with its receipt, and queue the receipts.  A message
+ * received twice in the turn is stored once; the second gets the first's
+ * receipt. */
+void
+inbound_flush(struct node *n)
+{
+	struct receipt_info ri[KETEN_MAX_BATCH];
+	struct buf *rcpt[KETEN_MAX_BATCH];
+	size_t k = n->nreceived;
+	int r;
+
+	if (k == 0)
 		return;
-	r = store_inbox_add(n->store, h->sender, h->msg_id, seq, h->kind, h->case_ref,
-	    clock_now_ms(), wire, len, buf_ptr(rcpt), buf_len(rcpt), &dup);
-	if (r != 0) {
-		/* Not stored: no receipt; the sender tries again later. */
-		buf_destroy(&rcpt);
-		log_error("store: cannot store %s from %s: %s", id, h->sender, keten_strerror(r));
-		return;
+	n->nreceived = 0;
+	for (size_t i = 0; i < k; i++) {
+		memset(&ri[i], 0, sizeof(ri[i]));
+		memcpy(ri[i].msg_id, n->received[i].msg_id, KETEN_MSG_ID_LEN);
+		ri[i].issuer = n->oin;
+		ri[i].sender = n->received[i].sender;
+		ri[i].status = KETEN_RECEIPT_DELIVERED;
+		ri[i].reason_text = "";
+		ri[i].issued_at = n->received[i].at;
+		memcpy(ri[i].envelope_digest, n->received[i].digest, KETEN_DIGEST_LEN);
 	}
-	receipt_queue(n, h->sender, rcpt);
-	n->inbox_added++;
-	log_info("received %s %s from %s (case %s)", kind_name(h->kind), id, h->sender, h->case_ref);
+	if ((r = receipt_sign_batch(ri, k, n->keys->sign_sk, rcpt)) != 0)
+		log_error("receipt: cannot sign %zu: %s; the senders will send again", k,
+		    keten_strerror(r));
+	for (size_t i = 0; i < k; i++) {
+		struct received *rc = &n->received[i];
+		struct buf *stored = NULL;
+		char id[33];
+		int dup = 0;
+
+		msgid_hex(rc->msg_id, id);
+		seq_check(n, rc);
+		if (r == 0 && node_txn(n) == 0 && store_inbox_add(n->store, rc->sender, rc->msg_id,
+		    rc->seq, rc->kind, rc->case_ref, rc->at, buf_ptr(rc->wire), buf_len(rc->wire),
+		    buf_ptr(rcpt[i]), buf_len(rcpt[i]), &dup) == 0) {
+			if (dup && store_inbox_receipt(n->store, rc->sender, rc->msg_id, &stored) == 0) {
+				buf_destroy(&rcpt[i]);
+				rcpt[i] = stored;
+			}
+			receipt_queue(n, rc->sender, rcpt[i]);
+			rcpt[i] = NULL;
+			if (!dup) {
+				n->inbox_added++;
+				log_info("received %s %s from %s (case %s)", kind_name(rc->kind), id,
+				    rc->sender, rc->case_ref);
+			}
+		} else if (r == 0) {
+			/* Not stored: no receipt; the sender tries again later. */
+			log_error("store: cannot store %s from %s", id, rc->sender);
+		}
+		if (r == 0)
+			buf_destroy(&rcpt[i]);
+		buf_destroy(&rc->wire);
+	}
 }
 
 /* This node relays for at least one recipient; forward to each. */
@@ -394,7 +466,7 @@ receipt_in(struct node *n, const struct party *peer, const uint8_t *body, size_t
 	}
 	ri = receipt_info(rp);
 	if ((issuer = directory_find(n->dir, ri->issuer)) == NULL ||
-	    receipt_verify(rp, issuer->sign_pk) != 0) {
+	    receipt_verify_cached(rp, issuer->sign_pk, n->sigcache) != 0) {
 		log_warn("receipt from %s claiming issuer %s dropped: signature does not verify",
 		    peer->oin, ri->issuer);
 		goto out;
@@ -490,4 +562,5 @@ inbound_drain(struct node *n, size_t max)
 			break;
 		inbound_one(n);
 	}
+	inbound_flush(n);
 }

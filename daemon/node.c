@@ -354,6 +354,9 @@ node_destroy(struct node **np)
 	for (size_t i = 0; i < n->nstaged; i++)
 		envelope_destroy(&n->staged[i].e);
 	free(n->staged);
+	for (size_t i = 0; i < n->nreceived; i++)
+		buf_destroy(&n->received[i].wire);
+	free(n->received);
 	for (size_t i = 0; i < n->nactions; i++)
 		buf_destroy(&n->actions[i].body);
 	free(n->actions);

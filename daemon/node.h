@@ -61,6 +61,19 @@ struct staged {
 	char local_name[33];
 };
 
+/* A message received in this turn, stored with its DELIVERED receipt once
+ * the turn's receipts are batch-signed (inbound_drain). */
+struct received {
+	char sender[21];
+	uint8_t msg_id[16];
+	uint8_t digest[32];
+	uint64_t seq;
+	int kind;
+	char case_ref[129];
+	uint64_t at;
+	struct buf *wire;
+};
+
 struct node {
 	struct config *cfg;
 	char oin[21];
@@ -85,6 +98,8 @@ struct node {
 	size_t nactions, actions_cap;
 	struct staged *staged;
 	size_t nstaged;
+	struct received *received;	/* this turn's, KETEN_MAX_BATCH at most */
+	size_t nreceived;
 	uint64_t batch_deadline;	/* ms; 0 when nothing is staged */
 	uint64_t next_retry;		/* ms; when the outbox is next due */
 	int stopping;

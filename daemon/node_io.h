@@ -17,6 +17,8 @@ struct party;
 
 /* inbound.c: read up to max messages from the listening socket. */
 void inbound_drain(struct node *n, size_t max);
+/* Batch-sign the receipts of what was received, store, queue receipts. */
+void inbound_flush(struct node *n);
 
 /* outbound.c */
 

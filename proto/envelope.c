@@ -685,6 +685,24 @@ sigcache_add(struct sigcache *c, const uint8_t key[32])
 	c->next[set] = (uint8_t)((w + 1) % SIGCACHE_WAYS);
 }
 
+int
+sigcache_verify(struct sigcache *c, const uint8_t pk[32], const uint8_t *m, size_t mlen,
+    const uint8_t sig[64])
+{
+	uint8_t key[32];
+
+	if (c != NULL) {
+		sigcache_key(pk, m, mlen, sig, key);
+		if (sigcache_has(c, key))
+			return 0;
+	}
+	if (crypto_sign_verify_detached(sig, m, mlen, pk) != 0)
+		return KETEN_EBADSIG;
+	if (c != NULL)
+		sigcache_add(c, key);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* sealing */
 
@@ -1165,7 +1183,7 @@ int
 envelope_verify(const struct envelope *e, const uint8_t *sender_pk,
     struct sigcache *cache, uint64_t now_ms, uint64_t skew_ms)
 {
-	uint8_t m[SIGMSG_MAX], key[32];
+	uint8_t m[SIGMSG_MAX];
 	size_t mlen;
 	int r;
 
@@ -1193,15 +1211,8 @@ envelope_verify(const struct envelope *e, const uint8_t *sender_pk,
 			return r;
 		mlen = sigmsg_batch(e->sig->batch_size, root, m);
 	}
-	if (cache != NULL) {
-		sigcache_key(sender_pk, m, mlen, e->sig->value.data, key);
-		if (sigcache_has(cache, key))
-			return 0;
-	}
-	if (crypto_sign_verify_detached(e->sig->value.data, m, mlen, sender_pk) != 0)
+	if (sigcache_verify(cache, sender_pk, m, mlen, e->sig->value.data) != 0)
 		return signature_other_context(e, sender_pk) ? KETEN_ECONTEXT : KETEN_EBADSIG;
-	if (cache != NULL)
-		sigcache_add(cache, key);
 	return 0;
 }
 

@@ -105,6 +105,10 @@ void opener_destroy(struct opener **op);
 /* Cache of batch signatures already verified.  Caller owns *out. */
 int sigcache_new(struct sigcache **out);
 void sigcache_destroy(struct sigcache **cp);
+/* Verify sig over m with pk, unless exactly these bytes verified before
+ * (c may be NULL: always verify).  0 or KETEN_EBADSIG. */
+int sigcache_verify(struct sigcache *c, const uint8_t pk[32], const uint8_t *m, size_t mlen,
+    const uint8_t sig[64]) __attribute__((warn_unused_result));
 
 /*
  * Seal payload (len bytes) for m's recipients.  sealer may be NULL: a fresh

@@ -9,10 +9,12 @@
 #include "buf.h"
 #include "envelope.pb-c.h"
 #include "err.h"
+#include "merkle.h"
 #include "receipt.h"
 #include "util.h"
 
 static const char CTX_RECEIPT[] = "keten/v1/receipt";
+static const char CTX_RECEIPT_BATCH[] = "keten/v1/receipt-batch";
 #define RECEIPT_MAX 65536
 #define REASON_TEXT_MAX 512
 
@@ -98,18 +100,14 @@ sigmsg(const uint8_t *rb, size_t rlen, uint8_t **m)
 	return n;
 }
 
-int
-receipt_sign(const struct receipt_info *ri, const uint8_t *sign_sk, struct buf **out)
+/* The Receipt bytes of ri, validated; *rb is malloc'ed. */
+static int
+receipt_pack(const struct receipt_info *ri, uint8_t **rb, size_t *rlen)
 {
 	Keten__V1__Receipt r;
-	Keten__V1__SignedReceipt s;
-	uint8_t *rb = NULL, *m = NULL, sig[64];
-	size_t rlen, mlen, slen;
-	struct buf *b = NULL;
-	uint8_t *dst;
 	int ret;
 
-	*out = NULL;
+	*rb = NULL;
 	keten__v1__receipt__init(&r);
 	r.version = 1;
 	r.msg_id.data = (uint8_t *)ri->msg_id;
@@ -129,33 +127,157 @@ receipt_sign(const struct receipt_info *ri, const uint8_t *sign_sk, struct buf *
 	}
 	if ((ret = receipt_validate(&r)) != 0)
 		return ret;
-	rlen = keten__v1__receipt__get_packed_size(&r);
-	if (rlen > RECEIPT_MAX)
+	*rlen = keten__v1__receipt__get_packed_size(&r);
+	if (*rlen > RECEIPT_MAX)
 		return KETEN_ETOOBIG;
+	if ((*rb = malloc(*rlen)) == NULL)
+		return KETEN_ENOMEM;
+	keten__v1__receipt__pack(&r, *rb);
+	return 0;
+}
+
+/* The SignedReceipt around receipt bytes rb, a signature and, for a
+ * batch, the leaf's place and path. */
+static int
+signed_pack(const uint8_t *rb, size_t rlen, const uint8_t sig[64], uint32_t size,
+    uint32_t index, uint8_t (*path)[32], size_t plen, struct buf **out)
+{
+	Keten__V1__SignedReceipt s;
+	ProtobufCBinaryData pd[MERKLE_MAX_PATH];
+	uint8_t *dst;
+	size_t slen;
+
+	keten__v1__signed_receipt__init(&s);
+	s.receipt.data = (uint8_t *)rb;
+	s.receipt.len = rlen;
+	s.signature.data = (uint8_t *)sig;
+	s.signature.len = 64;
+	s.batch_size = size;
+	s.batch_index = index;
+	for (size_t i = 0; i < plen; i++) {
+		pd[i].data = path[i];
+		pd[i].len = 32;
+	}
+	s.n_path = plen;
+	s.path = plen ? pd : NULL;
+	slen = keten__v1__signed_receipt__get_packed_size(&s);
+	if ((*out = buf_new(slen)) == NULL || buf_reserve(*out, slen, &dst) != 0) {
+		buf_destroy(out);
+		return KETEN_ENOMEM;
+	}
+	keten__v1__signed_receipt__pack(&s, dst);
+	return 0;
+}
+
+/* CTX_RECEIPT_BATCH || u32(n) || root, into m (room for 64 + 32 bytes). */
+static size_t
+sigmsg_batch(uint32_t n, const uint8_t root[32], uint8_t *m)
+{
+	size_t k = sizeof(CTX_RECEIPT_BATCH);
+
+	memcpy(m, CTX_RECEIPT_BATCH, k);
+	m[k++] = (uint8_t)(n >> 24);
+	m[k++] = (uint8_t)(n >> 16);
+	m[k++] = (uint8_t)(n >> 8);
+	m[k++] = (uint8_t)n;
+	memcpy(m + k, root, 32);
+	return k + 32;
+}
+
+/* The leaf hash of a receipt in a batch: leaf_hash(SHA-256(receipt bytes)). */
+static void
+receipt_leaf(const uint8_t *rb, size_t rlen, uint8_t leaf[32])
+{
+	uint8_t d[32];
+
+	crypto_hash_sha256(d, rb, rlen);
+	merkle_leaf_hash(d, 32, leaf);
+}
+
+int
+receipt_sign(const struct receipt_info *ri, const uint8_t *sign_sk, struct buf **out)
+{
+	uint8_t *rb = NULL, *m = NULL, sig[64];
+	size_t rlen, mlen;
+	int ret;
+
+	*out = NULL;
+	if ((ret = receipt_pack(ri, &rb, &rlen)) != 0)
+		return ret;
 	ret = KETEN_ENOMEM;
-	if ((rb = malloc(rlen)) == NULL)
-		goto out;
-	keten__v1__receipt__pack(&r, rb);
 	if ((mlen = sigmsg(rb, rlen, &m)) == 0)
 		goto out;
 	crypto_sign_detached(sig, NULL, m, mlen, sign_sk);
-	keten__v1__signed_receipt__init(&s);
-	s.receipt.data = rb;
-	s.receipt.len = rlen;
-	s.signature.data = sig;
-	s.signature.len = sizeof(sig);
-	slen = keten__v1__signed_receipt__get_packed_size(&s);
-	if ((b = buf_new(slen)) == NULL || (ret = buf_reserve(b, slen, &dst)) != 0)
-		goto out;
-	keten__v1__signed_receipt__pack(&s, dst);
-	*out = b;
-	b = NULL;
-	ret = 0;
+	ret = signed_pack(rb, rlen, sig, 0, 0, NULL, 0, out);
 out:
-	buf_destroy(&b);
 	free(rb);
 	free(m);
 	return ret;
+}
+
+int
+receipt_sign_batch(const struct receipt_info *ri, size_t n, const uint8_t *sign_sk,
+    struct buf **out)
+{
+	uint8_t **rb = NULL, (*leaves)[32] = NULL, (**paths)[32] = NULL, (*pathmem)[32] = NULL;
+	uint8_t root[32], sig[64], m[96];
+	size_t *rlen = NULL, total = 0, done = 0;
+	int ret = KETEN_ENOMEM;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = NULL;
+	if (n == 0 || n > KETEN_MAX_BATCH)
+		return KETEN_EINVAL;
+	if (n == 1)
+		return receipt_sign(&ri[0], sign_sk, &out[0]);
+	if ((rb = calloc(n, sizeof(*rb))) == NULL || (rlen = calloc(n, sizeof(*rlen))) == NULL ||
+	    (leaves = calloc(n, sizeof(*leaves))) == NULL || (paths = calloc(n, sizeof(*paths))) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		total += merkle_path_len(i, n);
+	if ((pathmem = calloc(total ? total : 1, sizeof(*pathmem))) == NULL)
+		goto out;
+	for (size_t i = 0, at = 0; i < n; at += merkle_path_len(i, n), i++)
+		paths[i] = pathmem + at;
+	for (size_t i = 0; i < n; i++) {
+		if ((ret = receipt_pack(&ri[i], &rb[i], &rlen[i])) != 0)
+			goto out;
+		receipt_leaf(rb[i], rlen[i], leaves[i]);
+	}
+	if ((ret = merkle_tree((const uint8_t (*)[32])leaves, n, root, paths)) != 0)
+		goto out;
+	crypto_sign_detached(sig, NULL, m, sigmsg_batch((uint32_t)n, root, m), sign_sk);
+	for (done = 0; done < n; done++)
+		if ((ret = signed_pack(rb[done], rlen[done], sig, (uint32_t)n, (uint32_t)done,
+		    paths[done], merkle_path_len(done, n), &out[done])) != 0)
+			goto out;
+	ret = 0;
+out:
+	if (ret != 0)
+		for (size_t i = 0; i < n; i++)
+			buf_destroy(&out[i]);
+	for (size_t i = 0; rb != NULL && i < n; i++)
+		free(rb[i]);
+	free(rb);
+	free(rlen);
+	free(leaves);
+	free(paths);
+	free(pathmem);
+	return ret;
+}
+
+static int
+batch_ok(const Keten__V1__SignedReceipt *s)
+{
+	if (s->batch_size == 0)
+		return s->batch_index == 0 && s->n_path == 0;
+	if (s->batch_size > KETEN_MAX_BATCH || s->batch_index >= s->batch_size ||
+	    s->n_path != merkle_path_len(s->batch_index, s->batch_size))
+		return 0;
+	for (size_t i = 0; i < s->n_path; i++)
+		if (s->path[i].len != 32)
+			return 0;
+	return 1;
 }
 
 int
@@ -176,6 +298,10 @@ receipt_parse(const uint8_t *data, size_t len, struct receipt_parsed **out)
 		goto out;
 	if (rp->signed_->base.n_unknown_fields || rp->signed_->signature.len != 64) {
 		ret = KETEN_EFIELD;
+		goto out;
+	}
+	if (!batch_ok(rp->signed_)) {
+		ret = KETEN_EBATCHPROOF;
 		goto out;
 	}
 	if ((r = rp->r = keten__v1__receipt__unpack(NULL, rp->signed_->receipt.len,
@@ -217,15 +343,33 @@ out:
 int
 receipt_verify(const struct receipt_parsed *rp, const uint8_t *issuer_pk)
 {
-	uint8_t *m = NULL;
-	size_t mlen;
-	int ok;
+	return receipt_verify_cached(rp, issuer_pk, NULL);
+}
 
-	if ((mlen = sigmsg(rp->signed_->receipt.data, rp->signed_->receipt.len, &m)) == 0)
-		return KETEN_ENOMEM;
-	ok = crypto_sign_verify_detached(rp->signed_->signature.data, m, mlen, issuer_pk) == 0;
-	free(m);
-	return ok ? 0 : KETEN_EBADSIG;
+int
+receipt_verify_cached(const struct receipt_parsed *rp, const uint8_t *issuer_pk,
+    struct sigcache *cache)
+{
+	const Keten__V1__SignedReceipt *s = rp->signed_;
+	uint8_t *m = NULL, mb[96], leaf[32], root[32], path[MERKLE_MAX_PATH][32];
+	size_t mlen;
+	int r;
+
+	if (s->batch_size == 0) {
+		if ((mlen = sigmsg(s->receipt.data, s->receipt.len, &m)) == 0)
+			return KETEN_ENOMEM;
+		r = sigcache_verify(cache, issuer_pk, m, mlen, s->signature.data);
+		free(m);
+		return r;
+	}
+	for (size_t i = 0; i < s->n_path; i++)
+		memcpy(path[i], s->path[i].data, 32);
+	receipt_leaf(s->receipt.data, s->receipt.len, leaf);
+	if (merkle_root_from_path(leaf, s->batch_index, s->batch_size,
+	    (const uint8_t (*)[32])path, s->n_path, root) != 0)
+		return KETEN_EBADSIG;
+	return sigcache_verify(cache, issuer_pk, mb, sigmsg_batch(s->batch_size, root, mb),
+	    s->signature.data);
 }
 
 const struct receipt_info *

@@ -42,6 +42,12 @@ struct receipt_info {
 int receipt_sign(const struct receipt_info *ri, const uint8_t *sign_sk,
     struct buf **out);
 
+/* Sign n (1..KETEN_MAX_BATCH) receipts with one Ed25519 signature over the
+ * Merkle root of their hashes (PROTOCOL.md §8.1); out[i] gets receipt i
+ * with its inclusion path.  n == 1 is receipt_sign(). */
+int receipt_sign_batch(const struct receipt_info *ri, size_t n, const uint8_t *sign_sk,
+    struct buf **out);
+
 struct receipt_parsed;
 
 /* Parse a SignedReceipt strictly (canonical Receipt encoding, every field
@@ -54,6 +60,10 @@ int receipt_parse(const uint8_t *data, size_t len, struct receipt_parsed **out);
  * directory).  0 or KETEN_EBADSIG. */
 int receipt_verify(const struct receipt_parsed *rp, const uint8_t *issuer_pk)
     __attribute__((warn_unused_result));
+/* The same, with a cache: a batch's signature is verified once. */
+struct sigcache;
+int receipt_verify_cached(const struct receipt_parsed *rp, const uint8_t *issuer_pk,
+    struct sigcache *cache) __attribute__((warn_unused_result));
 
 /* Borrowed view of the contents; valid until receipt_parsed_destroy(). */
 const struct receipt_info *receipt_info(const struct receipt_parsed *rp);

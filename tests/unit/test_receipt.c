@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "buf.h"
+#include "envelope.h"
 #include "err.h"
 #include "receipt.h"
 #include "tap.h"
@@ -118,6 +119,57 @@ test_invalid(void)
 	CHECK(reason_name(12345) == NULL);
 }
 
+static void
+test_batch(void)
+{
+	struct receipt_info ri[5];
+	struct buf *out[5];
+	struct receipt_parsed *rp = NULL;
+	struct sigcache *cache = NULL;
+
+	for (int i = 0; i < 5; i++) {
+		info_init(&ri[i]);
+		ri[i].msg_id[0] = (uint8_t)i;
+	}
+	CHECK_EQ(sigcache_new(&cache), 0);
+	CHECK_EQ(receipt_sign_batch(ri, 5, sk, out), 0);
+	for (int i = 0; i < 5; i++) {
+		CHECK_EQ(receipt_parse(buf_ptr(out[i]), buf_len(out[i]), &rp), 0);
+		if (rp == NULL)
+			continue;
+		CHECK(receipt_info(rp)->msg_id[0] == (uint8_t)i);
+		CHECK_EQ(receipt_verify(rp, pk), 0);
+		CHECK_EQ(receipt_verify_cached(rp, pk, cache), 0);
+		CHECK_EQ(receipt_verify_cached(rp, pk, cache), 0);	/* from the cache */
+		CHECK_EQ(receipt_verify(rp, other_pk), KETEN_EBADSIG);
+		CHECK_EQ(receipt_verify_cached(rp, other_pk, cache), KETEN_EBADSIG);
+		receipt_parsed_destroy(&rp);
+	}
+	/* every bit of one batch member: it fails to parse or to verify, also
+	 * with the batch signature in the cache */
+	for (size_t bit = 0; bit < 8 * buf_len(out[2]); bit++) {
+		struct buf *b = buf_new(buf_len(out[2]));
+		uint8_t *p;
+
+		if (b == NULL || buf_reserve(b, buf_len(out[2]), &p) != 0) {
+			buf_destroy(&b);
+			CHECK(0);
+			break;
+		}
+		memcpy(p, buf_ptr(out[2]), buf_len(out[2]));
+		p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		if (receipt_parse(p, buf_len(b), &rp) == 0) {
+			CHECK(receipt_verify_cached(rp, pk, cache) != 0);
+			receipt_parsed_destroy(&rp);
+		}
+		buf_destroy(&b);
+	}
+	for (int i = 0; i < 5; i++)
+		buf_destroy(&out[i]);
+	CHECK_EQ(receipt_sign_batch(ri, 0, sk, out), KETEN_EINVAL);
+	sigcache_destroy(&cache);
+}
+
 int
 main(void)
 {
@@ -125,6 +177,7 @@ main(void)
 		{ "receipt_roundtrip", test_roundtrip },
 		{ "receipt_flip_every_bit_and_truncate", test_tamper },
 		{ "receipt_invalid_contents", test_invalid },
+		{ "receipt_batch: one signature, each verifies alone; every bit flipped", test_batch },
 		{ NULL, NULL },
 	};
 
