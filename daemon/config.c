@@ -760,7 +760,7 @@ defaults(struct config *c)
 	c->retry_initial_ms = 1000;
 	c->retry_max_ms = 5 * 60000;
 	c->batch_max = 256;
-	c->batch_delay_ms = 2;
+	c->batch_delay_ms = 0;
 	c->heartbeat_ms = 10000;
 	c->linger_ms = 2000;
 	c->store_sync_full = 1;

@@ -75,7 +75,7 @@ struct config {
 	uint64_t retry_initial_ms;	/* 1s (10ms..1h), <= retry_max_ms */
 	uint64_t retry_max_ms;		/* 5m (10ms..1d) */
 	uint32_t batch_max;		/* 256 (1..KETEN_MAX_BATCH) */
-	uint64_t batch_delay_ms;	/* 2ms (0..1s) */
+	uint64_t batch_delay_ms;	/* 0ms (0..1s) */
 	uint64_t heartbeat_ms;		/* 10s (100ms..1h) */
 	uint64_t linger_ms;		/* 2s (0..1m) */
 	int store_sync_full;		/* store_sync: full (1, default) or normal (0) */

@@ -250,7 +250,8 @@ test_defaults(void)
 	CHECK_EQ(c->retry_initial_ms, 1000);
 	CHECK_EQ(c->retry_max_ms, 5 * 60000);
 	CHECK_EQ(c->batch_max, 256);
-	CHECK_EQ(c->batch_delay_ms, 2);
+	CHECK_EQ(c->batch_delay_ms, 0);
+	CHECK_EQ(c->max_store_size, 0);
 	CHECK_EQ(c->heartbeat_ms, 10000);
 	CHECK_EQ(c->linger_ms, 2000);
 	CHECK_EQ(c->store_sync_full, 1);
