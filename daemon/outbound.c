@@ -150,45 +150,44 @@ outbound_forget_staged(struct node *n)
 	sealer_rotate(n->sealer);
 }
 
-/* Store one signed envelope and queue it to every recipient's next hop. */
+/* Store one signed envelope and queue it to every recipient's next hop.
+ * A destination whose link is open is stored as SENT and sent after the
+ * commit (if that send fails, the receipt wait runs out and it is sent
+ * again); one whose link is down or still draining its backlog is stored
+ * QUEUED and due now, behind the older ones (peer.h, Order). */
 static int
 staged_store_and_send(struct node *n, const struct staged *s)
 {
 	const struct envelope_header *h = envelope_header(s->e);
+	uint64_t sent_next[KETEN_MAX_RECIPIENTS], now = clock_now_ms();
+	const struct party *hops[KETEN_MAX_RECIPIENTS];
 	const uint8_t *w;
 	size_t len;
-	uint64_t now = clock_now_ms();
 	int r;
 
 	w = envelope_bytes(s->e, &len);
-	r = store_outbox_add(n->store, h->msg_id, h->kind, s->local_name, h->case_ref,
-	    h->created_at, h->expires_at, envelope_digest(s->e), w, len, (const char *const *)h->recipients,
-	    h->nrecipients, h->seqs);
+	for (size_t i = 0; i < h->nrecipients; i++) {
+		hops[i] = node_next_hop(n, directory_find(n->dir, h->recipients[i]));
+		sent_next[i] = peers_open_now(n->peers, hops[i]->oin) ?
+		    now + backoff(n->cfg, 1, RECEIPT_WAIT_MS) : 0;
+		if (sent_next[i] == 0)
+			n->next_retry = now;
+	}
+	r = store_outbox_add_sent(n->store, h->msg_id, h->kind, s->local_name, h->case_ref,
+	    h->created_at, h->expires_at, envelope_digest(s->e), w, len,
+	    (const char *const *)h->recipients, h->nrecipients, h->seqs, sent_next);
 	if (r != 0)
 		return r;
 	for (size_t i = 0; i < h->nrecipients; i++) {
-		const struct party *p = directory_find(n->dir, h->recipients[i]);
-		const struct party *hop = node_next_hop(n, p);
 		struct buf *b;
 
-		/* A link that is down or still sending its backlog: this one
-		 * is due now, behind the older ones (peer.h, Order). */
-		if (!peers_open_now(n->peers, hop->oin)) {
-			(void)store_outbox_mark(n->store, h->msg_id, p->oin,
-			    KETEN__V1__DELIVERY_STATE__STATE_QUEUED, 0, now, NULL);
-			n->next_retry = now;
+		if (sent_next[i] == 0)
 			continue;
-		}
-		b = buf_new(len);
-		if (b == NULL || buf_put(b, w, len) != 0) {
+		if ((b = buf_new(len)) == NULL || buf_put(b, w, len) != 0) {
 			buf_destroy(&b);
 			continue;	/* the retry timer sends it */
 		}
-		/* Marked sent now; if the send fails after the commit the
-		 * receipt wait runs out and it is sent again. */
-		(void)store_outbox_mark(n->store, h->msg_id, p->oin, KETEN__V1__DELIVERY_STATE__STATE_SENT,
-		    1, now + backoff(n->cfg, 1, RECEIPT_WAIT_MS), NULL);
-		(void)node_act_peer(n, hop->oin, PEER_MSG_ENVELOPE, b);
+		(void)node_act_peer(n, hops[i]->oin, PEER_MSG_ENVELOPE, b);
 	}
 	return 0;
 }

@@ -158,7 +158,7 @@ static const char *const sql[S_COUNT] = {
 	[S_OUT_ADD] = "INSERT INTO outbox(msg_id, kind, local_system, case_ref, created_at,"
 	    " expires_at, digest, env) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_OUT_RCPT_ADD] = "INSERT INTO outbox_rcpt(oid, rcpt, seq, state, attempts, next_at,"
-	    " created_at, expires_at, pos) VALUES (?1, ?2, ?3, 1, 0, ?4, ?4, ?5, ?6)",
+	    " created_at, expires_at, pos) VALUES (?1, ?2, ?3, ?7, ?8, ?9, ?4, ?5, ?6)",
 	[S_OUT_MARK] = "UPDATE outbox_rcpt SET state = ?3, attempts = ?4, next_at = ?5,"
 	    " last_error = coalesce(?6, last_error)"
 	    " WHERE oid = (SELECT id FROM outbox WHERE msg_id = ?1)"
@@ -843,7 +843,8 @@ store_seq_next(struct store *s, const char *sender, const char *rcpt, uint64_t *
 static int
 outbox_insert(struct store *s, const uint8_t msg_id[16], int kind, const char *local_system,
     const char *case_ref, uint64_t created_at, uint64_t expires_at, const uint8_t digest[32],
-    const uint8_t *env, size_t len, const char *const *rcpts, size_t n, const uint64_t *seqs)
+    const uint8_t *env, size_t len, const char *const *rcpts, size_t n, const uint64_t *seqs,
+    const uint64_t *sent_next)
 {
 	sqlite3_stmt *x = q(s, S_OUT_ADD);
 	sqlite3_int64 oid;
@@ -872,6 +873,16 @@ outbox_insert(struct store *s, const uint8_t msg_id[16], int kind, const char *l
 		bind_u64(x, 4, created_at);
 		bind_u64(x, 5, expires_at);
 		sqlite3_bind_int64(x, 6, (sqlite3_int64)i);
+		/* queued and due now, or already handed to its next hop */
+		if (sent_next != NULL && sent_next[i] != 0) {
+			sqlite3_bind_int(x, 7, ST_SENT);
+			sqlite3_bind_int(x, 8, 1);
+			bind_u64(x, 9, sent_next[i]);
+		} else {
+			sqlite3_bind_int(x, 7, ST_QUEUED);
+			sqlite3_bind_int(x, 8, 0);
+			bind_u64(x, 9, created_at);
+		}
 		rc = sqlite3_step(x);
 		sqlite3_reset(x);
 		if (rc == SQLITE_CONSTRAINT)
@@ -886,6 +897,16 @@ int
 store_outbox_add(struct store *s, const uint8_t msg_id[16], int kind, const char *local_system,
     const char *case_ref, uint64_t created_at, uint64_t expires_at, const uint8_t digest[32],
     const uint8_t *env, size_t len, const char *const *rcpts, size_t n, const uint64_t *seqs)
+{
+	return store_outbox_add_sent(s, msg_id, kind, local_system, case_ref, created_at,
+	    expires_at, digest, env, len, rcpts, n, seqs, NULL);
+}
+
+int
+store_outbox_add_sent(struct store *s, const uint8_t msg_id[16], int kind,
+    const char *local_system, const char *case_ref, uint64_t created_at, uint64_t expires_at,
+    const uint8_t digest[32], const uint8_t *env, size_t len, const char *const *rcpts, size_t n,
+    const uint64_t *seqs, const uint64_t *sent_next)
 {
 	int r;
 
@@ -902,7 +923,7 @@ store_outbox_add(struct store *s, const uint8_t msg_id[16], int kind, const char
 	if ((r = sp_begin(s)) != 0)
 		return r;
 	r = outbox_insert(s, msg_id, kind, local_system, case_ref, created_at, expires_at, digest,
-	    env, len, rcpts, n, seqs);
+	    env, len, rcpts, n, seqs, sent_next);
 	return sp_end(s, r);
 }
 

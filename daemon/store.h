@@ -95,6 +95,13 @@ int store_outbox_add(struct store *st, const uint8_t msg_id[16], int kind,
     const char *local_system, const char *case_ref, uint64_t created_at, uint64_t expires_at,
     const uint8_t digest[32], const uint8_t *env, size_t len, const char *const *rcpts,
     size_t n, const uint64_t *seqs);
+/* The same, with recipient i SENT (1 attempt, due again at sent_next[i])
+ * where sent_next[i] != 0: handed to its next hop in the same turn, so no
+ * second write is needed to say so. */
+int store_outbox_add_sent(struct store *st, const uint8_t msg_id[16], int kind,
+    const char *local_system, const char *case_ref, uint64_t created_at, uint64_t expires_at,
+    const uint8_t digest[32], const uint8_t *env, size_t len, const char *const *rcpts,
+    size_t n, const uint64_t *seqs, const uint64_t *sent_next);
 
 /* Set a recipient's state (QUEUED or SENT, else KETEN_EINVAL), attempts
  * and next due time.  last_error says why the last attempt failed: NULL

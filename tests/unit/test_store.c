@@ -498,6 +498,17 @@ test_outbox_add_status(void)
 	}
 	store_status_free(&ss);
 	store_status_free(&ss);
+	/* added as sent to two of them: one write, the third still due now */
+	id_of(id, 77);
+	CHECK_EQ(store_outbox_add_sent(st, id, 5, "zaaksysteem", "case-9", 100, 5000, digest1, env1,
+	    sizeof(env1), rc3, 3, seqs, (const uint64_t[]){ 900, 0, 950 }), 0);
+	CHECK_EQ(store_outbox_status(st, id, &ss), 0);
+	if (ss != NULL && ss->n == 3) {
+		CHECK(ss->r[0].state == SENT && ss->r[0].attempts == 1);
+		CHECK(ss->r[1].state == QUEUED && ss->r[1].attempts == 0);
+		CHECK(ss->r[2].state == SENT && ss->r[2].attempts == 1);
+	}
+	store_status_free(&ss);
 	CHECK(ss == NULL);
 	/* a recipient given twice: refused, and nothing of it stays */
 	id_of(id, 2);
