@@ -309,10 +309,14 @@ struct trust_opts {
 };
 
 static void
-warn_item(void *arg, const char *what, int err)
+warn_item(void *arg, const char *what, int revocation, const uint8_t *p, size_t n, int err)
 {
-	fprintf(stderr, "keten: %s: %s: %s (%s)\n", (const char *)arg, what, keten_strerror(err),
-	    keten_errname(err));
+	(void)revocation;
+	(void)p;
+	(void)n;
+	if (err != 0)
+		fprintf(stderr, "keten: %s: %s: %s (%s)\n", (const char *)arg, what,
+		    keten_strerror(err), keten_errname(err));
 }
 
 /* The directory and the verified registry of the bundle. */

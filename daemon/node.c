@@ -65,39 +65,86 @@ trust_load(const struct config *cfg, struct pki **pki, struct directory **dir)
 	return 0;
 }
 
+struct mandate_load {
+	const char *file;
+	struct store *store;		/* NULL: nothing kept (ketend -n) */
+	struct mandates *reg;
+	const struct directory *dir;
+	size_t kept, kept_refused;
+};
+
+/* An item of the bundle: kept in the store when accepted, logged when not. */
 static void
-mandate_refused(void *arg, const char *what, int err)
+mandate_item(void *arg, const char *what, int revocation, const uint8_t *p, size_t n, int err)
 {
-	log_warn("%s: %s refused: %s (%s)", (const char *)arg, what, keten_strerror(err),
-	    keten_errname(err));
+	struct mandate_load *ml = arg;
+	uint8_t h[32];
+	int r;
+
+	if (err != 0) {
+		log_warn("%s: %s refused: %s (%s)", ml->file, what, keten_strerror(err),
+		    keten_errname(err));
+		return;
+	}
+	if (ml->store == NULL)
+		return;
+	crypto_hash_sha256(h, p, n);
+	if ((r = store_mandate_add(ml->store, h, revocation, p, n, clock_now_ms())) != 0)
+		log_error("%s: %s: cannot keep it in the store: %s", ml->file, what,
+		    keten_strerror(r));
 }
 
-/* The mandates of the configured bundle, verified against dir.  Without a
- * bundle the registry is empty and every message is refused. */
-static int
-mandates_load_file(const struct config *cfg, const struct directory *dir, struct mandates **out)
+/* An item kept from an earlier bundle: verified again (against the
+ * directory in use now). */
+static void
+mandate_kept(void *arg, int revocation, const uint8_t *p, size_t n)
 {
+	struct mandate_load *ml = arg;
+	int r = revocation ? mandates_revoke(ml->reg, ml->dir, p, n) :
+	    mandates_add(ml->reg, ml->dir, p, n, NULL);
+
+	/* EEXIST: an item of the bundle under the same id came first */
+	if (r == 0)
+		ml->kept++;
+	else if (r != KETEN_EEXIST)
+		ml->kept_refused++;
+}
+
+/* The mandates this node checks against: the configured bundle, and what
+ * it accepted from earlier bundles (kept in its store), each verified
+ * against dir.  Without a bundle the registry is empty and every message
+ * is refused. */
+static int
+mandates_load_file(const struct config *cfg, const struct directory *dir, struct node *n,
+    struct mandates **out)
+{
+	struct store *store = n != NULL && node_txn(n) == 0 ? n->store : NULL;
+	struct mandate_load ml = { cfg->mandates, store, NULL, dir, 0, 0 };
 	struct buf *b = NULL;
 	size_t added = 0, refused = 0;
 	int r;
 
 	if ((r = mandates_new(out)) != 0)
 		return r;
+	ml.reg = *out;
 	if (cfg->mandates[0] == '\0') {
 		log_warn("no [trust] mandates: every message will be refused (NO_MANDATE)");
 		return 0;
 	}
 	if ((r = buf_load_file(cfg->mandates, KETEN_MANDATE_BUNDLE_MAX, &b)) != 0 ||
 	    (r = mandates_load_bundle(*out, dir, buf_ptr(b), buf_len(b), &added, &refused,
-	    mandate_refused, (void *)cfg->mandates)) != 0) {
+	    mandate_item, &ml)) != 0) {
 		log_error("%s: mandates refused: %s", cfg->mandates, keten_strerror(r));
 		buf_destroy(&b);
 		mandates_destroy(out);
 		return r;
 	}
 	buf_destroy(&b);
-	log_info("mandates: %zu verified from %s, %zu item(s) refused", mandates_count(*out),
-	    cfg->mandates, refused);
+	if (store != NULL)
+		(void)store_mandate_each(store, mandate_kept, &ml);
+	log_info("mandates: %zu verified from %s, %zu item(s) refused; %zu more kept from earlier "
+	    "bundles%s", added, cfg->mandates, refused, ml.kept,
+	    ml.kept_refused ? " (some kept ones no longer verify)" : "");
 	return 0;
 }
 
@@ -136,7 +183,7 @@ node_check(struct config *cfg)
 	}
 	if ((r = trust_load(cfg, &pki, &dir)) != 0)
 		goto out;
-	if ((r = self_check(cfg, k, dir)) != 0 || (r = mandates_load_file(cfg, dir, &reg)) != 0)
+	if ((r = self_check(cfg, k, dir)) != 0 || (r = mandates_load_file(cfg, dir, NULL, &reg)) != 0)
 		goto out;
 	r = store_open(cfg->state_dir, cfg->store_sync_full, &st);
 	if (r == KETEN_ELOCKED) {
@@ -201,7 +248,7 @@ node_reload(struct node *n)
 	/* The mandates are verified again against the new directory (a
 	 * party or authority may have left it); a bundle that cannot be read
 	 * keeps the old directory and mandates both. */
-	if (mandates_load_file(n->cfg, dir, &reg) != 0) {
+	if (mandates_load_file(n->cfg, dir, n, &reg) != 0) {
 		log_error("reload: keeping directory serial %llu and its mandates",
 		    (unsigned long long)directory_serial(n->dir));
 		directory_destroy(&dir);
@@ -297,8 +344,7 @@ node_new(struct config *cfg, struct node **out)
 		goto fail;
 	}
 	if ((r = trust_load(cfg, &n->pki, &n->dir)) != 0 ||
-	    (r = self_check(cfg, n->keys, n->dir)) != 0 ||
-	    (r = mandates_load_file(cfg, n->dir, &n->mandates)) != 0)
+	    (r = self_check(cfg, n->keys, n->dir)) != 0)
 		goto fail;
 	if ((r = store_open(cfg->state_dir, cfg->store_sync_full, &n->store)) != 0) {
 		log_error("%s: store: %s: %s", cfg->state_dir, keten_strerror(r), store_errmsg(NULL));
@@ -310,6 +356,8 @@ node_new(struct config *cfg, struct node **out)
 		    (unsigned long long)cfg->max_store_size, keten_strerror(r));
 		goto fail;
 	}
+	if ((r = mandates_load_file(cfg, n->dir, n, &n->mandates)) != 0)
+		goto fail;
 	if ((r = sealer_new((uint32_t)cfg->batch_max, 60000, &n->sealer)) != 0 ||
 	    (r = opener_new(cfg->oin, n->keys->seal_sk, &n->opener)) != 0 ||
 	    (r = sigcache_new(&n->sigcache)) != 0)

@@ -126,6 +126,10 @@ static const char *const migration[] = {
 	"CREATE INDEX relay_exp ON relay(expires_at) WHERE state = 0;"
 	"CREATE INDEX inbox_sender_seq ON inbox(sender, seq);"
 	"CREATE INDEX inbox_case ON inbox(case_ref, id);",
+	/* 2 -> 3: the mandates and revocations this node has accepted, kept
+	 * so that one left out of a later bundle is still known. */
+	"CREATE TABLE mandate_item(hash BLOB PRIMARY KEY, revocation INTEGER NOT NULL,"
+	"  body BLOB NOT NULL, seen_at INTEGER NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migration) / sizeof(migration[0])))
 
@@ -137,7 +141,7 @@ enum stmt_id {
 	S_COUNTS, S_RELAY_COUNT, S_INBOX_COUNT, S_PEER_QUEUED,
 	S_IN_ADD, S_IN_RECEIPT, S_REFUSED_ADD, S_IN_LAST_SEQ, S_IN_MAX,
 	S_RELAY_ADD, S_RELAY_DUE, S_RELAY_MARK, S_RELAY_STATE, S_RELAY_FIND, S_RELAY_DONE,
-	S_RELAY_RECEIPT, S_OUT_WAKE, S_RELAY_WAKE,
+	S_RELAY_RECEIPT, S_OUT_WAKE, S_RELAY_WAKE, S_MANDATE_ADD, S_MANDATE_ALL,
 	S_CUR_GET, S_CUR_ADD, S_CUR_FETCH, S_CUR_FETCH_CASE, S_CUR_ACK, S_CUR_DEL,
 	S_COUNT
 };
@@ -205,6 +209,9 @@ static const char *const sql[S_COUNT] = {
 	[S_RELAY_DUE] = "SELECT msg_id, rcpt, attempts, env FROM relay"
 	    " WHERE state = 0 AND next_at <= ?1 AND +expires_at > ?1 ORDER BY next_at, id LIMIT ?2",
 	[S_OUT_WAKE] = "UPDATE outbox_rcpt SET next_at = ?2 WHERE rcpt = ?1 AND state IN (1, 2)",
+	[S_MANDATE_ADD] = "INSERT INTO mandate_item(hash, revocation, body, seen_at)"
+	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(hash) DO NOTHING",
+	[S_MANDATE_ALL] = "SELECT revocation, body FROM mandate_item ORDER BY revocation, rowid",
 	[S_RELAY_WAKE] = "UPDATE relay SET next_at = ?2 WHERE next_hop = ?1 AND state = 0",
 	[S_RELAY_MARK] = "UPDATE relay SET attempts = ?3, next_at = ?4"
 	    " WHERE msg_id = ?1 AND rcpt = ?2 AND state = 0",
@@ -1415,6 +1422,40 @@ int
 store_relay_wake(struct store *s, const char *next_hop, uint64_t now)
 {
 	return wake(s, S_RELAY_WAKE, next_hop, now);
+}
+
+int
+store_mandate_add(struct store *s, const uint8_t hash[32], int revocation, const uint8_t *body,
+    size_t len, uint64_t now)
+{
+	sqlite3_stmt *x;
+	int r;
+
+	if ((r = writable(s)) != 0)
+		return r;
+	if (hash == NULL || !bytes_ok(body, len) || len > STORE_ENVELOPE_MAX)
+		return KETEN_EINVAL;
+	x = q(s, S_MANDATE_ADD);
+	bind_blob(x, 1, hash, 32);
+	sqlite3_bind_int(x, 2, revocation != 0);
+	bind_blob(x, 3, body, len);
+	bind_u64(x, 4, now);
+	return run(s, x);
+}
+
+int
+store_mandate_each(struct store *s, store_mandate_fn *fn, void *arg)
+{
+	sqlite3_stmt *x = q(s, S_MANDATE_ALL);
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(x)) == SQLITE_ROW)
+		fn(arg, sqlite3_column_int(x, 0), sqlite3_column_blob(x, 1),
+		    (size_t)sqlite3_column_bytes(x, 1));
+	if (rc != SQLITE_DONE)
+		r = sql_err(s, rc);
+	sqlite3_reset(x);
+	return r;
 }
 
 int

@@ -227,6 +227,14 @@ int store_relay_add(struct store *st, const uint8_t msg_id[16], const char *send
 /* Pending relay rows due at now, as store_outbox_due (rcpt is the final
  * recipient), earliest due first. */
 int store_relay_due(struct store *st, uint64_t now, size_t limit, store_due_fn *fn, void *arg);
+/* A mandate or revocation (signed bytes) this node accepted; kept once by
+ * hash. */
+int store_mandate_add(struct store *st, const uint8_t hash[32], int revocation,
+    const uint8_t *body, size_t len, uint64_t now);
+/* Every kept item, mandates before revocations, in the order they came. */
+typedef void store_mandate_fn(void *arg, int revocation, const uint8_t *body, size_t len);
+int store_mandate_each(struct store *st, store_mandate_fn *fn, void *arg);
+
 /* Make every pending outbox row to rcpt, or relay row to next_hop, due at
  * now (a link came up: its backlog goes out in order).  The number of rows,
  * or an error. */

@@ -501,10 +501,10 @@ out:
 	return r;
 }
 
-/* One item of a bundle, packed again and added (or revoked). */
+/* One item of a bundle, packed again, added (or revoked) and reported. */
 static int
 bundle_item(struct mandates *reg, const struct directory *dir, const ProtobufCMessage *item,
-    int revocation)
+    int revocation, const char *what, mandate_item_fn *report, void *arg)
 {
 	size_t len = protobuf_c_message_get_packed_size(item);
 	uint8_t *bytes = malloc(len ? len : 1);
@@ -515,14 +515,15 @@ bundle_item(struct mandates *reg, const struct directory *dir, const ProtobufCMe
 	protobuf_c_message_pack(item, bytes);
 	r = revocation ? mandates_revoke(reg, dir, bytes, len) :
 	    mandates_add(reg, dir, bytes, len, NULL);
+	if (report != NULL)
+		report(arg, what, revocation, bytes, len, r);
 	free(bytes);
 	return r;
 }
 
 int
 mandates_load_bundle(struct mandates *reg, const struct directory *dir, const uint8_t *p,
-    size_t n, size_t *added, size_t *refused,
-    void (*warn)(void *arg, const char *what, int err), void *arg)
+    size_t n, size_t *added, size_t *refused, mandate_item_fn *report, void *arg)
 {
 	Keten__V1__MandateBundle *b;
 	char what[64];
@@ -538,15 +539,13 @@ mandates_load_bundle(struct mandates *reg, const struct directory *dir, const ui
 		int rev = i >= b->n_mandates;
 		size_t j = rev ? i - b->n_mandates : i;
 
-		r = bundle_item(reg, dir, rev ? &b->revocations[j]->base : &b->mandates[j]->base, rev);
-		if (r == 0) {
-			(*added)++;
-			continue;
-		}
-		(*refused)++;
 		snprintf(what, sizeof(what), "%s[%zu]", rev ? "revocations" : "mandates", j);
-		if (warn != NULL)
-			warn(arg, what, r);
+		r = bundle_item(reg, dir, rev ? &b->revocations[j]->base : &b->mandates[j]->base, rev,
+		    what, report, arg);
+		if (r == 0)
+			(*added)++;
+		else
+			(*refused)++;
 	}
 	keten__v1__mandate_bundle__free_unpacked(b, NULL);
 	return 0;

@@ -82,13 +82,17 @@ int mandates_add(struct mandates *reg, const struct directory *dir, const uint8_
 int mandates_revoke(struct mandates *reg, const struct directory *dir, const uint8_t *p,
     size_t n);
 
-/* Load a MandateBundle: every mandate (parents before delegations), then
- * every revocation.  Items that fail are skipped and counted in *refused
- * (each reported through warn, which may be NULL); the others are added.
- * 0, or KETEN_EPARSE / KETEN_ETOOBIG when the bundle itself is bad. */
+/* Told about each item of a bundle: what ("mandates[3]"), whether it is a
+ * revocation, its signed bytes, and 0 when it was accepted or why not. */
+typedef void mandate_item_fn(void *arg, const char *what, int revocation, const uint8_t *p,
+    size_t n, int err);
+
+/* Load a MandateBundle: every mandate, then every revocation.  Items that
+ * fail are skipped and counted in *refused; the others are added.  report
+ * (may be NULL) is told about each.  0, or KETEN_EPARSE / KETEN_ETOOBIG
+ * when the bundle itself is bad. */
 int mandates_load_bundle(struct mandates *reg, const struct directory *dir, const uint8_t *p,
-    size_t n, size_t *added, size_t *refused,
-    void (*warn)(void *arg, const char *what, int err), void *arg);
+    size_t n, size_t *added, size_t *refused, mandate_item_fn *report, void *arg);
 
 const struct mandate *mandates_find(const struct mandates *reg, const char *id);
 size_t mandates_count(const struct mandates *reg);

@@ -114,8 +114,8 @@ wait_for 10 refused_with ind "$id" "$DTV" LOCAL_NOT_PERMITTED &&
 	{ bad "local: $(reason_of ind "$id" "$DTV")"; kt ind status "$id"; }
 
 # --- at the relay --------------------------------------------------------
-# The relay gets its own copy of the bundle, in which IND's case-event
-# mandate is revoked; then one in which its own right to relay is.
+# The relay reads its own copy of the bundle: in it IND's case-event
+# mandate is revoked; later also the relay's own right to relay.
 keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-ind-lso --bundle "$T/relay.bundle" >/dev/null
 kill -HUP "${NODE_PID[relay]}"
 wait_for 5 logged relay "reload: directory serial" || bad "relay reload"
@@ -127,10 +127,25 @@ cp "$B" "$T/relay.bundle"
 keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-relay-relay --bundle "$T/relay.bundle" >/dev/null
 kill -HUP "${NODE_PID[relay]}"
 wait_for 5 bash -c "[ \$(grep -c 'reload: directory serial' $T/relay.log) -ge 2 ]" || bad "relay reload 2"
-id=$(send_ind CASE_EVENT "$NGO" lvv-lso case_event.json)
-wait_for 10 refused_with ind "$id" "$NGO" RELAY_NOT_PERMITTED &&
+# (IND's revoked mandate stays revoked at the relay: Amsterdam sends.)
+send_ams() { kt amsterdam send --kind CASE_EVENT --to "$NGO" --case C-M --purpose lvv-lso "$EX/case_event.json"; }
+id=$(send_ams)
+wait_for 10 refused_with amsterdam "$id" "$NGO" RELAY_NOT_PERMITTED &&
 	ok "a relay whose right to relay is revoked refuses, naming the recipient" ||
-	{ bad "relay permission: $(reason_of ind "$id" "$NGO")"; kt ind status "$id"; }
+	{ bad "relay permission: $(reason_of amsterdam "$id" "$NGO")"; kt amsterdam status "$id"; }
 logged relay "refused: no mandate lets $(oin_of relay) relay CASE_EVENT" &&
 	ok "... and logs the decision" || bad "relay decision not logged"
+
+# A node keeps what it has accepted: the relay's bundle is emptied, and
+# it still knows IND's mandate and its own revoked right to relay.
+: >"$T/relay.bundle"
+kill -HUP "${NODE_PID[relay]}"
+wait_for 5 bash -c "[ \$(grep -c 'reload: directory serial' $T/relay.log) -ge 3 ]" || bad "relay reload 3"
+grep -q "0 verified from $T/relay.bundle, 0 item(s) refused; [1-9][0-9]* more kept" "$T/relay.log" &&
+	ok "a node keeps the mandates and revocations it accepted before" ||
+	{ bad "nothing kept"; grep "mandates:" "$T/relay.log"; }
+id=$(send_ams)
+wait_for 10 refused_with amsterdam "$id" "$NGO" RELAY_NOT_PERMITTED &&
+	ok "... so a revocation cannot be undone by leaving it out of a bundle" ||
+	{ bad "kept revocation: $(reason_of amsterdam "$id" "$NGO")"; kt amsterdam status "$id"; }
 finish

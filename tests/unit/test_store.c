@@ -212,7 +212,7 @@ test_open(void)
 	sqlite3_finalize(x);
 	sqlite3_close(db);
 	CHECK(strcmp(jm, "wal") == 0);
-	CHECK_EQ(peek("PRAGMA user_version"), 2);
+	CHECK_EQ(peek("PRAGMA user_version"), 3);
 	CHECK_EQ(peek("PRAGMA application_id"), 0x4b54454e);
 	CHECK_EQ(store_open("", 1, &again), KETEN_EINVAL);
 	CHECK(again == NULL);
@@ -415,7 +415,7 @@ test_migrate_v1(void)
 		store_status_free(&ss);
 	}
 	store_close(&st);
-	CHECK_EQ(peek("PRAGMA user_version"), 2);
+	CHECK_EQ(peek("PRAGMA user_version"), 3);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_due'"), 1);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name LIKE '%2'"), 0);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_rcpt'"
