@@ -36,6 +36,9 @@
 #include "store.h"
 #include "util.h"
 
+/* Answers queued to one client connection before it must read them: a
+ * client may keep this many requests outstanding. */
+#define LOCAL_SNDHWM 65536
 #define RID_MAX 256
 #define FETCH_MAX 256
 #define WAIT_MAX_MS 30000
@@ -116,11 +119,17 @@ local_reply(struct local *l, int idx, const uint8_t *rid, size_t rid_len, const 
 		return;
 	s = l->sys[idx].sock;
 	/* ROUTER_MANDATORY: a client that went away gives EHOSTUNREACH; its
-	 * answer is lost with it, the state it asked for is durable. */
+	 * answer is lost with it, the state it asked for is durable.  EAGAIN:
+	 * a client with LOCAL_SNDHWM answers it does not read; say so. */
 	if (zmq_send(s, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-	    zmq_send(s, buf_ptr(body), buf_len(body), ZMQ_DONTWAIT) < 0)
-		log_debug("local %s: reply not delivered: %s", l->sys[idx].cfg->name,
-		    zmq_strerror(errno));
+	    zmq_send(s, buf_ptr(body), buf_len(body), ZMQ_DONTWAIT) < 0) {
+		if (errno == EHOSTUNREACH)
+			log_debug("local %s: reply not delivered: the client went away",
+			    l->sys[idx].cfg->name);
+		else
+			log_warn("local %s: reply not delivered: %s (a client that does not read "
+			    "its answers)", l->sys[idx].cfg->name, zmq_strerror(errno));
+	}
 }
 
 static void
@@ -860,6 +869,7 @@ bind_one(void *zctx, const struct config *cfg, const struct config_local *lc,
 	if ((ls->sock = zmq_socket(zctx, ZMQ_ROUTER)) == NULL ||
 	    zmq_setsockopt(ls->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
 	    zmq_setsockopt(ls->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0 ||
+	    zmq_setsockopt(ls->sock, ZMQ_SNDHWM, &(int){ LOCAL_SNDHWM }, sizeof(int)) != 0 ||
 	    zmq_setsockopt(ls->sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) != 0) {
 		log_error("local %s: socket: %s", lc->name, zmq_strerror(errno));
 		return KETEN_EIO;
