@@ -715,15 +715,20 @@ local_request_parse(const uint8_t *p, size_t len, Keten__V1__LocalRequest **out)
 	return 0;
 }
 
+/* body is emptied once parsed: a large submission is not held twice
+ * while it is sealed. */
 static void
-handle(struct node *n, int idx, const uint8_t *rid, size_t rid_len, const uint8_t *p, size_t len)
+handle(struct node *n, int idx, const uint8_t *rid, size_t rid_len, zmq_msg_t *body)
 {
 	struct local *l = n->local;
 	Keten__V1__LocalRequest *rq = NULL;
 	struct req_ctx c = { n, idx, l->sys[idx].cfg, rid, rid_len, 0 };
 	int r;
 
-	if ((r = local_request_parse(p, len, &rq)) != 0) {
+	r = local_request_parse(zmq_msg_data(body), zmq_msg_size(body), &rq);
+	zmq_msg_close(body);
+	zmq_msg_init(body);
+	if (r != 0) {
 		FAIL(&c, r, "not a LocalRequest with an operation");
 		return;
 	}
@@ -790,8 +795,7 @@ local_drain(struct node *n, size_t max)
 				log_warn("local %s: request of more than one frame dropped",
 				    l->sys[i].cfg->name);
 			} else {
-				handle(n, (int)i, zmq_msg_data(&rid), zmq_msg_size(&rid),
-				    zmq_msg_data(&body), zmq_msg_size(&body));
+				handle(n, (int)i, zmq_msg_data(&rid), zmq_msg_size(&rid), &body);
 			}
 			zmq_msg_close(&rid);
 			zmq_msg_close(&body);

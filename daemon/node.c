@@ -566,8 +566,7 @@ node_commit(struct node *n)
 
 			/* Failure is fine: the store says what is still due
 			 * and the retry timer sends it again. */
-			if (p != NULL && peers_send(n->peers, p, a->type, buf_ptr(a->body),
-			    buf_len(a->body), 0) != 0)
+			if (p != NULL && peers_send_buf(n->peers, p, a->type, &a->body) != 0)
 				log_debug("peer %s: not connected; will retry", a->oin);
 		} else if (a->kind == ACT_LOCAL_REPLY && a->body != NULL) {
 			local_reply(n->local, a->local_idx, a->rid, a->rid_len, a->body);

@@ -178,12 +178,18 @@ staged_store_and_send(struct node *n, const struct staged *s)
 	    (const char *const *)h->recipients, h->nrecipients, h->seqs, sent_next);
 	if (r != 0)
 		return r;
-	for (size_t i = 0; i < h->nrecipients; i++) {
-		struct buf *b;
+	for (size_t i = 0, last = h->nrecipients; i < h->nrecipients; i++) {
+		struct buf *b = NULL;
 
 		if (sent_next[i] == 0)
 			continue;
-		if ((b = buf_new(len)) == NULL || buf_put(b, w, len) != 0) {
+		/* the last send takes the envelope's own bytes, the others a copy */
+		if (last == h->nrecipients)
+			for (last = h->nrecipients; last > 0 && sent_next[last - 1] == 0; last--)
+				;
+		if (i + 1 == last)
+			b = envelope_take_wire(s->e);
+		if (b == NULL && ((b = buf_new(len)) == NULL || buf_put(b, w, len) != 0)) {
 			buf_destroy(&b);
 			continue;	/* the retry timer sends it */
 		}

@@ -7,6 +7,7 @@
 
 #include <zmq.h>
 
+#include "buf.h"
 #include "directory.h"
 #include "err.h"
 #include "log.h"
@@ -109,11 +110,24 @@ peers_open(struct peers *ps, const struct party *to)
 	return 0;
 }
 
-int
-peers_send(struct peers *ps, const struct party *to, uint8_t type, const void *body, size_t len,
-    int from_backlog)
+static void
+buf_release(void *data, void *hint)
+{
+	struct buf *b = hint;
+
+	(void)data;
+	buf_destroy(&b);
+}
+
+/* Send type and then body: copied from (p, len), or, when owned is not
+ * NULL, *owned handed to libzmq without a copy (taken only on success). */
+static int
+send_two(struct peers *ps, const struct party *to, uint8_t type, const void *p, size_t len,
+    struct buf **owned, int from_backlog)
 {
 	struct link *l = link_find(ps, to->oin);
+	zmq_msg_t m;
+	int rc;
 
 	if (l == NULL && (l = link_open(ps, to)) == NULL)
 		return KETEN_EIO;
@@ -132,13 +146,38 @@ peers_send(struct peers *ps, const struct party *to, uint8_t type, const void *b
 			l->state = LINK_BACKLOG;
 		return KETEN_EAGAIN;
 	}
-	if (zmq_send(l->sock, body, len, ZMQ_DONTWAIT) < 0) {
+	if (owned != NULL) {
+		if (zmq_msg_init_data(&m, (void *)buf_ptr(*owned), buf_len(*owned), buf_release,
+		    *owned) != 0)
+			rc = -1;
+		else {
+			*owned = NULL;	/* libzmq's now, released by buf_release */
+			if ((rc = zmq_msg_send(&m, l->sock, ZMQ_DONTWAIT)) < 0)
+				zmq_msg_close(&m);
+		}
+	} else {
+		rc = zmq_send(l->sock, p, len, ZMQ_DONTWAIT);
+	}
+	if (rc < 0) {
 		/* cannot happen after the first frame went; say so if it does */
 		log_error("peer %s: second frame not sent: %s", to->oin, zmq_strerror(errno));
 		return KETEN_EIO;
 	}
 	l->last_sent = clock_now_ms();
 	return 0;
+}
+
+int
+peers_send(struct peers *ps, const struct party *to, uint8_t type, const void *body, size_t len,
+    int from_backlog)
+{
+	return send_two(ps, to, type, body, len, NULL, from_backlog);
+}
+
+int
+peers_send_buf(struct peers *ps, const struct party *to, uint8_t type, struct buf **body)
+{
+	return send_two(ps, to, type, NULL, 0, body, 0);
 }
 
 static int

@@ -54,6 +54,11 @@ int peers_new(void *zctx, const uint8_t *my_curve_pk, const uint8_t *my_curve_sk
 int peers_send(struct peers *ps, const struct party *to, uint8_t type,
     const void *body, size_t len, int from_backlog);
 
+/* The same for a new envelope or receipt (never from the backlog) whose
+ * buffer libzmq takes without a copy: *body is NULL after a send. */
+struct buf;
+int peers_send_buf(struct peers *ps, const struct party *to, uint8_t type, struct buf **body);
+
 /* Open the link to `to` now (it connects in the background), so that the
  * first message finds a connection.  0 or KETEN_EIO. */
 int peers_open(struct peers *ps, const struct party *to);

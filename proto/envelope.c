@@ -1318,6 +1318,21 @@ envelope_bytes(const struct envelope *e, size_t *len)
 	return e->wire;
 }
 
+struct buf *
+envelope_take_wire(struct envelope *e)
+{
+	struct buf *b;
+
+	if (e == NULL || !e->is_signed || e->own == NULL || e->wire != buf_ptr(e->own))
+		return NULL;
+	b = e->own;
+	e->own = NULL;
+	e->wire = NULL;
+	e->wire_len = 0;
+	e->is_signed = 0;
+	return b;
+}
+
 const uint8_t *
 envelope_header_bytes(const struct envelope *e, size_t *len)
 {

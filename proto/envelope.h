@@ -169,6 +169,11 @@ int envelope_check_recipient(const struct envelope *e, const char *oin);
 const struct envelope_header *envelope_header(const struct envelope *e);
 /* The wire bytes (for a sealed envelope, only once signed). */
 const uint8_t *envelope_bytes(const struct envelope *e, size_t *len);
+/* Take the wire bytes of a sealed and signed envelope, as a buffer the
+ * caller owns (a big message is then sent without a copy).  Afterwards e
+ * has no wire bytes (envelope_bytes() gives NULL); its header and digest
+ * stay.  NULL for an envelope that was parsed rather than sealed. */
+struct buf *envelope_take_wire(struct envelope *e);
 /* The exact serialized header bytes. */
 const uint8_t *envelope_header_bytes(const struct envelope *e, size_t *len);
 /* The 32-byte envelope digest that signatures cover (PROTOCOL.md). */

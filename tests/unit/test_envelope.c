@@ -138,6 +138,40 @@ test_roundtrip_sizes(void)
 	}
 }
 
+/* The wire bytes taken out of a sealed envelope are the same bytes, and
+ * the envelope keeps its header and digest. */
+static void
+test_take_wire(void)
+{
+	struct envelope_meta m;
+	struct envelope *e = NULL, *parsed = NULL;
+	uint8_t pl[100] = { 7 }, digest[32];
+	const uint8_t *w;
+	struct buf *b = NULL, *out = NULL;
+	size_t len = 0;
+
+	meta_init(&m, 1);
+	CHECK_EQ(envelope_seal(&m, pl, sizeof(pl), NULL, &e), 0);
+	CHECK(envelope_take_wire(e) == NULL);	/* not signed yet */
+	CHECK_EQ(envelope_sign(e, sign_sk[0]), 0);
+	w = envelope_bytes(e, &len);
+	memcpy(digest, envelope_digest(e), 32);
+	CHECK((b = envelope_take_wire(e)) != NULL);
+	CHECK(b != NULL && buf_len(b) == len && buf_ptr(b) == w);
+	CHECK(envelope_bytes(e, &len) == NULL && len == 0);
+	CHECK(memcmp(envelope_digest(e), digest, 32) == 0 && envelope_header(e) != NULL);
+	CHECK(envelope_take_wire(e) == NULL);
+	if (b != NULL) {
+		CHECK_EQ(receive(buf_ptr(b), buf_len(b), 1, NULL, &out), 0);
+		CHECK_EQ(envelope_parse(buf_ptr(b), buf_len(b), &parsed), 0);
+		CHECK(envelope_take_wire(parsed) == NULL);	/* parsed: not ours to give */
+	}
+	envelope_destroy(&parsed);
+	envelope_destroy(&e);
+	buf_destroy(&out);
+	buf_destroy(&b);
+}
+
 static void
 test_header_fields(void)
 {
@@ -542,6 +576,7 @@ int
 main(void)
 {
 	static const struct tap_test tests[] = {
+		{ "take the wire bytes of a sealed envelope without a copy", test_take_wire },
 		{ "envelope_roundtrip_sizes", test_roundtrip_sizes },
 		{ "envelope_header_fields_and_recipients", test_header_fields },
 		{ "envelope_meta_rejected", test_meta_rejected },
