@@ -423,8 +423,13 @@ outbound_receipt(struct node *n, const struct party *from, const uint8_t *body, 
 		log_warn("receipt by %s for unknown message %s dropped", from->oin, id);
 		return;
 	}
+	if (r == KETEN_EEXIST) {
+		log_debug("receipt by %s for %s again: already recorded", from->oin, id);
+		return;
+	}
 	if (r == KETEN_ESTATE) {
-		log_debug("receipt by %s for %s: already final", from->oin, id);
+		log_warn("receipt by %s for %s contradicts the one recorded (another outcome or "
+		    "envelope); the first stands", from->oin, id);
 		return;
 	}
 	if (r != 0) {

@@ -1117,7 +1117,7 @@ store_outbox_receipt(struct store *s, const uint8_t msg_id[16], const char *issu
 	if (!same_digest)
 		return KETEN_ESTATE;
 	if (cur == ST_DELIVERED || cur == ST_REFUSED)
-		return cur == state && cur_reason == reason ? 0 : KETEN_ESTATE;
+		return cur == state && cur_reason == reason ? KETEN_EEXIST : KETEN_ESTATE;
 	/* QUEUED, SENT, or EXPIRED here: the signed answer is the truth,
 	 * also when it arrives after we gave up waiting for it. */
 	x = q(s, S_OUT_FINAL);

@@ -144,8 +144,8 @@ int store_next_due(struct store *st, uint64_t *next);
  * receipt names; it must be the stored envelope's.
  * KETEN_ENOTFOUND when issuer is not a recipient of msg_id; KETEN_ESTATE
  * when the digest is another, or the row already holds the other outcome
- * (or another reason); 0 for a repeat of the same outcome (nothing
- * changes).  A receipt for a row that EXPIRED here is recorded: it is
+ * (or another reason); KETEN_EEXIST for a repeat of the same outcome
+ * (nothing changes).  A receipt for a row that EXPIRED here is recorded: it is
  * signed proof of what happened, later than our guess. */
 int store_outbox_receipt(struct store *st, const uint8_t msg_id[16], const char *issuer,
     const uint8_t digest[32], int state, int reason,

@@ -606,18 +606,19 @@ test_outbox_receipt(void)
 	    KETEN_EINVAL);
 	CHECK_EQ(store_outbox_receipt(st, id, B, digest1, DELIVERED, 0, NULL, rc1, 0, 1),
 	    KETEN_EINVAL);
-	/* delivered; the same receipt again is fine; the other outcome not */
+	/* delivered; the same receipt again changes nothing (EEXIST); the
+	 * other outcome is refused */
 	CHECK_EQ(store_outbox_receipt(st, id, B, digest1, DELIVERED, 0, NULL, rc1, sizeof(rc1), 150),
 	    0);
 	CHECK_EQ(store_outbox_receipt(st, id, B, digest1, DELIVERED, 0, NULL, rc1, sizeof(rc1), 150),
-	    0);
+	    KETEN_EEXIST);
 	CHECK_EQ(store_outbox_receipt(st, id, B, digest1, REFUSED, 20, "no mandate", rc2,
 	    sizeof(rc2), 160), KETEN_ESTATE);
 	/* refused, with reason; another reason later is refused */
 	CHECK_EQ(store_outbox_receipt(st, id, C, digest1, REFUSED, 20, "no mandate", rc2,
 	    sizeof(rc2), 170), 0);
 	CHECK_EQ(store_outbox_receipt(st, id, C, digest1, REFUSED, 20, "no mandate", rc2,
-	    sizeof(rc2), 170), 0);
+	    sizeof(rc2), 170), KETEN_EEXIST);
 	CHECK_EQ(store_outbox_receipt(st, id, C, digest1, REFUSED, 21, "expired", rc2,
 	    sizeof(rc2), 170), KETEN_ESTATE);
 	CHECK_EQ(store_outbox_receipt(st, id, C, digest1, DELIVERED, 0, NULL, rc1, sizeof(rc1), 170),
