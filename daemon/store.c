@@ -182,10 +182,11 @@ static const char *const sql[S_COUNT] = {
 	    " UNION ALL SELECT min(expires_at) FROM outbox_rcpt WHERE state IN (1, 2)"
 	    " UNION ALL SELECT min(next_at) FROM relay WHERE state = 0"
 	    " UNION ALL SELECT min(expires_at) FROM relay WHERE state = 0)",
-	[S_OUT_RCPT_GET] = "SELECT r.state, r.reason, o.digest FROM outbox o"
+	[S_OUT_RCPT_GET] = "SELECT r.state, r.reason, o.digest, o.id FROM outbox o"
 	    " JOIN outbox_rcpt r ON r.oid = o.id WHERE o.msg_id = ?1 AND r.rcpt = ?2",
+	/* by the primary key the lookup above found */
 	[S_OUT_FINAL] = "UPDATE outbox_rcpt SET state = ?3, reason = ?4, reason_text = ?5,"
-	    " receipt = ?6, receipt_at = ?7 WHERE oid = (SELECT id FROM outbox WHERE msg_id = ?1) AND rcpt = ?2",
+	    " receipt = ?6, receipt_at = ?7 WHERE oid = ?1 AND rcpt = ?2",
 	[S_OUT_MSG] = "SELECT kind, local_system, created_at, expires_at FROM outbox WHERE msg_id = ?1",
 	[S_OUT_RCPTS] = "SELECT rcpt, state, attempts, receipt_at, reason, reason_text, receipt,"
 	    " last_error FROM outbox_rcpt WHERE oid = (SELECT id FROM outbox WHERE msg_id = ?1)"
@@ -1097,6 +1098,7 @@ store_outbox_receipt(struct store *s, const uint8_t msg_id[16], const char *issu
     const uint8_t *body, size_t len, uint64_t issued_at)
 {
 	sqlite3_stmt *x;
+	sqlite3_int64 oid;
 	int r, cur, cur_reason, same_digest;
 
 	if ((r = writable(s)) != 0)
@@ -1113,6 +1115,7 @@ store_outbox_receipt(struct store *s, const uint8_t msg_id[16], const char *issu
 	cur_reason = sqlite3_column_int(x, 1);
 	same_digest = sqlite3_column_bytes(x, 2) == 32 &&
 	    memcmp(sqlite3_column_blob(x, 2), digest, 32) == 0;
+	oid = sqlite3_column_int64(x, 3);
 	sqlite3_reset(x);
 	if (!same_digest)
 		return KETEN_ESTATE;
@@ -1121,7 +1124,7 @@ store_outbox_receipt(struct store *s, const uint8_t msg_id[16], const char *issu
 	/* QUEUED, SENT, or EXPIRED here: the signed answer is the truth,
 	 * also when it arrives after we gave up waiting for it. */
 	x = q(s, S_OUT_FINAL);
-	bind_blob(x, 1, msg_id, 16);
+	sqlite3_bind_int64(x, 1, oid);
 	bind_text(x, 2, issuer);
 	sqlite3_bind_int(x, 3, state);
 	sqlite3_bind_int(x, 4, reason);
