@@ -126,14 +126,24 @@ out:
 	return r;
 }
 
+/* The signing key at path, in sodium_malloc memory (*sk, the caller's to
+ * sodium_free); errors printed. */
 static int
-load_key(const char *path, uint8_t *sk)
+key_open(const char *path, uint8_t **sk)
 {
 	uint8_t pk[32];
 	int r;
 
-	if ((r = keys_load_ed25519(path, sk, pk)) != 0)
+	*sk = NULL;
+	if (sodium_init() < 0)
+		return cli_failf("libsodium cannot start");
+	if ((*sk = sodium_malloc(64)) == NULL)
+		return cli_fail(path, KETEN_ENOMEM);
+	if ((r = keys_load_ed25519(path, *sk, pk)) != 0) {
+		sodium_free(*sk);
+		*sk = NULL;
 		return cli_fail(path, r);
+	}
 	return 0;
 }
 
@@ -219,10 +229,8 @@ cmd_mandate_issue(const struct cli_cmd *cmd, int argc, char **argv)
 		m.parent.data = (uint8_t *)buf_ptr(parent);
 		m.parent.len = buf_len(parent);
 	}
-	if (sodium_init() < 0 || (sk = sodium_malloc(64)) == NULL || (r = load_key(key, sk)) != 0) {
-		r = sk == NULL ? cli_fail("key", KETEN_ENOMEM) : r;
+	if ((r = key_open(key, &sk)) != 0)
 		goto out;
-	}
 	len = keten__v1__mandate__get_packed_size(&m);
 	if ((p = malloc(len)) == NULL) {
 		r = cli_fail("mandate", KETEN_ENOMEM);
@@ -283,10 +291,8 @@ cmd_mandate_revoke(const struct cli_cmd *cmd, int argc, char **argv)
 	if (keten__v1__revocation__get_packed_size(&rv) > sizeof(p))
 		return cli_usage_error(cmd, "--reason: too long");
 	len = keten__v1__revocation__pack(&rv, p);
-	if (sodium_init() < 0 || (sk = sodium_malloc(64)) == NULL || (r = load_key(key, sk)) != 0) {
-		r = sk == NULL ? cli_fail("key", KETEN_ENOMEM) : r;
+	if ((r = key_open(key, &sk)) != 0)
 		goto out;
-	}
 	if ((r = revocation_sign(p, len, sk, &signed_r)) != 0) {
 		r = cli_fail("revocation", r);
 		goto out;

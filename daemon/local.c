@@ -148,11 +148,12 @@ reply_now(struct node *n, int idx, const uint8_t *rid, size_t rid_len,
 
 static void
 reply_error(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_t request_id,
-    int code, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+    int code, int reason, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
 
+/* reason: the Reason of a refusal on a mandate or policy, else 0. */
 static void
 reply_error(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_t request_id,
-    int code, const char *fmt, ...)
+    int code, int reason, const char *fmt, ...)
 {
 	char msg[512];
 	struct buf *b;
@@ -161,7 +162,7 @@ reply_error(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if ((b = local_error_body(request_id, code, msg)) != NULL)
+	if ((b = local_error_reason_body(request_id, code, reason, msg)) != NULL)
 		local_reply(n->local, idx, rid, rid_len, b);
 	buf_destroy(&b);
 }
@@ -191,7 +192,7 @@ struct req_ctx {
 };
 
 #define FAIL(c, code, ...) \
-	reply_error((c)->n, (c)->idx, (c)->rid, (c)->rid_len, (c)->request_id, (code), __VA_ARGS__)
+	reply_error((c)->n, (c)->idx, (c)->rid, (c)->rid_len, (c)->request_id, (code), 0, __VA_ARGS__)
 
 static int
 cursor_ok(const char *s)
@@ -257,17 +258,11 @@ op_submit(struct req_ctx *c, const Keten__V1__SubmitRequest *rq)
 	s.len = rq->payload.len;
 	r = outbound_submit(c->n, &s, c->idx, c->sys->name, c->rid, c->rid_len, c->request_id,
 	    msg_id, &dec);
-	if (r == KETEN_ENOMANDATE) {
-		char msg[320];
-		struct buf *b;
-
-		snprintf(msg, sizeof(msg), "%s: %s", reason_name(dec.reason), dec.text);
-		if ((b = local_error_reason_body(c->request_id, r, dec.reason, msg)) != NULL)
-			local_reply(c->n->local, c->idx, c->rid, c->rid_len, b);
-		buf_destroy(&b);
-	} else if (r != 0) {
+	if (r == KETEN_ENOMANDATE)
+		reply_error(c->n, c->idx, c->rid, c->rid_len, c->request_id, r, dec.reason, "%s: %s",
+		    reason_name(dec.reason), dec.text);
+	else if (r != 0)
 		FAIL(c, r, "%s", keten_strerror(r));
-	}
 }
 
 struct status_acc {

@@ -162,7 +162,7 @@ staged_store_and_send(struct node *n, const struct staged *s)
 	uint64_t sent_next[KETEN_MAX_RECIPIENTS], now = clock_now_ms();
 	const struct party *hops[KETEN_MAX_RECIPIENTS];
 	const uint8_t *w;
-	size_t len;
+	size_t len, last = 0;
 	int r;
 
 	w = envelope_bytes(s->e, &len);
@@ -172,21 +172,20 @@ staged_store_and_send(struct node *n, const struct staged *s)
 		    now + backoff(n->cfg, 1, RECEIPT_WAIT_MS) : 0;
 		if (sent_next[i] == 0)
 			n->next_retry = now;
+		else
+			last = i + 1;	/* one past the last recipient sent to now */
 	}
 	r = store_outbox_add_sent(n->store, h->msg_id, h->kind, s->local_name, h->case_ref,
 	    h->created_at, h->expires_at, envelope_digest(s->e), w, len,
 	    (const char *const *)h->recipients, h->nrecipients, h->seqs, sent_next);
 	if (r != 0)
 		return r;
-	for (size_t i = 0, last = h->nrecipients; i < h->nrecipients; i++) {
+	for (size_t i = 0; i < last; i++) {
 		struct buf *b = NULL;
 
 		if (sent_next[i] == 0)
 			continue;
 		/* the last send takes the envelope's own bytes, the others a copy */
-		if (last == h->nrecipients)
-			for (last = h->nrecipients; last > 0 && sent_next[last - 1] == 0; last--)
-				;
 		if (i + 1 == last)
 			b = envelope_take_wire(s->e);
 		if (b == NULL && ((b = buf_new(len)) == NULL || buf_put(b, w, len) != 0)) {

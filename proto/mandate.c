@@ -752,13 +752,15 @@ mandates_check_all(const struct mandates *reg, const struct directory *dir,
 			if (j == n && (best == NULL || narrower(reg->m[i], best, dir)))
 				best = reg->m[i];
 		}
+		/* it passed every rule for every recipient: that is the decision */
 		if (best != NULL)
-			mandate_id = best->id;
+			return evaluate(reg, dir, best, sender, kind, recipients[n - 1], purpose, now,
+			    d) == STEP_ALLOW;
 	}
 	for (size_t j = 0; j < n; j++)
 		if (!mandates_check(reg, dir, sender, kind, recipients[j], purpose, mandate_id, now, d))
 			return 0;
-	if (best == NULL && (mandate_id == NULL || mandate_id[0] == '\0')) {
+	if (mandate_id == NULL || mandate_id[0] == '\0') {
 		decide(d, 0, KETEN__V1__REASON__NO_MANDATE, "one-mandate", NULL,
 		    "no single mandate covers every recipient; send to them separately");
 		return 0;
