@@ -1,36 +1,116 @@
 /*
  * merkle.c — RFC 6962/9162 Merkle tree hashing (see merkle.h).
  */
+#include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
+#include <openssl/evp.h>
 
 #include "err.h"
 #include "merkle.h"
 
-void
-merkle_leaf_hash(const uint8_t *data, size_t len, uint8_t out[32])
-{
-	static const uint8_t prefix = 0x00;
-	crypto_hash_sha256_state c;
+/* Trees larger than this have paths longer than MERKLE_MAX_PATH. */
+#define MAX_LEAVES (UINT64_C(1) << 63)
 
-	crypto_hash_sha256_init(&c);
-	crypto_hash_sha256_update(&c, &prefix, 1);
-	crypto_hash_sha256_update(&c, data, len);
-	crypto_hash_sha256_final(&c, out);
+/* ------------------------------------------------------------------ */
+/* SHA-256 through OpenSSL's EVP.  The one-shot SHA256() of OpenSSL 3 looks
+ * the algorithm up again on every call (EVP_Q_digest), which costs more
+ * than hashing 65 bytes; so fetch it once, as envelope.c does, and let each
+ * tree computation reuse one digest context for all its hashes. */
+
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-void
-merkle_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[32])
+/* The public hash functions have no way to report an error, and their
+ * callers (envelope and receipt signing, the audit log) cannot go on with a
+ * hash that was not computed.  OpenSSL fails here only without memory for a
+ * context or without a SHA-256 implementation at all. */
+static _Noreturn void
+hash_fail(void)
+{
+	fputs("keten: merkle: OpenSSL SHA-256 failed\n", stderr);
+	abort();
+}
+
+static EVP_MD_CTX *
+hctx_new(void)
+{
+	EVP_MD_CTX *c;
+
+	pthread_once(&sha256_once, sha256_fetch);
+	if (sha256_md == NULL || (c = EVP_MD_CTX_new()) == NULL)
+		hash_fail();
+	return c;
+}
+
+/* out = SHA-256(a || b); b may be NULL when blen is 0. */
+static void
+hctx_hash(EVP_MD_CTX *c, const void *a, size_t alen, const void *b,
+    size_t blen, uint8_t out[32])
+{
+	unsigned int n = 0;
+
+	if (EVP_DigestInit_ex2(c, sha256_md, NULL) != 1 ||
+	    EVP_DigestUpdate(c, a, alen) != 1 ||
+	    (blen > 0 && EVP_DigestUpdate(c, b, blen) != 1) ||
+	    EVP_DigestFinal_ex(c, out, &n) != 1 || n != 32)
+		hash_fail();
+}
+
+/* out = SHA-256(0x01 || left || right); out may alias left or right. */
+static void
+node_hash(EVP_MD_CTX *c, const uint8_t left[32], const uint8_t right[32],
+    uint8_t out[32])
 {
 	uint8_t in[65];
 
 	in[0] = 0x01;
 	memcpy(in + 1, left, 32);
 	memcpy(in + 33, right, 32);
-	crypto_hash_sha256(out, in, sizeof(in));
+	hctx_hash(c, in, sizeof(in), NULL, 0, out);
 }
+
+void
+merkle_leaf_hash(const uint8_t *data, size_t len, uint8_t out[32])
+{
+	static const uint8_t prefix = 0x00;
+	EVP_MD_CTX *c = hctx_new();
+
+	hctx_hash(c, &prefix, 1, data, len, out);
+	EVP_MD_CTX_free(c);
+}
+
+void
+merkle_leaf_hash_prefixed(const uint8_t *p, size_t len, uint8_t out[32])
+{
+	EVP_MD_CTX *c;
+
+	assert(len >= 1 && p[0] == 0x00);
+	c = hctx_new();
+	hctx_hash(c, p, len, NULL, 0, out);
+	EVP_MD_CTX_free(c);
+}
+
+void
+merkle_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[32])
+{
+	EVP_MD_CTX *c = hctx_new();
+
+	node_hash(c, left, right, out);
+	EVP_MD_CTX_free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Batch trees: every path at once. */
 
 size_t
 merkle_path_len(uint64_t index, uint64_t size)
@@ -54,6 +134,7 @@ merkle_tree(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
 {
 	uint8_t (*level)[32] = NULL, (*next)[32];
 	size_t *fill = NULL, size = n;
+	EVP_MD_CTX *c = NULL;
 	int r = KETEN_ENOMEM;
 
 	if (n == 0)
@@ -62,6 +143,7 @@ merkle_tree(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
 		goto out;
 	if (paths != NULL && (fill = calloc(n, sizeof(*fill))) == NULL)
 		goto out;
+	c = hctx_new();
 	memcpy(level, leaves, n * 32);
 	for (size_t span = 1; size > 1; span <<= 1) {
 		/* Every leaf under node j of this level gets node j^1 as its
@@ -75,7 +157,7 @@ merkle_tree(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
 			}
 		next = level;	/* combine in place: next[i] reads level[2i..] */
 		for (size_t i = 0; i < size / 2; i++)
-			merkle_node_hash(level[2 * i], level[2 * i + 1], next[i]);
+			node_hash(c, level[2 * i], level[2 * i + 1], next[i]);
 		if (size & 1)
 			memmove(next[size / 2], level[size - 1], 32);
 		size = (size + 1) / 2;
@@ -83,6 +165,7 @@ merkle_tree(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
 	memcpy(root, level[0], 32);
 	r = 0;
 out:
+	EVP_MD_CTX_free(c);
 	free(level);
 	free(fill);
 	return r;
@@ -94,28 +177,303 @@ merkle_root_from_path(const uint8_t leaf[32], uint64_t index, uint64_t size,
 {
 	uint64_t fn = index, sn;
 	uint8_t r[32];
+	EVP_MD_CTX *c;
+	int ret = KETEN_EBATCHPROOF;
 
 	if (index >= size || plen > MERKLE_MAX_PATH)
 		return KETEN_EBATCHPROOF;
 	sn = size - 1;
 	memcpy(r, leaf, 32);
+	c = hctx_new();
 	for (size_t i = 0; i < plen; i++) {
 		if (sn == 0)
-			return KETEN_EBATCHPROOF;
+			goto out;
 		if ((fn & 1) || fn == sn) {
-			merkle_node_hash(path[i], r, r);
-			if (!(fn & 1))
-				while (!(fn & 1) && fn != 0) {
-					fn >>= 1;
-					sn >>= 1;
-				}
+			node_hash(c, path[i], r, r);
+			/* A right edge node without a sibling at this level is
+			 * carried up: skip the levels where it has none. */
+			while (!(fn & 1) && fn != 0) {
+				fn >>= 1;
+				sn >>= 1;
+			}
 		} else
-			merkle_node_hash(r, path[i], r);
+			node_hash(c, r, path[i], r);
 		fn >>= 1;
 		sn >>= 1;
 	}
 	if (sn != 0)
-		return KETEN_EBATCHPROOF;
+		goto out;
 	memcpy(root, r, 32);
+	ret = 0;
+out:
+	EVP_MD_CTX_free(c);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* The frontier, and roots of leaf ranges computed with one. */
+
+static void
+frontier_push(EVP_MD_CTX *c, struct merkle_frontier *f, const uint8_t leaf[32])
+{
+	uint8_t h[32];
+	unsigned int i;
+
+	assert(f->size < UINT64_MAX);
+	memcpy(h, leaf, 32);
+	/* Like adding 1 in binary: each full subtree of the new leaf's size
+	 * merges with it into one twice as large, until a free slot. */
+	for (i = 0; (f->size >> i) & 1; i++) {
+		node_hash(c, f->nodes[i], h, h);
+		memset(f->nodes[i], 0, 32);
+	}
+	memcpy(f->nodes[i], h, 32);
+	f->size++;
+}
+
+/* Root of a non-empty frontier: the subtrees from the smallest (rightmost)
+ * up, each new one on the left, as RFC 9162's MTH splits at the largest
+ * power of two below the size. */
+static void
+frontier_fold(EVP_MD_CTX *c, const struct merkle_frontier *f, uint8_t root[32])
+{
+	unsigned int i = (unsigned int)__builtin_ctzll(f->size);
+	uint8_t r[32];
+
+	memcpy(r, f->nodes[i], 32);
+	for (i++; i < 64; i++)
+		if ((f->size >> i) & 1)
+			node_hash(c, f->nodes[i], r, r);
+	memcpy(root, r, 32);
+}
+
+/* MTH(leaves[lo..hi)), lo < hi. */
+static void
+range_root(EVP_MD_CTX *c, const uint8_t (*leaves)[32], uint64_t lo,
+    uint64_t hi, uint8_t out[32])
+{
+	struct merkle_frontier f;
+
+	merkle_frontier_init(&f);
+	for (uint64_t i = lo; i < hi; i++)
+		frontier_push(c, &f, leaves[i]);
+	frontier_fold(c, &f, out);
+}
+
+static void
+empty_root(uint8_t root[32])
+{
+	EVP_MD_CTX *c = hctx_new();
+
+	hctx_hash(c, "", 0, NULL, 0, root);
+	EVP_MD_CTX_free(c);
+}
+
+void
+merkle_frontier_init(struct merkle_frontier *f)
+{
+	memset(f, 0, sizeof(*f));
+}
+
+void
+merkle_frontier_append(struct merkle_frontier *f, const uint8_t leaf[32])
+{
+	EVP_MD_CTX *c;
+
+	if ((f->size & 1) == 0) {	/* nothing to merge: no hashing */
+		assert(f->size < UINT64_MAX);
+		memcpy(f->nodes[0], leaf, 32);
+		f->size++;
+		return;
+	}
+	c = hctx_new();
+	frontier_push(c, f, leaf);
+	EVP_MD_CTX_free(c);
+}
+
+void
+merkle_frontier_root(const struct merkle_frontier *f, uint8_t root[32])
+{
+	EVP_MD_CTX *c;
+
+	if (f->size == 0) {
+		empty_root(root);
+		return;
+	}
+	c = hctx_new();
+	frontier_fold(c, f, root);
+	EVP_MD_CTX_free(c);
+}
+
+int
+merkle_root(const uint8_t (*leaves)[32], uint64_t n, uint8_t root[32])
+{
+	EVP_MD_CTX *c;
+
+	if (n == 0) {
+		empty_root(root);
+		return 0;
+	}
+	if (leaves == NULL)
+		return KETEN_EINVAL;
+	c = hctx_new();
+	range_root(c, leaves, 0, n, root);
+	EVP_MD_CTX_free(c);
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Proofs.  Both generators walk from the root down to the subtree that
+ * holds what they prove, hashing the sibling subtree they do not enter at
+ * each split; RFC 9162 lists those hashes from the bottom up, so they are
+ * reversed at the end.  Each leaf is hashed into at most one sibling:
+ * O(n) work, and the only memory is one frontier at a time. */
+
+/* Largest power of two below n (n >= 2): the RFC's split point k. */
+static uint64_t
+split_point(uint64_t n)
+{
+	return UINT64_C(1) << (63 - __builtin_clzll(n - 1));
+}
+
+static void
+hashes_reverse(uint8_t (*h)[32], size_t n)
+{
+	uint8_t t[32];
+
+	for (size_t i = 0; i < n / 2; i++) {
+		memcpy(t, h[i], 32);
+		memcpy(h[i], h[n - 1 - i], 32);
+		memcpy(h[n - 1 - i], t, 32);
+	}
+}
+
+int
+merkle_inclusion_proof(const uint8_t (*leaves)[32], uint64_t n, uint64_t m,
+    uint8_t (*proof)[32], size_t *plen)
+{
+	uint64_t lo = 0, hi = n;
+	size_t len = 0;
+	EVP_MD_CTX *c;
+
+	if (m >= n || n > MAX_LEAVES)
+		return KETEN_EINVAL;
+	c = hctx_new();
+	/* PATH(m, D[lo..hi)) with lo <= m < hi. */
+	while (hi - lo > 1) {
+		uint64_t mid = lo + split_point(hi - lo);
+
+		assert(len < MERKLE_MAX_PATH);
+		if (m < mid) {		/* PATH(m, D[lo..mid)) : MTH(D[mid..hi)) */
+			range_root(c, leaves, mid, hi, proof[len++]);
+			hi = mid;
+		} else {		/* PATH(m, D[mid..hi)) : MTH(D[lo..mid)) */
+			range_root(c, leaves, lo, mid, proof[len++]);
+			lo = mid;
+		}
+	}
+	EVP_MD_CTX_free(c);
+	hashes_reverse(proof, len);
+	*plen = len;
+	return 0;
+}
+
+int
+merkle_consistency_proof(const uint8_t (*leaves)[32], uint64_t n, uint64_t m,
+    uint8_t (*proof)[32], size_t *plen)
+{
+	uint64_t lo = 0, hi = n;
+	size_t len = 0;
+	int whole = 1;	/* the RFC's b: D[lo..lo+m) is the whole old tree */
+	EVP_MD_CTX *c;
+
+	if (m == 0 || m > n || n > MAX_LEAVES)
+		return KETEN_EINVAL;
+	c = hctx_new();
+	/* SUBPROOF(m, D[lo..hi), whole) with 0 < m <= hi - lo. */
+	for (;;) {
+		uint64_t k;
+
+		assert(len < MERKLE_MAX_CONSISTENCY);
+		if (m == hi - lo) {
+			/* The verifier knows the old root; any other old
+			 * subtree it must be given. */
+			if (!whole)
+				range_root(c, leaves, lo, hi, proof[len++]);
+			break;
+		}
+		k = split_point(hi - lo);
+		if (m <= k) {		/* SUBPROOF(m, D[0:k], b) : MTH(D[k:n]) */
+			range_root(c, leaves, lo + k, hi, proof[len++]);
+			hi = lo + k;
+		} else {		/* SUBPROOF(m-k, D[k:n], false) : MTH(D[0:k]) */
+			range_root(c, leaves, lo, lo + k, proof[len++]);
+			lo += k;
+			m -= k;
+			whole = 0;
+		}
+	}
+	EVP_MD_CTX_free(c);
+	hashes_reverse(proof, len);
+	*plen = len;
+	return 0;
+}
+
+int
+merkle_consistency_verify(uint64_t m, const uint8_t old_root[32], uint64_t n,
+    const uint8_t new_root[32], const uint8_t (*proof)[32], size_t plen)
+{
+	uint8_t fr[32], sr[32];
+	uint64_t fn, sn;
+	size_t i;
+	EVP_MD_CTX *c;
+	int ret = KETEN_EBATCHPROOF;
+
+	if (m == 0 || m > n || plen > MERKLE_MAX_CONSISTENCY)
+		return KETEN_EBATCHPROOF;
+	if (m == n)
+		return plen == 0 && memcmp(old_root, new_root, 32) == 0 ?
+		    0 : KETEN_EBATCHPROOF;
+	/* RFC 9162 §2.1.4.2, step by step, for 0 < m < n. */
+	if (plen == 0)						/* 1 */
+		return KETEN_EBATCHPROOF;
+	/* 2: when m is a power of two the old root is itself a node of the
+	 * new tree and the proof leaves it out; it is then the "first value"
+	 * of step 5, which saves copying the proof to prepend it. */
+	if ((m & (m - 1)) == 0) {
+		memcpy(fr, old_root, 32);
+		i = 0;
+	} else {
+		memcpy(fr, proof[0], 32);
+		i = 1;
+	}
+	fn = m - 1;						/* 3 */
+	sn = n - 1;
+	while (fn & 1) {					/* 4 */
+		fn >>= 1;
+		sn >>= 1;
+	}
+	memcpy(sr, fr, 32);					/* 5 */
+	c = hctx_new();
+	for (; i < plen; i++) {					/* 6 */
+		if (sn == 0)					/* 6a */
+			goto out;
+		if ((fn & 1) || fn == sn) {			/* 6b */
+			node_hash(c, proof[i], fr, fr);
+			node_hash(c, proof[i], sr, sr);
+			while (!(fn & 1) && fn != 0) {
+				fn >>= 1;
+				sn >>= 1;
+			}
+		} else
+			node_hash(c, sr, proof[i], sr);
+		fn >>= 1;					/* 6c */
+		sn >>= 1;
+	}
+	if (sn == 0 && memcmp(fr, old_root, 32) == 0 &&		/* 7 */
+	    memcmp(sr, new_root, 32) == 0)
+		ret = 0;
+out:
+	EVP_MD_CTX_free(c);
+	return ret;
 }
