@@ -72,11 +72,6 @@ int cli_fail(const char *what, int code);
 /* Print "keten: <formatted reason>" on stderr; returns CLI_FAIL. */
 int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Write len bytes to path so that a crash leaves either the old file or the
- * complete new one: a temporary file in the same directory, fsync, rename,
- * fsync of the directory.  The new file gets mode.  0 or KETEN_EIO (errno
- * says why). */
-int cli_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /* Format ms since the epoch as ISO 8601 UTC ("2026-01-31T12:00:00Z") into
  * out (at least 32 bytes); returns out. */
@@ -114,5 +109,15 @@ int cmd_subscribe(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_unsubscribe(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_peers(const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_queue(const struct cli_cmd *cmd, int argc, char **argv);
+
+/* cmd_audit.c */
+int cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_audit_prove(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_audit_check_proof(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_audit_subject(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_audit_index(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_audit_query(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_audit_reconcile(const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_audit_export(const struct cli_cmd *cmd, int argc, char **argv);
 
 #endif

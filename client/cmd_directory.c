@@ -154,7 +154,7 @@ cmd_directory_sign(const struct cli_cmd *cmd, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (cli_write_atomic(outp, buf_ptr(signed_dir), buf_len(signed_dir), 0644) != 0) {
+	if (file_write_atomic(outp, buf_ptr(signed_dir), buf_len(signed_dir), 0644) != 0) {
 		cli_failf("%s: %s: %s", cli_name(cmd), outp, strerror(errno));
 		goto out;
 	}

@@ -116,7 +116,7 @@ bundle_append(const char *path, const struct buf *item, int revocation)
 		goto out;
 	}
 	keten__v1__mandate_bundle__pack(b, p);
-	r = cli_write_atomic(path, p, n, 0644) == 0 ? CLI_OK : cli_fail(path, KETEN_EIO);
+	r = file_write_atomic(path, p, n, 0644) == 0 ? CLI_OK : cli_fail(path, KETEN_EIO);
 out:
 	free(p);
 	keten__v1__signed_mandate__free_unpacked(sm, NULL);
@@ -241,7 +241,7 @@ cmd_mandate_issue(const struct cli_cmd *cmd, int argc, char **argv)
 		r = cli_fail("mandate", r);
 		goto out;
 	}
-	if (out_f != NULL && cli_write_atomic(out_f, buf_ptr(signed_m), buf_len(signed_m), 0644) != 0) {
+	if (out_f != NULL && file_write_atomic(out_f, buf_ptr(signed_m), buf_len(signed_m), 0644) != 0) {
 		r = cli_fail(out_f, KETEN_EIO);
 		goto out;
 	}

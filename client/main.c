@@ -45,6 +45,26 @@ static const struct cli_cmd commands[] = {
 	{ "directory", "show", cmd_directory_show,
 	    "--ca CA --crl CRL (--authority OIN|FILE | --authority-file FILE) [--json] FILE",
 	    "verify a signed party directory and list its parties" },
+	{ "audit", "verify", cmd_audit_verify,
+	    "[--key HEX[,HEX]] [--directory FILE --ca CA --crl CRL --authority OIN] [--oin OIN] "
+	    "[--checkpoint FILE[,FILE]] [--witness LOG[,LOG]] [--json] LOG",
+	    "verify every record, the tree and every checkpoint (exit 3 tampered, 4 torn, 5 policy)" },
+	{ "audit", "prove", cmd_audit_prove, "(--index N | --from M) [--size N] LOG",
+	    "an inclusion or consistency proof, as JSON that check-proof verifies alone" },
+	{ "audit", "check-proof", cmd_audit_check_proof, "PROOF.json",
+	    "verify a proof made by keten audit prove" },
+	{ "audit", "subject", cmd_audit_subject, "--keys FILE [--json] LOG V-NUMMER|BSN",
+	    "every processing of one person's data (subject-access request)" },
+	{ "audit", "index", cmd_audit_index, "--keys FILE LOG",
+	    "rebuild the subject index LOG.idx from the log" },
+	{ "audit", "query", cmd_audit_query,
+	    "[--msg-id HEX] [--trace HEX] [--party OIN] [--kind K] [--mandate ID] [--event E] "
+	    "[--decision allow|deny] [--since T] [--until T] [--json] LOG",
+	    "records that match every filter given" },
+	{ "audit", "reconcile", cmd_audit_reconcile, "[--json] LOG_A LOG_B",
+	    "every SEND in one has its RECEIVE in the other, and witnessed checkpoints agree" },
+	{ "audit", "export", cmd_audit_export, "--jsonl LOG",
+	    "every record as one JSON object per line (PROTOCOL.md §17.8)" },
 	{ "mandate", "issue", cmd_mandate_issue,
 	    "--key KEY --issuer OIN --id ID --grantee OIN --kind K,... (--to OIN,... | --roles R,...)"
 	    " --purpose P,... --basis TEXT [--basis-uri URI] [--from TIME] --until TIME"
@@ -169,73 +189,6 @@ cli_parse(const struct cli_cmd *cmd, int argc, char **argv,
 		argv[nops++] = argv[i];
 	*noperands = nops;
 	return 0;
-}
-
-int
-cli_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
-{
-	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
-	const unsigned char *p = data;
-	int fd = -1, dfd = -1, renamed = 0, r = KETEN_EIO, saved;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
-	    snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-		errno = ENAMETOOLONG;
-		return KETEN_EIO;
-	}
-	if ((slash = strrchr(dir, '/')) == NULL)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-
-	/* The temporary file lives next to the target, so that rename()
-	 * stays inside one file system and is atomic. */
-	if ((fd = mkstemp(tmp)) < 0) {
-		tmp[0] = '\0';
-		goto out;
-	}
-	if (fchmod(fd, mode) != 0)
-		goto out;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto out;
-		}
-		p += n;		/* a short write is retried with the rest */
-		len -= (size_t)n;
-	}
-	/* Data on disk before the name points at it: without this fsync a
-	 * crash after rename() can leave an empty or partial file. */
-	if (fsync(fd) != 0)
-		goto out;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto out;
-	renamed = 1;
-	/* The rename is a change of the directory: fsync it so that the new
-	 * name survives a crash too. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) != 0)
-		goto out;
-	r = 0;
-out:
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	if (r != 0 && !renamed && tmp[0] != '\0')
-		unlink(tmp);
-	errno = saved;
-	return r;
 }
 
 const char *

@@ -47,8 +47,9 @@ _Static_assert(CONFIG_MAX_MESSAGE_SIZE == KETEN_MAX_ENVELOPE,
 /* Longest path of a Unix socket (sun_path holds the terminating NUL). */
 #define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-enum { SEC_NONE = -1, SEC_NODE, SEC_KEYS, SEC_TRUST, SEC_LIMITS, NSEC, SEC_LOCAL = NSEC };
-static const char *const sections[NSEC] = { "node", "keys", "trust", "limits" };
+enum { SEC_NONE = -1, SEC_NODE, SEC_KEYS, SEC_TRUST, SEC_LIMITS, SEC_AUDIT, NSEC,
+	SEC_LOCAL = NSEC };
+static const char *const sections[NSEC] = { "node", "keys", "trust", "limits", "audit" };
 
 enum vtype { V_OIN, V_USER, V_PATH, V_ENDPOINT, V_LEVEL, V_BOOL, V_DURATION, V_SIZE, V_UINT,
 	V_SYNC };
@@ -98,6 +99,13 @@ static const struct key keys[] = {
 	{ SEC_LIMITS, "store_sync", V_SYNC, F(store_sync_full), 0, 0, 0 },
 	/* 0: no cap.  A cap is a number of SQLite pages (store.c). */
 	{ SEC_LIMITS, "max_store_size", V_SIZE, F(max_store_size), 0, 0, 1ull << 40 },
+	/* The log and its keys default to the state directory (finish()). */
+	{ SEC_AUDIT, "log", V_PATH, F(audit_log), 0, 0, 0 },
+	{ SEC_AUDIT, "keys", V_PATH, F(audit_keys), 0, 0, 0 },
+	/* 0: keep everything.  Otherwise at least a month: pruning works in
+	 * whole key periods (calendar months). */
+	{ SEC_AUDIT, "retention", V_DURATION, F(audit_retention_ms), 0, 0, 100 * 366 * DAY },
+	{ SEC_AUDIT, "checkpoint_interval", V_DURATION, F(audit_checkpoint_ms), 0, 100, 3600000 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -764,6 +772,7 @@ defaults(struct config *c)
 	c->heartbeat_ms = 10000;
 	c->linger_ms = 2000;
 	c->store_sync_full = 1;
+	c->audit_checkpoint_ms = 1000;
 }
 
 /* What needs the whole file: required keys, each local system's socket,
@@ -785,6 +794,21 @@ finish(struct parse *p)
 			    c->locals[i].name);
 			return p->failed = KETEN_ECONFIG;
 		}
+	if (c->audit_log[0] == '\0' &&
+	    snprintf(c->audit_log, sizeof(c->audit_log), "%s/audit.log", c->state_dir) >=
+	    (int)sizeof(c->audit_log))
+		return fail(p, "[node] state_dir: too long for the audit log's path");
+	if (c->audit_keys[0] == '\0' &&
+	    snprintf(c->audit_keys, sizeof(c->audit_keys), "%s/audit.keys", c->state_dir) >=
+	    (int)sizeof(c->audit_keys))
+		return fail(p, "[node] state_dir: too long for the audit keys' path");
+	if (c->audit_retention_ms != 0 && c->audit_retention_ms < 31 * DAY) {
+		for (size_t i = 0; i < NKEYS; i++)
+			if (strcmp(keys[i].name, "retention") == 0)
+				p->line = p->key_line[i];
+		return fail(p, "[audit] retention: shorter than a month (31d), the "
+		    "smallest period whose key can be destroyed");
+	}
 	if (c->retry_initial_ms > c->retry_max_ms) {
 		int li = 0, lm = 0;
 		char a[32], b[32];

@@ -80,6 +80,11 @@ struct config {
 	uint64_t linger_ms;		/* 2s (0..1m) */
 	int store_sync_full;		/* store_sync: full (1, default) or normal (0) */
 	uint64_t max_store_size;	/* 0: none (0..1TiB); a full store refuses submits */
+	/* [audit] */
+	char audit_log[PATH_MAX];	/* default state_dir/audit.log */
+	char audit_keys[PATH_MAX];	/* default state_dir/audit.keys */
+	uint64_t audit_retention_ms;	/* 0: keep all (else >= 31d) */
+	uint64_t audit_checkpoint_ms;	/* 1s (100ms..1h): checkpoint while the log grows */
 	/* [local NAME] sections, in file order */
 	struct config_local *locals;
 	size_t nlocals;

@@ -18,6 +18,8 @@
 
 #include <zmq.h>
 
+#include "audit.pb-c.h"
+#include "auditlog.h"
 #include "buf.h"
 #include "config.h"
 #include "directory.h"
@@ -80,14 +82,26 @@ receipt_queue(struct node *n, const char *sender_oin, struct buf *b)
 	(void)node_act_peer(n, node_next_hop(n, sender)->oin, PEER_MSG_RECEIPT, b);
 }
 
+/* Refuse e: its audit record (the rule and mandate that decided, when a
+ * mandate check did), then a signed REFUSED receipt, kept so that the
+ * same envelope sent again gets the same answer. */
 static void
-refuse(struct node *n, const struct envelope *e, int reason, const char *why)
+refuse(struct node *n, const struct envelope *e, const char *from, int reason, const char *why,
+    const char *rule, const struct mandate *m)
 {
+	struct node_audit_msg am = {
+		.event = KETEN__V1__AUDIT_EVENT__EVENT_RECEIVE,
+		.decision = KETEN__V1__DECISION__DECISION_DENY,
+		.reason = reason, .rule = rule, .mandate = m, .h = envelope_header(e),
+		.peer = from,
+	};
+	struct buf *b = NULL;
 	char id[33];
 
 	msgid_hex(envelope_header(e)->msg_id, id);
-	struct buf *b = NULL;
-
+	am.wire = envelope_bytes(e, &am.wire_len);
+	if (node_audit_message(n, &am) != 0)
+		return;		/* no receipt: the sender sends again */
 	log_warn("refused %s %s from %s: %s (%s)", kind_name(envelope_header(e)->kind), id,
 	    envelope_header(e)->sender, reason_name(reason), why);
 	if (receipt_make(n, e, KETEN_RECEIPT_REFUSED, reason, why, NULL, &b) != 0)
@@ -173,11 +187,13 @@ mandate_allows(struct node *n, const struct envelope_header *h, const char *to,
 
 /* This node is a recipient. */
 static void
-deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len)
+deliver_here(struct node *n, struct envelope *e, const char *from, const uint8_t *wire,
+    size_t len)
 {
 	const struct envelope_header *h = envelope_header(e);
 	struct buf *pt = NULL, *stored = NULL;
 	struct mandate_decision dec;
+	struct payload_subjects subj;
 	struct received *rc;
 	uint64_t seq = 0;
 	int r;
@@ -199,7 +215,7 @@ deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len
 	/* The receiving node's check of the mandate the envelope names: it
 	 * covers sender, kind, this node and the purpose, now. */
 	if (!mandate_allows(n, h, n->oin, &dec)) {
-		refuse(n, e, dec.reason, dec.text);
+		refuse(n, e, from, dec.reason, dec.text, dec.rule, dec.m);
 		return;
 	}
 	/* Delivery to a local system: one of them may receive the kind for
@@ -210,17 +226,18 @@ deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len
 		snprintf(why, sizeof(why), "no local system here may receive %s for purpose %s",
 		    kind_name(h->kind), h->purpose);
 		log_warn("mandate: %s", why);
-		refuse(n, e, KETEN__V1__REASON__LOCAL_NOT_PERMITTED, why);
+		refuse(n, e, from, KETEN__V1__REASON__LOCAL_NOT_PERMITTED, why, "local", dec.m);
 		return;
 	}
 	if ((r = envelope_open(e, n->opener, &pt)) != 0) {
-		refuse(n, e, reason_for(r), keten_strerror(r));
+		refuse(n, e, from, reason_for(r), keten_strerror(r), "envelope", NULL);
 		return;
 	}
-	r = payload_validate(h->kind, buf_ptr(pt), buf_len(pt));
+	r = payload_subjects(h->kind, buf_ptr(pt), buf_len(pt), &subj);
 	buf_destroy(&pt);	/* stored encrypted; opened again for delivery */
 	if (r != 0) {
-		refuse(n, e, KETEN__V1__REASON__MALFORMED, "payload is not a valid message of its kind");
+		refuse(n, e, from, KETEN__V1__REASON__MALFORMED, "payload is not a valid message of its kind",
+		    "payload", NULL);
 		return;
 	}
 	for (size_t i = 0; h->seqs != NULL && i < h->nrecipients; i++)
@@ -245,6 +262,13 @@ deliver_here(struct node *n, struct envelope *e, const uint8_t *wire, size_t len
 	rc->kind = h->kind;
 	snprintf(rc->case_ref, sizeof(rc->case_ref), "%s", h->case_ref);
 	rc->at = clock_now_ms();
+	rc->subj = subj;
+	snprintf(rc->from, sizeof(rc->from), "%s", from);
+	snprintf(rc->purpose, sizeof(rc->purpose), "%s", h->purpose);
+	snprintf(rc->mandate_id, sizeof(rc->mandate_id), "%s", h->mandate_id);
+	snprintf(rc->traceparent, sizeof(rc->traceparent), "%s", h->traceparent);
+	rc->mandate = dec.m;
+	rc->rule = dec.rule;
 	n->nreceived++;
 }
 
@@ -273,11 +297,32 @@ inbound_flush(struct node *n)
 	struct receipt_info ri[KETEN_MAX_BATCH];
 	struct buf *rcpt[KETEN_MAX_BATCH];
 	size_t k = n->nreceived;
-	int r;
+	int r = 0;
 
 	if (k == 0)
 		return;
 	n->nreceived = 0;
+	/* The RECEIVE records first, then a checkpoint that covers them:
+	 * every receipt carries it, and the sender keeps it as a witness of
+	 * this node's log (PROTOCOL.md §17.6). */
+	for (size_t i = 0; i < k; i++) {
+		struct received *rc = &n->received[i];
+		const char *me[1] = { n->oin };
+		struct node_audit_msg am = {
+			.event = KETEN__V1__AUDIT_EVENT__EVENT_RECEIVE,
+			.decision = KETEN__V1__DECISION__DECISION_ALLOW,
+			.rule = rc->rule, .mandate = rc->mandate, .msg_id = rc->msg_id,
+			.kind = rc->kind, .sender = rc->sender, .recipients = me, .n_recipients = 1,
+			.purpose = rc->purpose, .mandate_id = rc->mandate_id,
+			.traceparent = rc->traceparent, .peer = rc->from,
+			.wire = buf_ptr(rc->wire), .wire_len = buf_len(rc->wire), .subjects = &rc->subj,
+		};
+
+		if ((r = node_audit_message(n, &am)) != 0)
+			break;
+	}
+	if (r == 0 && (r = auditlog_checkpoint(n->audit, 0, n->note)) != 0)
+		log_error("audit: cannot sign a checkpoint: %s", keten_strerror(r));
 	for (size_t i = 0; i < k; i++) {
 		memset(&ri[i], 0, sizeof(ri[i]));
 		memcpy(ri[i].msg_id, n->received[i].msg_id, KETEN_MSG_ID_LEN);
@@ -287,8 +332,12 @@ inbound_flush(struct node *n)
 		ri[i].reason_text = "";
 		ri[i].issued_at = n->received[i].at;
 		memcpy(ri[i].envelope_digest, n->received[i].digest, KETEN_DIGEST_LEN);
+		ri[i].checkpoint = buf_ptr(n->note);
+		ri[i].checkpoint_len = buf_len(n->note);
 	}
-	if ((r = receipt_sign_batch(ri, k, n->keys->sign_sk, rcpt)) != 0)
+	/* Without their records nothing is stored and no receipt goes: the
+	 * senders send again. */
+	if (r == 0 && (r = receipt_sign_batch(ri, k, n->keys->sign_sk, rcpt)) != 0)
 		log_error("receipt: cannot sign %zu: %s; the senders will send again", k,
 		    keten_strerror(r));
 	for (size_t i = 0; i < k; i++) {
@@ -348,8 +397,34 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
 		/* The relay's check: the sender's mandate covers this recipient,
 		 * and this relay may relay the kind.  A refusal goes back to the
 		 * sender as a receipt naming the recipient. */
-		if (!mandate_allows(n, h, rp->oin, &dec) ||
-		    !mandates_check_relay(n->mandates, n->oin, h->kind, clock_now_ms(), &dec)) {
+		{
+			const char *to[1] = { rp->oin };
+			int ok = mandate_allows(n, h, rp->oin, &dec) &&
+			    mandates_check_relay(n->mandates, n->oin, h->kind, clock_now_ms(), &dec);
+			struct node_audit_msg am = {
+				.event = KETEN__V1__AUDIT_EVENT__EVENT_RELAY,
+				.decision = ok ? KETEN__V1__DECISION__DECISION_ALLOW :
+				    KETEN__V1__DECISION__DECISION_DENY,
+				.reason = ok ? 0 : dec.reason, .rule = dec.rule, .mandate = dec.m,
+				.h = h, .peer = hop->oin, .wire = wire, .wire_len = len,
+			};
+
+			/* The relay records for whom it decided: this recipient. */
+			am.h = NULL;
+			am.msg_id = h->msg_id;
+			am.kind = h->kind;
+			am.sender = h->sender;
+			am.recipients = to;
+			am.n_recipients = 1;
+			am.purpose = h->purpose;
+			am.mandate_id = h->mandate_id;
+			am.traceparent = h->traceparent;
+			if (node_audit_message(n, &am) != 0)
+				continue;	/* neither forwarded nor refused: sent again */
+			if (ok)
+				goto forward;
+		}
+		{
 			struct buf *rb = NULL;
 
 			if (dec.reason == KETEN__V1__REASON__RELAY_NOT_PERMITTED)
@@ -361,6 +436,7 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
 			forwarded++;
 			continue;
 		}
+forward:
 		if ((r = node_txn(n)) != 0)
 			return forwarded;
 		r = store_relay_add(n->store, h->msg_id, h->sender, rp->oin, hop->oin,
@@ -410,6 +486,7 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
 static void
 envelope_in(struct node *n, const struct party *peer, const uint8_t *wire, size_t len)
 {
+	const char *from = peer->oin;
 	struct envelope *e = NULL;
 	const struct envelope_header *h;
 	const struct party *sender;
@@ -432,7 +509,7 @@ envelope_in(struct node *n, const struct party *peer, const uint8_t *wire, size_
 		goto out;
 	}
 	if (r != 0) {
-		refuse(n, e, reason_for(r), keten_strerror(r));
+		refuse(n, e, from, reason_for(r), keten_strerror(r), "envelope", NULL);
 		goto out;
 	}
 	/* Dropped, not refused: a receipt would tell the signed sender that
@@ -445,9 +522,10 @@ envelope_in(struct node *n, const struct party *peer, const uint8_t *wire, size_
 	}
 	for_me = envelope_check_recipient(e, n->oin) == 0;
 	if (for_me)
-		deliver_here(n, e, wire, len);
+		deliver_here(n, e, from, wire, len);
 	if (relay_forward(n, e, wire, len, sender) == 0 && !for_me)
-		refuse(n, e, KETEN__V1__REASON__NOT_RECIPIENT, "this node is not a recipient or relay");
+		refuse(n, e, from, KETEN__V1__REASON__NOT_RECIPIENT, "this node is not a recipient or relay",
+		    "recipient", NULL);
 out:
 	envelope_destroy(&e);
 }

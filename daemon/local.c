@@ -19,6 +19,8 @@
 
 #include <zmq.h>
 
+#include "audit.pb-c.h"
+#include "auditlog.h"
 #include "buf.h"
 #include "config.h"
 #include "directory.h"
@@ -162,9 +164,11 @@ reply_error(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if ((b = local_error_reason_body(request_id, code, reason, msg)) != NULL)
-		local_reply(n->local, idx, rid, rid_len, b);
-	buf_destroy(&b);
+	/* After the turn's commit, like every answer: a refusal's audit
+	 * record is durable before the refusal is told. */
+	if ((b = local_error_reason_body(request_id, code, reason, msg)) == NULL ||
+	    node_act_reply(n, idx, rid, rid_len, request_id, b) != 0)
+		log_error("local: out of memory for a reply");
 }
 
 /* Answer after the commit: resp if it commits, an error if it does not. */
@@ -213,6 +217,7 @@ op_submit(struct req_ctx *c, const Keten__V1__SubmitRequest *rq)
 {
 	struct submit_req s;
 	struct mandate_decision dec;
+	struct payload_subjects subj;
 	uint8_t msg_id[KETEN_MSG_ID_LEN];
 	const char *name = kind_name(rq->kind);
 	int r;
@@ -222,6 +227,18 @@ op_submit(struct req_ctx *c, const Keten__V1__SubmitRequest *rq)
 		return;
 	}
 	if (!config_local_may_send(c->sys, rq->kind, rq->purpose)) {
+		struct node_audit_msg am = {
+			.event = KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT,
+			.decision = KETEN__V1__DECISION__DECISION_DENY,
+			.reason = KETEN__V1__REASON__LOCAL_NOT_PERMITTED, .rule = "local",
+			.kind = rq->kind, .sender = c->n->oin,
+			.recipients = (const char *const *)rq->recipients,
+			.n_recipients = rq->n_recipients, .purpose = rq->purpose,
+			.mandate_id = rq->mandate_id, .traceparent = rq->traceparent,
+			.local_system = c->sys->name,
+		};
+
+		(void)node_audit_message(c->n, &am);
 		FAIL(c, KETEN_ENOTPERMITTED, "local system %s may not send %s for purpose \"%s\"",
 		    c->sys->name, name, rq->purpose);
 		return;
@@ -240,11 +257,12 @@ op_submit(struct req_ctx *c, const Keten__V1__SubmitRequest *rq)
 		FAIL(c, KETEN_EFIELD, "in_reply_to: not a msg_id");
 		return;
 	}
-	if ((r = payload_validate(rq->kind, rq->payload.data, rq->payload.len)) != 0) {
+	if ((r = payload_subjects(rq->kind, rq->payload.data, rq->payload.len, &subj)) != 0) {
 		FAIL(c, r, "payload is not a valid %s: %s", name, keten_strerror(r));
 		return;
 	}
 	memset(&s, 0, sizeof(s));
+	s.subjects = &subj;
 	s.kind = rq->kind;
 	s.recipients = (const char *const *)rq->recipients;
 	s.nrecipients = rq->n_recipients;
@@ -390,6 +408,7 @@ op_subscribe(struct req_ctx *c, const Keten__V1__SubscribeRequest *rq)
 /* Collects fetched inbox rows, decrypted. */
 struct fetch_acc {
 	struct node *n;
+	const char *sysname;
 	Keten__V1__Delivered *d;
 	Keten__V1__Delivered **pd;
 	struct buf **payloads;
@@ -423,6 +442,26 @@ fetch_one(void *arg, uint64_t id, const char *sender, const uint8_t *msg_id, int
 		return r;
 	}
 	h = envelope_header(e);
+	/* Each read by a local system is recorded, per data subject, before
+	 * the message goes out. */
+	{
+		struct payload_subjects subj;
+		struct node_audit_msg am = {
+			.event = KETEN__V1__AUDIT_EVENT__EVENT_DELIVER,
+			.decision = KETEN__V1__DECISION__DECISION_ALLOW, .rule = "local",
+			.h = h, .local_system = a->sysname, .wire = env, .wire_len = len,
+			.subjects = &subj,
+		};
+
+		if (payload_subjects(h->kind, buf_ptr(pl), buf_len(pl), &subj) != 0)
+			subj.n = 0;
+		if ((r = node_audit_message(a->n, &am)) != 0) {
+			envelope_destroy(&e);
+			buf_destroy(&pl);
+			a->err = r;
+			return r;
+		}
+	}
 	keten__v1__delivered__init(d);
 	d->id = id;
 	d->kind = h->kind;
@@ -492,6 +531,7 @@ fetch_reply(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_
 
 	memset(&a, 0, sizeof(a));
 	a.n = n;
+	a.sysname = sysname;
 	if ((a.d = calloc(max, sizeof(*a.d))) == NULL || (a.pd = calloc(max, sizeof(*a.pd))) == NULL ||
 	    (a.payloads = calloc(max, sizeof(*a.payloads))) == NULL) {
 		fetch_acc_free(&a, max);
@@ -517,7 +557,7 @@ fetch_reply(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_
 	resp.request_id = request_id;
 	resp.result_case = KETEN__V1__LOCAL_RESPONSE__RESULT_FETCH;
 	resp.fetch = &fr;
-	reply_now(n, idx, rid, rid_len, &resp);
+	reply_after_commit(n, idx, rid, rid_len, &resp);
 	r = (int)a.n_d;
 	fetch_acc_free(&a, max);
 	return r;

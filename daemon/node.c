@@ -12,6 +12,9 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "audit.pb-c.h"
+#include "auditkeys.h"
+#include "auditlog.h"
 #include "buf.h"
 #include "config.h"
 #include "directory.h"
@@ -235,11 +238,18 @@ node_reload(struct node *n)
 	if (trust_load(n->cfg, &pki, &dir) != 0) {
 		log_error("reload: keeping directory serial %llu",
 		    (unsigned long long)directory_serial(n->dir));
+		node_audit_config(n, KETEN__V1__DECISION__DECISION_DENY,
+		    "reload: directory refused; keeping serial %llu",
+		    (unsigned long long)directory_serial(n->dir));
 		return;
 	}
 	if (self_check(n->cfg, n->keys, dir) != 0 ||
 	    directory_serial(dir) < directory_serial(n->dir)) {
 		log_error("reload: new directory refused; keeping serial %llu",
+		    (unsigned long long)directory_serial(n->dir));
+		node_audit_config(n, KETEN__V1__DECISION__DECISION_DENY,
+		    "reload: directory serial %llu refused; keeping serial %llu",
+		    (unsigned long long)directory_serial(dir),
 		    (unsigned long long)directory_serial(n->dir));
 		directory_destroy(&dir);
 		pki_destroy(&pki);
@@ -251,6 +261,9 @@ node_reload(struct node *n)
 	if (mandates_load_file(n->cfg, dir, n, &reg) != 0) {
 		log_error("reload: keeping directory serial %llu and its mandates",
 		    (unsigned long long)directory_serial(n->dir));
+		node_audit_config(n, KETEN__V1__DECISION__DECISION_DENY,
+		    "reload: mandates %s refused; keeping directory serial %llu and its mandates",
+		    n->cfg->mandates, (unsigned long long)directory_serial(n->dir));
 		directory_destroy(&dir);
 		pki_destroy(&pki);
 		return;
@@ -265,6 +278,10 @@ node_reload(struct node *n)
 	links_open(n);
 	log_info("reload: directory serial %llu, %zu parties",
 	    (unsigned long long)directory_serial(dir), directory_count(dir));
+	node_audit_config(n, KETEN__V1__DECISION__DECISION_ALLOW,
+	    "reload: directory serial %llu (%zu parties); mandates %s",
+	    (unsigned long long)directory_serial(dir), directory_count(dir),
+	    n->cfg->mandates[0] ? n->cfg->mandates : "none");
 }
 
 /* ------------------------------------------------------------------ */
@@ -358,6 +375,12 @@ node_new(struct config *cfg, struct node **out)
 	}
 	if ((r = mandates_load_file(cfg, n->dir, n, &n->mandates)) != 0)
 		goto fail;
+	if ((n->note = buf_new(4096)) == NULL) {
+		r = KETEN_ENOMEM;
+		goto fail;
+	}
+	if ((r = node_audit_open(n)) != 0)
+		goto fail;
 	if ((r = sealer_new((uint32_t)cfg->batch_max, 60000, &n->sealer)) != 0 ||
 	    (r = opener_new(cfg->oin, n->keys->seal_sk, &n->opener)) != 0 ||
 	    (r = sigcache_new(&n->sigcache)) != 0)
@@ -408,6 +431,8 @@ node_destroy(struct node **np)
 	for (size_t i = 0; i < n->nactions; i++)
 		buf_destroy(&n->actions[i].body);
 	free(n->actions);
+	free(n->witnessed);
+	buf_destroy(&n->note);
 	local_destroy(&n->local);
 	peers_destroy(&n->peers);
 	if (n->router != NULL)
@@ -419,6 +444,10 @@ node_destroy(struct node **np)
 		close(n->sigfd);
 	if (n->in_txn)
 		store_rollback(n->store);
+	if (n->audit != NULL)
+		auditlog_rollback(n->audit);
+	auditlog_destroy(&n->audit);
+	audit_keys_destroy(&n->audit_keys);
 	store_close(&n->store);
 	sigcache_destroy(&n->sigcache);
 	opener_destroy(&n->opener);
@@ -515,6 +544,8 @@ node_abort_turn(struct node *n, int code)
 	if (n->in_txn)
 		store_rollback(n->store);
 	n->in_txn = 0;
+	if (n->audit != NULL)
+		auditlog_rollback(n->audit);
 	for (size_t i = 0; i < n->nactions; i++) {
 		struct action *a = &n->actions[i];
 
@@ -547,13 +578,21 @@ node_next_hop(struct node *n, const struct party *to)
 static void
 node_commit(struct node *n)
 {
+	uint64_t first = n->audit ? auditlog_durable_size(n->audit) : 0;
 	int r;
 
+	/* The turn's audit records are durable before anything of the turn
+	 * is: an action that cannot be recorded does not happen. */
+	if ((r = node_audit_commit(n, clock_now_ms(), n->stopping)) != 0) {
+		node_abort_turn(n, r);
+		return;
+	}
 	if (n->in_txn) {
 		if ((r = store_commit(n->store)) != 0) {
 			log_error("store: commit failed: %s; this turn's work is refused",
 			    keten_strerror(r));
 			node_abort_turn(n, r);
+			node_audit_aborted(n, first);
 			return;
 		}
 		n->in_txn = 0;
@@ -602,6 +641,8 @@ turn_timeout(struct node *n, uint64_t now)
 
 	if (n->batch_deadline && n->batch_deadline < next)
 		next = n->batch_deadline;
+	if (node_audit_deadline(n) && node_audit_deadline(n) < next)
+		next = node_audit_deadline(n);
 	if (local_next_deadline(n->local) && local_next_deadline(n->local) < next)
 		next = local_next_deadline(n->local);
 	/* a link that is down is looked at again soon: its backlog goes out
@@ -653,12 +694,16 @@ node_run(struct node *n)
 			node_commit(n);
 		}
 		local_answer_waiting(n, clock_now_ms());
+		/* answers to waiting fetches go out now, their records first */
+		if (n->nactions > 0 && n->nstaged == 0)
+			node_commit(n);
 	}
 	/* Drain: what was read is committed and answered; what is queued
 	 * stays durably queued for the next start. */
 	if (n->nstaged > 0)
 		outbound_flush(n);
 	node_commit(n);
+	node_audit_close(n);
 	log_info("stopped");
 	return 0;
 }

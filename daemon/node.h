@@ -18,8 +18,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "payload.h"
+
+struct audit_event;
+struct audit_keys;
+struct auditlog;
 struct buf;
 struct config;
+struct mandate;
+struct payload_subjects;
+struct envelope_header;
 struct directory;
 struct mandates;
 struct envelope;
@@ -59,6 +67,7 @@ struct staged {
 	size_t rid_len;
 	uint64_t request_id;
 	char local_name[33];
+	struct payload_subjects subj;	/* for the SEND records */
 };
 
 /* A message received in this turn, stored with its DELIVERED receipt once
@@ -72,6 +81,21 @@ struct received {
 	char case_ref[129];
 	uint64_t at;
 	struct buf *wire;
+	/* for the RECEIVE record */
+	char from[21];			/* the transport peer: sender or its relay */
+	char purpose[257];
+	char mandate_id[129];
+	char traceparent[56];
+	struct payload_subjects subj;
+	const struct mandate *mandate;	/* valid for the turn */
+	const char *rule;		/* static */
+};
+
+/* The latest checkpoint of a peer this node witnessed. */
+struct witnessed {
+	char oin[21];
+	uint64_t size;
+	uint64_t at;		/* ms, when it was recorded */
 };
 
 struct node {
@@ -85,6 +109,11 @@ struct node {
 	struct sealer *sealer;
 	struct opener *opener;
 	struct sigcache *sigcache;
+	struct auditlog *audit;
+	struct audit_keys *audit_keys;
+	struct witnessed *witnessed;
+	size_t nwitnessed;
+	struct buf *note;		/* the checkpoint the turn's receipts carry */
 
 	void *zctx;
 	struct zap *zap;
@@ -139,5 +168,48 @@ void node_abort_turn(struct node *n, int code);
 
 /* The party to send to for reaching `to`: `to` itself, or its relay. */
 const struct party *node_next_hop(struct node *n, const struct party *to);
+
+/* --- audit (audit.c) ----------------------------------------------- */
+
+/* Open the audit log and its keys (made on first start) and record
+ * LOG_START.  Errors are logged; the node does not start without it. */
+int node_audit_open(struct node *n);
+/* Record LOG_STOP, sign the last checkpoint, close. */
+void node_audit_close(struct node *n);
+/* Append one event's records to this turn (durable at node_commit).  An
+ * error is logged; the caller refuses what it was about to do. */
+int node_audit(struct node *n, const struct audit_event *e);
+
+/* A message event: the header's fields, or the loose ones when h is NULL. */
+struct node_audit_msg {
+	int event, decision, reason;
+	const char *rule;
+	const struct envelope_header *h;
+	const uint8_t *msg_id;
+	int kind;
+	const char *sender;
+	const char *const *recipients;
+	size_t n_recipients;
+	const char *purpose, *mandate_id, *traceparent;
+	const struct mandate *mandate;	/* that decided: id and legal basis */
+	const char *local_system, *peer;
+	const uint8_t *wire;		/* the exact envelope: its SHA-256 is recorded */
+	size_t wire_len;
+	const struct payload_subjects *subjects;
+};
+int node_audit_message(struct node *n, const struct node_audit_msg *m);
+
+/* Sign a checkpoint when one is due (or force) and make the turn's
+ * records durable: one write, one fdatasync.  0 or the error (logged). */
+int node_audit_commit(struct node *n, uint64_t now, int force);
+/* The store could not commit a turn whose records (from `first`) are
+ * durable already: record that none of them took effect. */
+void node_audit_aborted(struct node *n, uint64_t first);
+/* A CONFIG record (reload of directory and mandates): decision ALLOW when
+ * the new one was taken, DENY when it was refused and the old kept. */
+void node_audit_config(struct node *n, int decision, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* When the next checkpoint is due (ms), 0 when none is. */
+uint64_t node_audit_deadline(const struct node *n);
 
 #endif

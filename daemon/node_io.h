@@ -38,6 +38,7 @@ struct submit_req {
 	uint64_t ttl_ms;		/* 0: default */
 	const uint8_t *payload;
 	size_t len;
+	const struct payload_subjects *subjects;	/* for the audit records */
 };
 /* KETEN_ENOMANDATE when no mandate covers it: *dec says why. */
 struct mandate_decision;

@@ -12,7 +12,10 @@
 
 #include <sodium.h>
 
+#include "audit.pb-c.h"
+#include "auditlog.h"
 #include "buf.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "directory.h"
 #include "envelope.h"
@@ -77,6 +80,7 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 	uint64_t seqs[KETEN_MAX_RECIPIENTS];
 	struct staged *st, *grown;
 	uint64_t now = clock_now_ms();
+	char trace[56];
 	int r;
 
 	if (s->nrecipients == 0 || s->nrecipients > KETEN_MAX_RECIPIENTS)
@@ -92,8 +96,20 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 	 * recipient and the purpose now; the envelope names it. */
 	if (!mandates_check_all(n->mandates, n->dir, n->oin, s->kind, s->recipients, s->nrecipients,
 	    s->purpose, s->mandate_id, now, dec)) {
+		struct node_audit_msg am = {
+			.event = KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT,
+			.decision = KETEN__V1__DECISION__DECISION_DENY,
+			.reason = dec->reason, .rule = dec->rule, .mandate = dec->m,
+			.kind = s->kind, .sender = n->oin, .recipients = s->recipients,
+			.n_recipients = s->nrecipients, .purpose = s->purpose,
+			.mandate_id = s->mandate_id, .traceparent = s->traceparent,
+			.local_system = local_name, .subjects = s->subjects,
+		};
+
 		log_warn("mandate: refused %s from %s for %s: %s (%s, rule %s)", kind_name(s->kind),
 		    local_name, s->purpose, dec->text, reason_name(dec->reason), dec->rule);
+		if ((r = node_audit_message(n, &am)) != 0)
+			return r;
 		return KETEN_ENOMANDATE;
 	}
 	log_debug("mandate: allowed %s from %s: %s", kind_name(s->kind), local_name, dec->text);
@@ -114,7 +130,21 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 	m.case_ref = s->case_ref;
 	m.purpose = s->purpose;
 	m.mandate_id = dec->m->id;
-	m.traceparent = s->traceparent;
+	/* Every message has a trace, the same at every hop and in every
+	 * node's audit log: the sending system's, or a new one. */
+	if (s->traceparent == NULL || s->traceparent[0] == '\0') {
+		uint8_t rnd[24];
+
+		randombytes_buf(rnd, sizeof(rnd));
+		memcpy(trace, "00-", 3);
+		hex_encode(rnd, 16, trace + 3);
+		trace[35] = '-';
+		hex_encode(rnd + 16, 8, trace + 36);
+		memcpy(trace + 52, "-01", 4);
+		m.traceparent = trace;
+	} else {
+		m.traceparent = s->traceparent;
+	}
 	m.created_at = now;
 	m.expires_at = now + (s->ttl_ms ? s->ttl_ms : n->cfg->default_ttl_ms);
 	m.in_reply_to = s->in_reply_to;
@@ -132,7 +162,22 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 	st->rid_len = rid_len;
 	st->request_id = request_id;
 	snprintf(st->local_name, sizeof(st->local_name), "%s", local_name);
+	if (s->subjects != NULL)
+		st->subj = *s->subjects;
 	memcpy(msg_id_out, envelope_header(st->e)->msg_id, KETEN_MSG_ID_LEN);
+	{
+		struct node_audit_msg am = {
+			.event = KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT,
+			.decision = KETEN__V1__DECISION__DECISION_ALLOW,
+			.rule = dec->rule, .mandate = dec->m, .h = envelope_header(st->e),
+			.local_system = local_name, .subjects = s->subjects,
+		};
+
+		if ((r = node_audit_message(n, &am)) != 0) {
+			envelope_destroy(&st->e);
+			return r;
+		}
+	}
 	if (n->nstaged++ == 0)
 		n->batch_deadline = now + n->cfg->batch_delay_ms;
 	return 0;
@@ -180,6 +225,16 @@ staged_store_and_send(struct node *n, const struct staged *s)
 	    (const char *const *)h->recipients, h->nrecipients, h->seqs, sent_next);
 	if (r != 0)
 		return r;
+	for (size_t i = 0; i < h->nrecipients; i++) {
+		struct node_audit_msg am = {
+			.event = KETEN__V1__AUDIT_EVENT__EVENT_SEND, .h = h,
+			.local_system = s->local_name, .peer = hops[i]->oin,
+			.wire = w, .wire_len = len, .subjects = &s->subj,
+		};
+
+		if ((r = node_audit_message(n, &am)) != 0)
+			return r;
+	}
 	for (size_t i = 0; i < last; i++) {
 		struct buf *b = NULL;
 
@@ -356,6 +411,21 @@ outbound_links(struct node *n, uint64_t now)
 	return waiting;
 }
 
+static int
+expiring(void *arg, const uint8_t *msg_id, const char *rcpt, const char *relay_sender)
+{
+	struct node *n = arg;
+	const char *to[1] = { rcpt };
+	struct node_audit_msg am = {
+		.event = KETEN__V1__AUDIT_EVENT__EVENT_EXPIRE,
+		.reason = KETEN__V1__REASON__EXPIRED, .rule = "expires_at",
+		.msg_id = msg_id, .sender = relay_sender ? relay_sender : n->oin,
+		.recipients = to, .n_recipients = 1,
+	};
+
+	return node_audit_message(n, &am);
+}
+
 void
 outbound_retry(struct node *n, uint64_t now)
 {
@@ -367,7 +437,7 @@ outbound_retry(struct node *n, uint64_t now)
 		n->next_retry = now + 1000;
 		return;
 	}
-	if ((expired = store_outbox_expire(n->store, now)) > 0)
+	if ((expired = store_outbox_expire(n->store, now, expiring, n)) > 0)
 		log_info("outbound: %d message destination(s) expired before a receipt arrived", expired);
 	if ((r = store_outbox_due(n->store, now, DUE_BATCH, due_one, &c)) != 0)
 		log_error("outbound: cannot read the due list: %s", keten_strerror(r));
@@ -388,6 +458,57 @@ outbound_retry(struct node *n, uint64_t now)
 
 /* ------------------------------------------------------------------ */
 /* receipts for what we sent */
+
+/* Keep a peer's checkpoint, carried by its receipt, as its witness: a
+ * WITNESS record in this node's log, at most one per peer per checkpoint
+ * interval, and only when the peer's log has grown.  Whoever audits the
+ * peer's log later can check that it still extends what was witnessed. */
+static void
+outbound_witness(struct node *n, const struct receipt_info *ri)
+{
+	const struct party *issuer;
+	struct checkpoint cp;
+	struct witnessed *w = NULL;
+	char origin[64];
+	uint64_t now = clock_now_ms();
+	struct audit_event e;
+
+	if (ri->checkpoint == NULL || ri->checkpoint_len == 0 ||
+	    (issuer = directory_find(n->dir, ri->issuer)) == NULL)
+		return;
+	for (size_t i = 0; i < n->nwitnessed; i++)
+		if (strcmp(n->witnessed[i].oin, ri->issuer) == 0)
+			w = &n->witnessed[i];
+	if (w != NULL && now < w->at + n->cfg->audit_checkpoint_ms)
+		return;
+	auditlog_origin(ri->issuer, origin);
+	if (checkpoint_verify(ri->checkpoint, ri->checkpoint_len, origin, issuer->sign_pk,
+	    &cp) != 0) {
+		log_warn("receipt by %s carries a checkpoint that does not verify; not witnessed",
+		    ri->issuer);
+		return;
+	}
+	if (w != NULL && cp.size <= w->size)
+		return;
+	if (w == NULL) {
+		struct witnessed *grown = realloc(n->witnessed, (n->nwitnessed + 1) * sizeof(*grown));
+
+		if (grown == NULL)
+			return;
+		n->witnessed = grown;
+		w = &n->witnessed[n->nwitnessed++];
+		snprintf(w->oin, sizeof(w->oin), "%s", ri->issuer);
+	}
+	memset(&e, 0, sizeof(e));
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_WITNESS;
+	e.peer = ri->issuer;
+	e.checkpoint = ri->checkpoint;
+	e.checkpoint_len = ri->checkpoint_len;
+	if (node_audit(n, &e) == 0) {
+		w->size = cp.size;
+		w->at = now;
+	}
+}
 
 void
 outbound_receipt(struct node *n, const struct party *from, const uint8_t *body, size_t len,
@@ -435,6 +556,24 @@ outbound_receipt(struct node *n, const struct party *from, const uint8_t *body, 
 		log_error("store: receipt for %s: %s", id, keten_strerror(r));
 		return;
 	}
+	{
+		const char *to[1] = { about };
+		struct node_audit_msg am = {
+			.event = KETEN__V1__AUDIT_EVENT__EVENT_RECEIPT,
+			.decision = state == KETEN__V1__DELIVERY_STATE__STATE_DELIVERED ?
+			    KETEN__V1__DECISION__DECISION_ALLOW : KETEN__V1__DECISION__DECISION_DENY,
+			.reason = ri->reason, .rule = "receipt", .msg_id = ri->msg_id,
+			.sender = n->oin, .recipients = to, .n_recipients = 1, .peer = from->oin,
+		};
+
+		/* A receipt whose record cannot be made is not taken: the
+		 * turn rolls back and the receipt comes again. */
+		if (node_audit_message(n, &am) != 0) {
+			node_abort_turn(n, KETEN_EIO);
+			return;
+		}
+	}
+	outbound_witness(n, ri);
 	if (state == KETEN__V1__DELIVERY_STATE__STATE_DELIVERED)
 		log_info("delivered %s to %s", id, from->oin);
 	else

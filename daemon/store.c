@@ -137,7 +137,7 @@ enum stmt_id {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SP, S_SP_RELEASE, S_SP_ROLLBACK,
 	S_SEQ_NEXT,
 	S_OUT_ADD, S_OUT_RCPT_ADD, S_OUT_MARK, S_OUT_RCPT_STATE, S_OUT_DUE, S_OUT_EXPIRE,
-	S_RELAY_EXPIRE, S_NEXT_DUE, S_OUT_RCPT_GET, S_OUT_FINAL, S_OUT_MSG, S_OUT_RCPTS,
+	S_RELAY_EXPIRE, S_OUT_EXPIRING, S_RELAY_EXPIRING, S_NEXT_DUE, S_OUT_RCPT_GET, S_OUT_FINAL, S_OUT_MSG, S_OUT_RCPTS,
 	S_COUNTS, S_RELAY_COUNT, S_INBOX_COUNT, S_PEER_QUEUED,
 	S_IN_ADD, S_IN_RECEIPT, S_REFUSED_ADD, S_IN_LAST_SEQ, S_IN_MAX,
 	S_RELAY_ADD, S_RELAY_DUE, S_RELAY_MARK, S_RELAY_STATE, S_RELAY_FIND, S_RELAY_DONE,
@@ -175,6 +175,10 @@ static const char *const sql[S_COUNT] = {
 	    " ORDER BY r.next_at, r.created_at, r.seq LIMIT ?2",
 	[S_OUT_EXPIRE] = "UPDATE outbox_rcpt SET state = 5 WHERE state IN (1, 2) AND expires_at <= ?1",
 	[S_RELAY_EXPIRE] = "UPDATE relay SET state = 2, env = NULL"
+	    " WHERE state = 0 AND expires_at <= ?1",
+	[S_OUT_EXPIRING] = "SELECT o.msg_id, r.rcpt, NULL FROM outbox_rcpt r"
+	    " JOIN outbox o ON o.id = r.oid WHERE r.state IN (1, 2) AND r.expires_at <= ?1",
+	[S_RELAY_EXPIRING] = "SELECT msg_id, rcpt, sender FROM relay"
 	    " WHERE state = 0 AND expires_at <= ?1",
 	/* Each min() walks one partial index to its first entry. */
 	[S_NEXT_DUE] = "SELECT min(v) FROM ("
@@ -1051,13 +1055,42 @@ store_outbox_due(struct store *s, uint64_t now, size_t limit, store_due_fn *fn, 
 	return due_scan(s, S_OUT_DUE, now, limit, fn, arg);
 }
 
+/* Call fn for each row the expiry is about to change (for its audit
+ * record), before the change, in the same transaction. */
+static int
+expiring_scan(struct store *s, enum stmt_id id, uint64_t now, store_expire_fn *fn, void *arg)
+{
+	sqlite3_stmt *x = q(s, id);
+	int rc, r = 0;
+
+	bind_u64(x, 1, now);
+	while ((rc = sqlite3_step(x)) == SQLITE_ROW) {
+		const char *rcpt = (const char *)sqlite3_column_text(x, 1);
+		const char *sender = (const char *)sqlite3_column_text(x, 2);
+
+		if (sqlite3_column_bytes(x, 0) != 16 || rcpt == NULL) {
+			r = KETEN_ECORRUPT;
+			break;
+		}
+		if ((r = fn(arg, sqlite3_column_blob(x, 0), rcpt, sender)) != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(s, rc);
+	sqlite3_reset(x);
+	return r;
+}
+
 int
-store_outbox_expire(struct store *s, uint64_t now)
+store_outbox_expire(struct store *s, uint64_t now, store_expire_fn *fn, void *arg)
 {
 	sqlite3_stmt *x;
 	int r, n;
 
 	if ((r = writable(s)) != 0)
+		return r;
+	if (fn != NULL && ((r = expiring_scan(s, S_OUT_EXPIRING, now, fn, arg)) != 0 ||
+	    (r = expiring_scan(s, S_RELAY_EXPIRING, now, fn, arg)) != 0))
 		return r;
 	/* Two statements, but each is complete on its own: a failure in
 	 * the second leaves a consistent store, and the next turn repeats

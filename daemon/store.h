@@ -128,11 +128,17 @@ typedef int store_due_fn(void *arg, const uint8_t *msg_id, const char *rcpt, uin
  * down.  0 or an error (or fn's non-zero value). */
 int store_outbox_due(struct store *st, uint64_t now, size_t limit, store_due_fn *fn, void *arg);
 
+/* Called for each destination about to expire: relay_sender is NULL for
+ * this node's own messages, the original sender for a relayed one.  A
+ * non-zero return stops the expiry (nothing changes). */
+typedef int store_expire_fn(void *arg, const uint8_t *msg_id, const char *rcpt,
+    const char *relay_sender);
+
 /* Move every QUEUED or SENT recipient with expires_at <= now to EXPIRED,
  * and every pending relay row with expires_at <= now to expired (its
- * envelope dropped).  Returns how many outbox recipients expired (>= 0)
- * or an error. */
-int store_outbox_expire(struct store *st, uint64_t now);
+ * envelope dropped), calling fn (may be NULL) for each first.  Returns
+ * how many outbox recipients expired (>= 0) or an error. */
+int store_outbox_expire(struct store *st, uint64_t now, store_expire_fn *fn, void *arg);
 
 /* The earliest next_at or expires_at of anything pending (outbox QUEUED
  * or SENT, relay not done) into *next; KETEN_ENOTFOUND when nothing is. */

@@ -74,6 +74,11 @@ enum keten_err {
 	KETEN_EMANDATEWIDER = -113,	/* delegation wider than its parent */
 	KETEN_EMANDATEPARTY = -114,	/* mandate names a party not in the directory */
 	KETEN_ENOMANDATE = -115,	/* refused: no mandate covers this message (reason given) */
+	/* audit log */
+	KETEN_ETAMPER = -120,		/* the audit log was altered (the report says where) */
+	KETEN_ETORN = -121,		/* the audit log ends in a torn write (a crash) */
+	KETEN_EPOLICY = -122,		/* the audit log breaks a policy (raw identifier, ...) */
+	KETEN_EAUDITKEY = -123,		/* audit key missing, malformed or destroyed */
 };
 
 /* Sentence for code; never NULL, static storage. */

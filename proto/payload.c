@@ -42,13 +42,35 @@ payload_descriptor(int kind)
 	}
 }
 
+/* Note a data subject's identifier once; more than the room holds are
+ * refused (the audit log must have a record for each). */
 static int
-message_clean(const ProtobufCMessage *m, int depth)
+subject_add(struct payload_subjects *s, const char *id)
+{
+	if (id == NULL || id[0] == '\0')
+		return 1;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->id[i], id) == 0)
+			return 1;
+	if (s->n == PAYLOAD_MAX_SUBJECTS || strlen(id) >= sizeof(s->id[0]))
+		return 0;
+	snprintf(s->id[s->n++], sizeof(s->id[0]), "%s", id);
+	return 1;
+}
+
+static int
+message_clean(const ProtobufCMessage *m, int depth, struct payload_subjects *subj)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 
 	if (m->n_unknown_fields || depth > JSON_MAX_DEPTH)
 		return 0;
+	if (subj != NULL && d == &keten__v1__person__descriptor) {
+		const Keten__V1__Person *pe = (const Keten__V1__Person *)m;
+
+		if (!subject_add(subj, pe->v_number) || !subject_add(subj, pe->bsn))
+			return 0;
+	}
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		const char *base = (const char *)m;
@@ -60,12 +82,12 @@ message_clean(const ProtobufCMessage *m, int depth)
 			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + f->offset);
 
 			for (size_t k = 0; k < n; k++)
-				if (!message_clean(arr[k], depth + 1))
+				if (!message_clean(arr[k], depth + 1, subj))
 					return 0;
 		} else {
 			const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
 
-			if (sub != NULL && !message_clean(sub, depth + 1))
+			if (sub != NULL && !message_clean(sub, depth + 1, subj))
 				return 0;
 		}
 	}
@@ -73,19 +95,27 @@ message_clean(const ProtobufCMessage *m, int depth)
 }
 
 int
-payload_validate(int kind, const uint8_t *p, size_t len)
+payload_subjects(int kind, const uint8_t *p, size_t len, struct payload_subjects *subj)
 {
 	const ProtobufCMessageDescriptor *d = payload_descriptor(kind);
 	ProtobufCMessage *m;
 	int ok;
 
+	if (subj != NULL)
+		subj->n = 0;
 	if (d == NULL)
 		return KETEN_EINVAL;
 	if ((m = protobuf_c_message_unpack(d, NULL, len, p)) == NULL)
 		return KETEN_EPARSE;
-	ok = message_clean(m, 0);
+	ok = message_clean(m, 0, subj);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return ok ? 0 : KETEN_EPARSE;
+}
+
+int
+payload_validate(int kind, const uint8_t *p, size_t len)
+{
+	return payload_subjects(kind, p, len, NULL);
 }
 
 /* ------------------------------------------------------------------ */

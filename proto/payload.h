@@ -25,6 +25,18 @@ const ProtobufCMessageDescriptor *payload_descriptor(int kind);
  * else KETEN_EPARSE (or KETEN_EINVAL for an unknown kind). */
 int payload_validate(int kind, const uint8_t *p, size_t len);
 
+/* The data subjects of a payload, for the audit log: the V-nummer and BSN
+ * of every Person in it, each once. */
+#define PAYLOAD_MAX_SUBJECTS 16
+struct payload_subjects {
+	size_t n;
+	char id[PAYLOAD_MAX_SUBJECTS][24];
+};
+
+/* payload_validate, and fill *subj (which may be NULL).  More than
+ * PAYLOAD_MAX_SUBJECTS distinct identifiers: KETEN_EPARSE. */
+int payload_subjects(int kind, const uint8_t *p, size_t len, struct payload_subjects *subj);
+
 /* JSON object -> serialized payload of kind.  *out is malloc'd, owned by
  * the caller.  On error a one-line reason is written to err.
  * Errors: KETEN_EINVAL (unknown kind), KETEN_EPARSE, KETEN_ENOMEM. */

@@ -1,8 +1,15 @@
 /*
- * util.c — clock, hex and OIN helpers (see util.h).
+ * util.c — clock, hex, OIN and durable-file helpers (see util.h).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "util.h"
@@ -77,4 +84,73 @@ oin_valid(const char *s)
 		if (s[i] < '0' || s[i] > '9' || i >= KETEN_OIN_LEN)
 			return 0;
 	return i == KETEN_OIN_LEN;
+}
+
+int
+file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
+	const unsigned char *p = data;
+	int fd = -1, dfd = -1, renamed = 0, r = KETEN_EIO, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
+	    snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		return KETEN_EIO;
+	}
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+
+	/* The temporary file lives next to the target, so that rename()
+	 * stays inside one file system and is atomic. */
+	if ((fd = mkstemp(tmp)) < 0) {
+		tmp[0] = '\0';
+		goto out;
+	}
+	if (fchmod(fd, mode) != 0)
+		goto out;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto out;
+		}
+		p += n;		/* a short write is retried with the rest */
+		len -= (size_t)n;
+	}
+	/* Data on disk before the name points at it: without this fsync a
+	 * crash after rename() can leave an empty or partial file. */
+	if (fsync(fd) != 0)
+		goto out;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto out;
+	renamed = 1;
+	/* The rename is a change of the directory: fsync it so that the new
+	 * name survives a crash too. */
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) != 0)
+		goto out;
+	r = 0;
+out:
+	saved = errno;
+	if (r != 0 && (saved == ENOSPC || saved == EDQUOT))
+		r = KETEN_EFULL;
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	if (r != 0 && !renamed && tmp[0] != '\0')
+		unlink(tmp);
+	errno = saved;
+	return r;
 }

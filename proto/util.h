@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Length of an OIN (Organisatie-identificatienummer) in digits. */
 #define KETEN_OIN_LEN 20
@@ -25,5 +26,12 @@ int text_printable(const char *s, size_t max);
 
 /* 1 if s is exactly 20 ASCII digits, else 0. */
 int oin_valid(const char *s);
+
+/* Write len bytes to path so that a crash leaves either the old file or the
+ * complete new one: a temporary file in the same directory, fsync, rename,
+ * fsync of the directory.  ENOSPC/EDQUOT give
+ * KETEN_EFULL.  The new file gets mode.  0 or KETEN_EIO (errno
+ * says why). */
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 #endif

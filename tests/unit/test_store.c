@@ -571,7 +571,7 @@ test_outbox_mark(void)
 	CHECK_EQ(store_outbox_mark(st, id, B, QUEUED, 9, 1, "again"), KETEN_ESTATE);
 	CHECK_EQ(store_outbox_mark(st, id, B, SENT, 9, 1, NULL), KETEN_ESTATE);
 	CHECK_EQ(state_of(st, 1, B), DELIVERED);
-	CHECK_EQ(store_outbox_expire(st, 100000), 1);	/* only C */
+	CHECK_EQ(store_outbox_expire(st, 100000, NULL, NULL), 1);	/* only C */
 	CHECK_EQ(state_of(st, 1, B), DELIVERED);
 	CHECK_EQ(state_of(st, 1, C), EXPIRED);
 	CHECK_EQ(store_outbox_mark(st, id, C, QUEUED, 9, 1, NULL), KETEN_ESTATE);
@@ -624,7 +624,7 @@ test_outbox_receipt(void)
 	CHECK_EQ(store_outbox_receipt(st, id, C, digest1, DELIVERED, 0, NULL, rc1, sizeof(rc1), 170),
 	    KETEN_ESTATE);
 	/* expired here, then the signed answer comes: recorded */
-	CHECK_EQ(store_outbox_expire(st, 100000), 1);
+	CHECK_EQ(store_outbox_expire(st, 100000, NULL, NULL), 1);
 	CHECK_EQ(state_of(st, 1, D), EXPIRED);
 	CHECK_EQ(store_outbox_receipt(st, id, D, digest1, DELIVERED, 0, NULL, rc1, sizeof(rc1), 180),
 	    0);
@@ -756,17 +756,17 @@ test_outbox_expire(void)
 	CHECK_EQ(store_outbox_mark(st, id, C, SENT, 1, 900, NULL), 0);
 	CHECK_EQ(store_peer_queued(st, B, &n), 0);
 	CHECK_EQ(n, 2);
-	CHECK_EQ(store_outbox_expire(st, 1099), 0);
-	CHECK_EQ(store_outbox_expire(st, 1100), 2);
+	CHECK_EQ(store_outbox_expire(st, 1099, NULL, NULL), 0);
+	CHECK_EQ(store_outbox_expire(st, 1100, NULL, NULL), 2);
 	CHECK_EQ(state_of(st, 1, B), EXPIRED);
 	CHECK_EQ(state_of(st, 1, C), EXPIRED);
 	CHECK_EQ(state_of(st, 2, B), QUEUED);
-	CHECK_EQ(store_outbox_expire(st, 1100), 0);	/* again: nothing */
+	CHECK_EQ(store_outbox_expire(st, 1100, NULL, NULL), 0);	/* again: nothing */
 	CHECK_EQ(store_peer_queued(st, B, &n), 0);
 	CHECK_EQ(n, 1);
 	CHECK_EQ(store_next_due(st, &next), 0);
 	CHECK_EQ(next, 200);
-	CHECK_EQ(store_outbox_expire(st, 99999), 1);
+	CHECK_EQ(store_outbox_expire(st, 99999, NULL, NULL), 1);
 	CHECK_EQ(store_next_due(st, &next), KETEN_ENOTFOUND);
 	CHECK_EQ(store_counts(st, &c), 0);
 	CHECK_EQ(c.expired, 3);
@@ -939,12 +939,12 @@ test_relay(void)
 	CHECK_EQ(store_relay_due(st, 1000, 10, seen_fn, &s), 0);
 	CHECK_EQ(s.n, 2);	/* id to D, id2 to C */
 	/* expiry: id2 at 3000, id to D at 5000 */
-	CHECK_EQ(store_outbox_expire(st, 3000), 0);	/* counts outbox rows only */
+	CHECK_EQ(store_outbox_expire(st, 3000, NULL, NULL), 0);	/* counts outbox rows only */
 	memset(&s, 0, sizeof(s));
 	CHECK_EQ(store_relay_due(st, 3001, 10, seen_fn, &s), 0);
 	CHECK_EQ(s.n, 1);
 	CHECK_EQ(store_relay_mark(st, id2, C, 2, 1), KETEN_ESTATE);
-	CHECK_EQ(store_outbox_expire(st, 5000), 0);
+	CHECK_EQ(store_outbox_expire(st, 5000, NULL, NULL), 0);
 	CHECK_EQ(store_next_due(st, &next), KETEN_ENOTFOUND);
 	/* a receipt after expiry is still kept and passed back */
 	CHECK_EQ(store_relay_done(st, id2, C, rc2, sizeof(rc2), orig), 0);

@@ -1,0 +1,244 @@
+/*
+ * audit.c — the node's side of the audit log: opening it with its keys,
+ * one record per event (node.h, "audit"), and the group commit that runs
+ * before each turn's actions go out.
+ *
+ * Fail closed: a record that cannot be made durable refuses the turn's
+ * work (node_commit), and the operator is told at error level.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/sha.h>
+
+#include "auditlog.h"
+#include "buf.h"
+#include "config.h"
+#include "directory.h"
+#include "envelope.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "mandate.h"
+#include "node.h"
+#include "payload.h"
+#include "util.h"
+
+static int
+keys_open(struct node *n)
+{
+	const char *path = n->cfg->audit_keys;
+	struct stat st;
+	int r;
+
+	if (stat(path, &st) != 0 && errno == ENOENT) {
+		/* First start: the organisation's audit keys are made here.
+		 * Whoever answers subject-access requests needs a copy. */
+		if ((r = audit_keys_new(&n->audit_keys)) != 0 ||
+		    (r = audit_keys_save(n->audit_keys, path)) != 0) {
+			log_error("audit: %s: cannot create the audit keys: %s", path,
+			    keten_strerror(r));
+			return r;
+		}
+		log_warn("audit: made new audit keys in %s; the privacy officer needs a copy "
+		    "to answer subject-access requests", path);
+		return 0;
+	}
+	if ((r = audit_keys_load(path, &n->audit_keys)) != 0)
+		log_error("audit: %s: %s", path, keten_strerror(r));
+	return r;
+}
+
+int
+node_audit_open(struct node *n)
+{
+	struct audit_event e;
+	char detail[2 * PATH_MAX + 64];
+	size_t torn = 0;
+	int r;
+
+	if ((r = keys_open(n)) != 0)
+		return r;
+	r = auditlog_open(n->cfg->audit_log, n->oin, n->keys->sign_sk, n->keys->sign_pk,
+	    n->audit_keys, n->cfg->audit_keys, &n->audit, &torn);
+	if (r == KETEN_ETAMPER) {
+		log_error("audit: %s does not match its own last checkpoint: it was altered; "
+		    "run `keten audit verify %s` (the node does not start on it)",
+		    n->cfg->audit_log, n->cfg->audit_log);
+		return r;
+	}
+	if (r != 0) {
+		log_error("audit: %s: %s", n->cfg->audit_log, keten_strerror(r));
+		return r;
+	}
+	if (torn)
+		log_warn("audit: %s ended in a torn write (%zu bytes, from a crash); cut off: it "
+		    "held nothing that was acknowledged", n->cfg->audit_log, torn);
+	/* paths are at most PATH_MAX each: detail has room; a longer one
+	 * would be cut, and auditlog_append refuses a detail over 512 */
+	snprintf(detail, sizeof(detail), "config %.200s; directory serial %llu; mandates %.200s",
+	    n->cfg->path, (unsigned long long)directory_serial(n->dir),
+	    n->cfg->mandates[0] ? n->cfg->mandates : "none");
+	memset(&e, 0, sizeof(e));
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_LOG_START;
+	e.key = n->keys->sign_pk;
+	e.detail = detail;
+	if ((r = auditlog_append(n->audit, &e)) != 0 ||
+	    (r = auditlog_checkpoint(n->audit, 1, NULL)) != 0 ||
+	    (r = auditlog_commit(n->audit)) != 0) {
+		log_error("audit: %s: cannot write: %s", n->cfg->audit_log, keten_strerror(r));
+		return r;
+	}
+	log_info("audit: %s: %llu records", n->cfg->audit_log,
+	    (unsigned long long)auditlog_size(n->audit));
+	return 0;
+}
+
+void
+node_audit_close(struct node *n)
+{
+	struct audit_event e;
+	int r;
+
+	if (n->audit == NULL)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_LOG_STOP;
+	if ((r = auditlog_append(n->audit, &e)) != 0 ||
+	    (r = auditlog_checkpoint(n->audit, 0, NULL)) != 0 ||
+	    (r = auditlog_commit(n->audit)) != 0)
+		log_error("audit: cannot write the last checkpoint: %s", keten_strerror(r));
+	auditlog_destroy(&n->audit);
+	audit_keys_destroy(&n->audit_keys);
+}
+
+int
+node_audit(struct node *n, const struct audit_event *e)
+{
+	int r = auditlog_append(n->audit, e);
+
+	if (r != 0)
+		log_error("audit: cannot record an event: %s", keten_strerror(r));
+	return r;
+}
+
+int
+node_audit_message(struct node *n, const struct node_audit_msg *m)
+{
+	const struct envelope_header *h = m->h;
+	const char *subjects[PAYLOAD_MAX_SUBJECTS];
+	uint8_t hash[32];
+	char basis[512] = "";
+	struct audit_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.event = m->event;
+	e.decision = m->decision;
+	e.reason = m->reason;
+	e.rule = m->rule;
+	e.local_system = m->local_system;
+	e.peer = m->peer;
+	if (h != NULL) {
+		e.msg_id = h->msg_id;
+		e.kind = h->kind;
+		e.sender = h->sender;
+		e.recipients = (const char *const *)h->recipients;
+		e.n_recipients = h->nrecipients;
+		e.purpose = h->purpose;
+		e.mandate_id = h->mandate_id;
+		e.traceparent = h->traceparent;
+	} else {
+		e.msg_id = m->msg_id;
+		e.kind = m->kind;
+		e.sender = m->sender;
+		e.recipients = m->recipients;
+		e.n_recipients = m->n_recipients;
+		e.purpose = m->purpose;
+		e.mandate_id = m->mandate_id;
+		e.traceparent = m->traceparent;
+	}
+	if (m->mandate != NULL) {
+		e.mandate_id = m->mandate->id;
+		snprintf(basis, sizeof(basis), "%s%s%s%s",
+		    m->mandate->legal_basis ? m->mandate->legal_basis : "",
+		    m->mandate->legal_basis_uri && m->mandate->legal_basis_uri[0] ? " <" : "",
+		    m->mandate->legal_basis_uri ? m->mandate->legal_basis_uri : "",
+		    m->mandate->legal_basis_uri && m->mandate->legal_basis_uri[0] ? ">" : "");
+		e.legal_basis = basis;
+	}
+	if (m->wire != NULL) {
+		SHA256(m->wire, m->wire_len, hash);
+		e.envelope_hash = hash;
+	}
+	if (m->subjects != NULL) {
+		for (size_t i = 0; i < m->subjects->n; i++)
+			subjects[i] = m->subjects->id[i];
+		e.subjects = subjects;
+		e.n_subjects = m->subjects->n;
+	}
+	return node_audit(n, &e);
+}
+
+int
+node_audit_commit(struct node *n, uint64_t now, int force)
+{
+	int r;
+
+	if (n->audit == NULL)
+		return 0;
+	if (auditlog_size(n->audit) != auditlog_checkpointed_size(n->audit) &&
+	    (force || now >= auditlog_last_checkpoint_ms(n->audit) + n->cfg->audit_checkpoint_ms) &&
+	    (r = auditlog_checkpoint(n->audit, 0, NULL)) != 0) {
+		log_error("audit: cannot sign a checkpoint: %s", keten_strerror(r));
+		return r;
+	}
+	if ((r = auditlog_commit(n->audit)) != 0)
+		log_error("audit: %s: cannot write the audit log: %s; this turn's work is refused",
+		    n->cfg->audit_log, keten_strerror(r));
+	return r;
+}
+
+uint64_t
+node_audit_deadline(const struct node *n)
+{
+	if (n->audit == NULL || auditlog_size(n->audit) == auditlog_checkpointed_size(n->audit))
+		return 0;
+	return auditlog_last_checkpoint_ms(n->audit) + n->cfg->audit_checkpoint_ms;
+}
+
+void
+node_audit_aborted(struct node *n, uint64_t first)
+{
+	struct audit_event e;
+
+	if (n->audit == NULL || auditlog_size(n->audit) == first)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_TURN_ABORTED;
+	e.first = first;
+	e.detail = "the node's store could not commit: none of these took effect";
+	if (auditlog_append(n->audit, &e) != 0 || auditlog_commit(n->audit) != 0)
+		log_error("audit: cannot record that records from %llu did not take effect",
+		    (unsigned long long)first);
+}
+
+void
+node_audit_config(struct node *n, int decision, const char *fmt, ...)
+{
+	struct audit_event e;
+	char detail[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	memset(&e, 0, sizeof(e));
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_CONFIG;
+	e.decision = decision;
+	e.detail = detail;
+	(void)node_audit(n, &e);
+}

@@ -1,0 +1,728 @@
+/*
+ * auditlog.c — the audit log file: frames, the writer with group commit,
+ * the reader (see auditlog.h).  Verification is in auditverify.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include "auditlog.h"
+#include "buf.h"
+#include "checkpoint.h"
+#include "envelope.h"
+#include "err.h"
+#include "merkle.h"
+#include "util.h"
+
+/* u32be length, type, check */
+#define FRAME_OVERHEAD 9
+#define NOTE_MAX 1024
+
+static uint32_t
+be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void
+put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static int
+all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return 0;
+	return 1;
+}
+
+int
+auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_frame *f)
+{
+	size_t o = *off, rest;
+	uint32_t blen;
+
+	if (o >= len)
+		return 1;
+	rest = len - o;
+	/* A crash can leave a partial frame, or a file extended with zeros
+	 * whose data never reached the disk: both are a torn tail. */
+	if (rest < FRAME_OVERHEAD || all_zero(p + o, rest))
+		return KETEN_ETORN;
+	blen = be32(p + o);
+	if (blen == 0 || blen > AUDITLOG_FRAME_MAX || p[o + 4] > AUDITLOG_PRUNED)
+		return KETEN_ETAMPER;
+	if ((size_t)blen + 8 > rest)
+		return KETEN_ETORN;
+	f->type = p[o + 4];
+	f->body = p + o + 4;
+	f->body_len = blen;
+	f->payload = f->body + 1;
+	f->payload_len = blen - 1;
+	f->offset = o;
+	f->end = o + 8 + blen;
+	SHA256(f->body, blen, f->hash);
+	if (memcmp(f->hash, p + o + 4 + blen, 4) != 0)
+		return f->end == len ? KETEN_ETORN : KETEN_ETAMPER;
+	*off = f->end;
+	return 0;
+}
+
+int
+auditlog_frame_put(struct buf *b, int type, const uint8_t *payload, size_t len)
+{
+	uint8_t *d, h[32];
+	int r;
+
+	if (len + 1 > AUDITLOG_FRAME_MAX)
+		return KETEN_ETOOBIG;
+	if ((r = buf_reserve(b, len + FRAME_OVERHEAD, &d)) != 0)
+		return r;
+	put_be32(d, (uint32_t)(len + 1));
+	d[4] = (uint8_t)type;
+	memcpy(d + 5, payload, len);
+	SHA256(d + 4, len + 1, h);
+	memcpy(d + 5 + len, h, 4);
+	return 0;
+}
+
+void
+auditlog_origin(const char *oin, char out[64])
+{
+	snprintf(out, 64, "%s%s", AUDITLOG_ORIGIN_PREFIX, oin);
+}
+
+size_t
+auditlog_find_identifier(const uint8_t *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t j = i;
+		char norm[11], run[12];
+
+		while (j < len && p[j] >= '0' && p[j] <= '9')
+			j++;
+		if (j - i == 9 || j - i == 10) {
+			memcpy(run, p + i, j - i);
+			run[j - i] = '\0';
+			if (audit_subject_classify(run, norm) != AUDIT_SUBJECT_NONE)
+				return i + 1;
+		}
+		i = j > i ? j : i + 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* records */
+
+/* Empty, or printable ASCII of at most max bytes. */
+static int
+text_ok(const char *s, size_t max)
+{
+	return s == NULL || s[0] == '\0' || text_printable(s, max + 1);
+}
+
+int
+auditlog_record_parse_with(const uint8_t *p, size_t len, ProtobufCAllocator *alloc,
+    Keten__V1__AuditRecord **out)
+{
+	Keten__V1__AuditRecord *r = keten__v1__audit_record__unpack(alloc, len, p);
+	int ok;
+
+	if (r == NULL)
+		return KETEN_EFIELD;
+	if (r->version != 1) {
+		keten__v1__audit_record__free_unpacked(r, alloc);
+		return KETEN_EVERSION;
+	}
+	ok = oin_valid(r->node) && r->event > 0 &&
+	    r->event <= KETEN__V1__AUDIT_EVENT__EVENT_LOG_STOP &&
+	    (r->msg_id.len == 0 || r->msg_id.len == 16) &&
+	    (r->trace_id.len == 0 || r->trace_id.len == 16) &&
+	    (r->span_id.len == 0 || r->span_id.len == 8) &&
+	    (r->envelope_hash.len == 0 || r->envelope_hash.len == 32) &&
+	    (r->key.len == 0 || r->key.len == 32) &&
+	    (r->sender[0] == '\0' || oin_valid(r->sender)) &&
+	    (r->peer[0] == '\0' || oin_valid(r->peer)) &&
+	    text_ok(r->local_system, 64) && text_ok(r->purpose, KETEN_MAX_PURPOSE) &&
+	    text_ok(r->mandate_id, 128) && text_ok(r->legal_basis, 512) &&
+	    text_ok(r->rule, 64) && text_ok(r->detail, 512) &&
+	    r->checkpoint.len <= NOTE_MAX && r->n_recipients <= 32;
+	for (size_t i = 0; ok && i < r->n_recipients; i++)
+		ok = oin_valid(r->recipients[i]);
+	if (ok && r->subject != NULL)
+		ok = strlen(r->subject->period) == AUDIT_PERIOD_LEN &&
+		    r->subject->nonce.len == AUDIT_NONCE_LEN &&
+		    r->subject->sealed.len == AUDIT_SEALED_LEN;
+	if (ok && r->prune != NULL)
+		ok = r->prune->first < r->prune->end && r->prune->end <= r->index &&
+		    text_ok(r->prune->policy, 128) &&
+		    strlen(r->prune->period) <= AUDIT_PERIOD_LEN;
+	if (!ok) {
+		keten__v1__audit_record__free_unpacked(r, alloc);
+		return KETEN_EFIELD;
+	}
+	*out = r;
+	return 0;
+}
+
+int
+auditlog_record_parse(const uint8_t *p, size_t len, Keten__V1__AuditRecord **out)
+{
+	return auditlog_record_parse_with(p, len, NULL, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* the writer */
+
+struct auditlog {
+	int fd;
+	char path[4096];
+	char oin[21];
+	char origin[64];
+	uint8_t *sk;			/* 64, sodium_malloc */
+	uint8_t pk[32];
+	struct audit_keys *keys;	/* not owned */
+	char keys_path[4096];
+
+	struct merkle_frontier tree, durable_tree;
+	uint64_t durable_len;		/* bytes of the file that are durable */
+	struct buf *pending;		/* this turn's frames */
+	uint64_t cp_size;		/* size of the last checkpoint signed */
+	uint64_t cp_ms;
+	struct buf *note;		/* the last checkpoint signed */
+	uint8_t *pack;			/* record packing space */
+	size_t pack_cap;
+};
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == ENOSPC || errno == EDQUOT ? KETEN_EFULL : KETEN_EIO;
+		}
+		p += w;		/* a short write is retried with the rest */
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+dir_fsync(const char *path)
+{
+	char dir[4096], *slash;
+	int dfd, r = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return KETEN_EIO;
+	if (fsync(dfd) != 0)
+		r = KETEN_EIO;
+	close(dfd);
+	return r;
+}
+
+/* Re-hash an existing log: rebuild the tree, check it against the last
+ * checkpoint, cut a torn tail. */
+static int
+log_replay(struct auditlog *l, size_t *torn)
+{
+	struct auditlog_file f;
+	struct auditlog_frame fr;
+	struct checkpoint cp;
+	size_t off = AUDITLOG_MAGIC_LEN;
+	int r, have_cp = 0;
+
+	if ((r = auditlog_file_open(l->path, &f)) != 0)
+		return r;
+	while ((r = auditlog_frame_next(f.p, f.len, &off, &fr)) == 0) {
+		if (fr.type == AUDITLOG_RECORD) {
+			merkle_frontier_append(&l->tree, fr.hash);
+		} else if (fr.type == AUDITLOG_PRUNED) {
+			if (fr.payload_len != 40) {
+				r = KETEN_ETAMPER;
+				break;
+			}
+			merkle_frontier_append(&l->tree, fr.payload + 8);
+		} else {
+			uint8_t root[32];
+
+			if (checkpoint_parse(fr.payload, fr.payload_len, &cp) != 0 ||
+			    cp.size != l->tree.size) {
+				r = KETEN_ETAMPER;
+				break;
+			}
+			merkle_frontier_root(&l->tree, root);
+			if (memcmp(root, cp.root, 32) != 0) {
+				r = KETEN_ETAMPER;
+				break;
+			}
+			have_cp = 1;
+			l->cp_size = cp.size;
+			buf_reset(l->note);
+			if ((r = buf_put(l->note, fr.payload, fr.payload_len)) != 0)
+				break;
+		}
+	}
+	(void)have_cp;
+	if (r == KETEN_ETORN) {
+		/* Never acknowledged: the commit that wrote it did not finish. */
+		*torn = f.len - off;
+		r = 0;
+		if (ftruncate(l->fd, (off_t)off) != 0 || fdatasync(l->fd) != 0)
+			r = KETEN_EIO;
+	} else if (r == 1) {
+		r = 0;
+	}
+	l->durable_len = off;
+	auditlog_file_close(&f);
+	return r;
+}
+
+int
+auditlog_open(const char *path, const char *oin, const uint8_t *sk, const uint8_t pk[32],
+    struct audit_keys *keys, const char *keys_path, struct auditlog **out, size_t *torn)
+{
+	struct auditlog *l;
+	struct stat st;
+	int r = KETEN_ENOMEM;
+
+	*torn = 0;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return KETEN_ENOMEM;
+	l->fd = -1;
+	snprintf(l->path, sizeof(l->path), "%s", path);
+	snprintf(l->oin, sizeof(l->oin), "%s", oin);
+	auditlog_origin(oin, l->origin);
+	l->keys = keys;
+	snprintf(l->keys_path, sizeof(l->keys_path), "%s", keys_path ? keys_path : "");
+	memcpy(l->pk, pk, 32);
+	merkle_frontier_init(&l->tree);
+	if ((l->sk = sodium_malloc(64)) == NULL ||
+	    (l->pending = buf_new(SIZE_MAX)) == NULL || (l->note = buf_new(NOTE_MAX)) == NULL)
+		goto out;
+	memcpy(l->sk, sk, 64);
+	r = KETEN_EIO;
+	if ((l->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0 ||
+	    fstat(l->fd, &st) != 0)
+		goto out;
+	if (st.st_size == 0) {
+		/* A new log: the magic, durable, and the name in its directory. */
+		if ((r = write_all(l->fd, (const uint8_t *)AUDITLOG_MAGIC,
+		    AUDITLOG_MAGIC_LEN)) != 0)
+			goto out;
+		r = KETEN_EIO;
+		if (fdatasync(l->fd) != 0 || dir_fsync(path) != 0)
+			goto out;
+		l->durable_len = AUDITLOG_MAGIC_LEN;
+	} else if ((r = log_replay(l, torn)) != 0) {
+		goto out;
+	}
+	l->durable_tree = l->tree;
+	r = 0;
+out:
+	if (r != 0)
+		auditlog_destroy(&l);
+	*out = l;
+	return r;
+}
+
+void
+auditlog_destroy(struct auditlog **lp)
+{
+	struct auditlog *l;
+
+	if (lp == NULL || (l = *lp) == NULL)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	sodium_free(l->sk);
+	buf_destroy(&l->pending);
+	buf_destroy(&l->note);
+	free(l->pack);
+	free(l);
+	*lp = NULL;
+}
+
+uint64_t
+auditlog_size(const struct auditlog *l)
+{
+	return l->tree.size;
+}
+
+uint64_t
+auditlog_durable_size(const struct auditlog *l)
+{
+	return l->durable_tree.size;
+}
+
+uint64_t
+auditlog_checkpointed_size(const struct auditlog *l)
+{
+	return l->cp_size;
+}
+
+uint64_t
+auditlog_last_checkpoint_ms(const struct auditlog *l)
+{
+	return l->cp_ms;
+}
+
+/* "00-<32 hex>-<16 hex>-<2 hex>" */
+static int
+trace_parse(const char *tp, uint8_t trace[16], uint8_t span[8])
+{
+	if (tp == NULL || strlen(tp) != 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-')
+		return -1;
+	{
+		char t[33], s[17];
+
+		memcpy(t, tp + 3, 32);
+		t[32] = '\0';
+		memcpy(s, tp + 36, 16);
+		s[16] = '\0';
+		if (hex_decode(t, trace, 16) != 0 || hex_decode(s, span, 8) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Pack one record into a RECORD frame in the pending buffer and add its
+ * leaf to the tree. */
+static int
+record_put(struct auditlog *l, const Keten__V1__AuditRecord *rec)
+{
+	size_t n = keten__v1__audit_record__get_packed_size(rec);
+	uint8_t *d, h[32];
+	int r;
+
+	if (n + 1 > AUDITLOG_FRAME_MAX)
+		return KETEN_ETOOBIG;
+	if ((r = buf_reserve(l->pending, n + FRAME_OVERHEAD, &d)) != 0)
+		return r;
+	put_be32(d, (uint32_t)(n + 1));
+	d[4] = AUDITLOG_RECORD;
+	keten__v1__audit_record__pack(rec, d + 5);
+	/* d[4] is 0x00, the leaf prefix: the frame check is the leaf hash */
+	merkle_leaf_hash_prefixed(d + 4, n + 1, h);
+	memcpy(d + 5 + n, h, 4);
+	merkle_frontier_append(&l->tree, h);
+	return 0;
+}
+
+int
+auditlog_append(struct auditlog *l, const struct audit_event *e)
+{
+	Keten__V1__AuditRecord rec = KETEN__V1__AUDIT_RECORD__INIT;
+	Keten__V1__SealedSubject ss = KETEN__V1__SEALED_SUBJECT__INIT;
+	uint8_t trace[16], span[8], nonce[AUDIT_NONCE_LEN], sealed[AUDIT_SEALED_LEN];
+	uint8_t pseudonym[AUDIT_PSEUDONYM_LEN];
+	char period[AUDIT_PERIOD_LEN + 1];
+	size_t nsub = e->n_subjects ? e->n_subjects : 1;
+	int r, added;
+
+	if (e->n_subjects > AUDITLOG_MAX_SUBJECTS)
+		return KETEN_ETOOBIG;
+	if (e->n_subjects > 0 && l->keys == NULL)
+		return KETEN_EAUDITKEY;
+	rec.version = 1;
+	rec.time = clock_now_ms();
+	rec.node = l->oin;
+	rec.event = (Keten__V1__AuditEvent)e->event;
+#define STR(f) rec.f = (char *)(e->f ? e->f : "")
+	STR(sender); STR(local_system); STR(purpose); STR(mandate_id);
+	STR(legal_basis); STR(rule); STR(peer); STR(detail);
+#undef STR
+	if (e->msg_id != NULL) {
+		rec.msg_id.data = (uint8_t *)e->msg_id;
+		rec.msg_id.len = 16;
+	}
+	rec.kind = (Keten__V1__Kind)e->kind;
+	rec.recipients = (char **)e->recipients;
+	rec.n_recipients = e->n_recipients;
+	rec.decision = (Keten__V1__Decision)e->decision;
+	rec.reason = (Keten__V1__Reason)e->reason;
+	if (trace_parse(e->traceparent, trace, span) == 0) {
+		rec.trace_id.data = trace;
+		rec.trace_id.len = 16;
+		rec.span_id.data = span;
+		rec.span_id.len = 8;
+	}
+	if (e->envelope_hash != NULL) {
+		rec.envelope_hash.data = (uint8_t *)e->envelope_hash;
+		rec.envelope_hash.len = 32;
+	}
+	if (e->checkpoint != NULL) {
+		rec.checkpoint.data = (uint8_t *)e->checkpoint;
+		rec.checkpoint.len = e->checkpoint_len;
+	}
+	if (e->key != NULL) {
+		rec.key.data = (uint8_t *)e->key;
+		rec.key.len = 32;
+	}
+	rec.first = e->first;
+	rec.prune = (Keten__V1__Prune *)e->prune;
+	if (e->n_subjects > 0) {
+		audit_period_of(rec.time, period);
+		if ((r = audit_keys_ensure_period(l->keys, period, &added)) != 0)
+			return r;
+		/* A new period key is on disk before anything is sealed with it. */
+		if (added && (r = audit_keys_save(l->keys, l->keys_path)) != 0) {
+			audit_keys_destroy_period(l->keys, period);
+			return r;
+		}
+		ss.period = period;
+		ss.nonce.data = nonce;
+		ss.nonce.len = sizeof(nonce);
+		ss.sealed.data = sealed;
+		ss.sealed.len = sizeof(sealed);
+		rec.subject = &ss;
+	}
+	for (size_t i = 0; i < nsub; i++) {
+		rec.index = l->tree.size;
+		if (e->n_subjects > 0) {
+			char norm[11];
+			const char *id = e->subjects[i];
+			int type = audit_subject_classify(id, norm);
+
+			if (type == AUDIT_SUBJECT_NONE) {
+				/* not a well-formed number: pseudonymised as
+				 * given, typed by its length */
+				snprintf(norm, sizeof(norm), "%.10s", id);
+				type = strlen(id) == 9 ? AUDIT_SUBJECT_BSN :
+				    AUDIT_SUBJECT_V_NUMBER;
+			}
+			audit_pseudonym(l->keys, type, norm, pseudonym);
+			sodium_memzero(norm, sizeof(norm));
+			if ((r = audit_subject_seal(l->keys, period, l->oin, rec.index,
+			    type, pseudonym, nonce, sealed)) != 0)
+				return r;
+		}
+		if ((r = record_put(l, &rec)) != 0)
+			return r;
+	}
+	sodium_memzero(pseudonym, sizeof(pseudonym));
+	return 0;
+}
+
+int
+auditlog_checkpoint(struct auditlog *l, int force, struct buf *note)
+{
+	uint8_t root[32];
+	uint64_t now = clock_now_ms();
+	int r;
+
+	if (l->tree.size != l->cp_size || force || buf_len(l->note) == 0) {
+		merkle_frontier_root(&l->tree, root);
+		buf_reset(l->note);
+		if ((r = checkpoint_sign(l->origin, l->tree.size, root, now / 1000,
+		    l->origin, l->sk, l->pk, l->note)) != 0)
+			return r;
+		if ((r = auditlog_frame_put(l->pending, AUDITLOG_CHECKPOINT,
+		    buf_ptr(l->note), buf_len(l->note))) != 0)
+			return r;
+		l->cp_size = l->tree.size;
+		l->cp_ms = now;
+	}
+	if (note != NULL) {
+		buf_reset(note);
+		return buf_put(note, buf_ptr(l->note), buf_len(l->note));
+	}
+	return 0;
+}
+
+int
+auditlog_commit(struct auditlog *l)
+{
+	int r;
+
+	if (buf_len(l->pending) == 0)
+		return 0;
+	if ((r = write_all(l->fd, buf_ptr(l->pending), buf_len(l->pending))) == 0 &&
+	    fdatasync(l->fd) != 0)
+		r = errno == ENOSPC || errno == EDQUOT ? KETEN_EFULL : KETEN_EIO;
+	if (r != 0) {
+		/* Back to the last durable length: no half record stays. */
+		if (ftruncate(l->fd, (off_t)l->durable_len) != 0)
+			r = KETEN_EIO;
+		auditlog_rollback(l);
+		return r;
+	}
+	l->durable_len += buf_len(l->pending);
+	l->durable_tree = l->tree;
+	buf_reset(l->pending);
+	return 0;
+}
+
+void
+auditlog_rollback(struct auditlog *l)
+{
+	if (l->cp_size > l->durable_tree.size) {
+		/* the checkpoint signed in this turn was not written */
+		l->cp_size = 0;
+		buf_reset(l->note);
+	}
+	l->tree = l->durable_tree;
+	buf_reset(l->pending);
+}
+
+/* ------------------------------------------------------------------ */
+/* reading */
+
+int
+auditlog_file_open(const char *path, struct auditlog_file *f)
+{
+	struct stat st;
+	void *m;
+
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	if ((f->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(f->fd, &st) != 0) {
+		auditlog_file_close(f);
+		return KETEN_EIO;
+	}
+	if ((size_t)st.st_size < AUDITLOG_MAGIC_LEN) {
+		auditlog_file_close(f);
+		return KETEN_EFIELD;
+	}
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, f->fd, 0);
+	if (m == MAP_FAILED) {
+		auditlog_file_close(f);
+		return KETEN_EIO;
+	}
+	f->p = m;
+	f->len = (size_t)st.st_size;
+	if (memcmp(f->p, AUDITLOG_MAGIC, AUDITLOG_MAGIC_LEN) != 0) {
+		auditlog_file_close(f);
+		return KETEN_EFIELD;
+	}
+	madvise(m, f->len, MADV_SEQUENTIAL);
+	return 0;
+}
+
+void
+auditlog_file_close(struct auditlog_file *f)
+{
+	if (f->p != NULL)
+		munmap((void *)f->p, f->len);
+	if (f->fd >= 0)
+		close(f->fd);
+	f->p = NULL;
+	f->fd = -1;
+}
+
+int
+auditlog_each(const struct auditlog_file *f, int parse, auditlog_each_fn fn, void *arg,
+    size_t *bad_offset)
+{
+	return auditlog_each_from(f, AUDITLOG_MAGIC_LEN, 0, parse, fn, arg, bad_offset);
+}
+
+int
+auditlog_each_from(const struct auditlog_file *f, size_t start, uint64_t index, int parse,
+    auditlog_each_fn fn, void *arg, size_t *bad_offset)
+{
+	struct auditlog_frame fr;
+	size_t off = start;
+	int r;
+
+	while ((r = auditlog_frame_next(f->p, f->len, &off, &fr)) == 0) {
+		Keten__V1__AuditRecord *rec = NULL;
+
+		if (fr.type == AUDITLOG_RECORD && parse &&
+		    (r = auditlog_record_parse(fr.payload, fr.payload_len, &rec)) != 0) {
+			*bad_offset = fr.offset;
+			return r;
+		}
+		r = fn(arg, &fr, index, rec);
+		if (rec != NULL)
+			keten__v1__audit_record__free_unpacked(rec, NULL);
+		if (r != 0)
+			return r;
+		if (fr.type != AUDITLOG_CHECKPOINT)
+			index++;
+	}
+	if (r == 1)
+		return 0;
+	*bad_offset = off;
+	return r;
+}
+
+struct leaves_acc {
+	uint8_t (*leaves)[32];
+	uint64_t n, cap;
+};
+
+static int
+leaves_add(void *arg, const struct auditlog_frame *f, uint64_t index,
+    const Keten__V1__AuditRecord *rec)
+{
+	struct leaves_acc *a = arg;
+	const uint8_t *h;
+
+	(void)index;
+	(void)rec;
+	if (f->type == AUDITLOG_CHECKPOINT)
+		return 0;
+	if (f->type == AUDITLOG_PRUNED) {
+		if (f->payload_len != 40)
+			return KETEN_ETAMPER;
+		h = f->payload + 8;
+	} else {
+		h = f->hash;
+	}
+	if (a->n == a->cap) {
+		uint64_t cap = a->cap ? 2 * a->cap : 4096;
+		uint8_t (*grown)[32] = realloc(a->leaves, cap * 32);
+
+		if (grown == NULL)
+			return KETEN_ENOMEM;
+		a->leaves = grown;
+		a->cap = cap;
+	}
+	memcpy(a->leaves[a->n++], h, 32);
+	return 0;
+}
+
+int
+auditlog_leaves(const struct auditlog_file *f, uint8_t (**leaves)[32], uint64_t *n)
+{
+	struct leaves_acc a = { NULL, 0, 0 };
+	size_t bad;
+	int r = auditlog_each(f, 0, leaves_add, &a, &bad);
+
+	if (r != 0) {
+		free(a.leaves);
+		return r;
+	}
+	*leaves = a.leaves;
+	*n = a.n;
+	return 0;
+}

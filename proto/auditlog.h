@@ -1,0 +1,233 @@
+/*
+ * auditlog.h — a node's append-only, tamper-evident GDPR audit log.
+ *
+ * One file per node (PROTOCOL.md §17): an 8-byte magic, then frames.  A
+ * frame is u32be length || type || payload || check, where check is the
+ * first 4 bytes of SHA-256(type || payload).  A RECORD frame (type 0x00)
+ * holds one serialized AuditRecord (audit.proto); because 0x00 is also the
+ * RFC 6962 leaf prefix, SHA-256(type || payload) is the record's leaf
+ * hash.  A CHECKPOINT frame (0x01) holds the node's signed checkpoint
+ * (C2SP signed note, checkpoint.h) of the tree over every record before
+ * it.  A PRUNED frame (0x02) stands in for a record whose body retention
+ * removed: u64be index || its 32-byte leaf hash.
+ *
+ * The writer (the node) appends records to a buffer during a turn, signs a
+ * checkpoint when asked, and makes the turn durable with one write and one
+ * fdatasync (group commit) before the turn's actions go out.  A crash can
+ * leave a torn last frame; opening the log cuts it off (the records in it
+ * were never acknowledged) and says so.
+ *
+ * The reader and verifier work on a read-only copy and need no keys.
+ */
+#ifndef KETEN_AUDITLOG_H
+#define KETEN_AUDITLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit.pb-c.h"
+#include "auditkeys.h"
+
+#define AUDITLOG_MAGIC "KETENAL\001"
+#define AUDITLOG_MAGIC_LEN 8
+#define AUDITLOG_FRAME_MAX (64 * 1024)	/* longest frame body accepted */
+#define AUDITLOG_MAX_SUBJECTS 16	/* records per event, one per subject */
+#define AUDITLOG_ORIGIN_PREFIX "keten/audit/v1/"
+
+enum auditlog_frame_type {
+	AUDITLOG_RECORD = 0x00,
+	AUDITLOG_CHECKPOINT = 0x01,
+	AUDITLOG_PRUNED = 0x02,
+};
+
+struct buf;
+struct auditlog;
+
+/* --- one frame ----------------------------------------------------- */
+
+struct auditlog_frame {
+	int type;
+	const uint8_t *body;	/* type byte || payload, inside the caller's bytes */
+	size_t body_len;
+	const uint8_t *payload;
+	size_t payload_len;
+	uint8_t hash[32];	/* SHA-256(type || payload); the leaf hash of a record */
+	size_t offset;		/* of the frame in the file */
+	size_t end;		/* offset after it */
+};
+
+/* Read the frame at *off of p[0..len).  0 and *off advanced; 1 at the end
+ * of the bytes; KETEN_ETORN when the bytes end inside the frame or the
+ * frame's check does not match and nothing but that frame follows (a
+ * crash); KETEN_ETAMPER when the check does not match or the header is
+ * impossible (length, type) with more bytes after it. */
+int auditlog_frame_next(const uint8_t *p, size_t len, size_t *off,
+    struct auditlog_frame *f) __attribute__((warn_unused_result));
+
+/* Append a frame of type with payload to b. */
+int auditlog_frame_put(struct buf *b, int type, const uint8_t *payload, size_t len);
+
+/* Unpack and check a record's fields: version 1, field sizes, text
+ * printable, index == expected.  Caller frees *out with
+ * keten__v1__audit_record__free_unpacked(*out, NULL).  0, KETEN_EFIELD,
+ * KETEN_EVERSION, KETEN_ENOMEM. */
+int auditlog_record_parse(const uint8_t *p, size_t len, Keten__V1__AuditRecord **out);
+/* The same with a protobuf-c allocator (an arena for fast scans); free
+ * with the same allocator. */
+int auditlog_record_parse_with(const uint8_t *p, size_t len, ProtobufCAllocator *alloc,
+    Keten__V1__AuditRecord **out);
+
+/* The origin of node oin's log: "keten/audit/v1/<oin>". */
+void auditlog_origin(const char *oin, char out[64]);
+
+/* Whether p[0..len) holds something that looks like a raw identifier: a
+ * run of exactly 9 digits passing the BSN eleven-test, or exactly 10
+ * digits (a V-nummer).  Returns the offset + 1 of the first, or 0. */
+size_t auditlog_find_identifier(const uint8_t *p, size_t len);
+
+/* --- writing (the node) -------------------------------------------- */
+
+/* What happened, for auditlog_append.  Strings may be NULL or empty. */
+struct audit_event {
+	int event;			/* KETEN__V1__AUDIT_EVENT__* */
+	const uint8_t *msg_id;		/* 16 bytes or NULL */
+	int kind;
+	const char *sender;
+	const char *const *recipients;
+	size_t n_recipients;
+	const char *local_system;
+	const char *purpose;
+	const char *mandate_id;
+	const char *legal_basis;
+	int decision;			/* KETEN__V1__DECISION__* */
+	int reason;			/* KETEN__V1__REASON__* */
+	const char *rule;
+	const char *traceparent;	/* W3C; trace and span ids are taken from it */
+	const uint8_t *envelope_hash;	/* 32 bytes or NULL */
+	const char *const *subjects;	/* V-nummers / BSNs in the clear; only
+					 * their sealed pseudonyms are written */
+	size_t n_subjects;
+	const char *peer;
+	const uint8_t *checkpoint;	/* WITNESS */
+	size_t checkpoint_len;
+	const uint8_t *key;		/* LOG_START, KEY: 32 bytes */
+	const char *detail;
+	uint64_t first;			/* TURN_ABORTED */
+	const Keten__V1__Prune *prune;	/* PRUNE */
+};
+
+/* Open (or create) the log at path for node oin, signing checkpoints with
+ * the Ed25519 key (sk: 64 bytes, copied; pk: 32).  keys may be NULL when
+ * no audit key is configured: subjects are then refused (KETEN_EAUDITKEY
+ * from auditlog_append), never written in the clear.  A torn last frame
+ * is cut off and *torn set to the number of bytes removed.  The records
+ * are re-hashed; if they do not match the last checkpoint in the file the
+ * log was altered: KETEN_ETAMPER and nothing is opened.  Caller owns *out.
+ * Errors also KETEN_EIO, KETEN_ENOMEM, KETEN_EFIELD (another node's log). */
+int auditlog_open(const char *path, const char *oin, const uint8_t *sk,
+    const uint8_t pk[32], struct audit_keys *keys, const char *keys_path,
+    struct auditlog **out, size_t *torn);
+
+/* Append the records of one event (one per subject, or one with no
+ * subject) to the turn's buffer.  Nothing is durable before
+ * auditlog_commit.  0, KETEN_EAUDITKEY, KETEN_ETOOBIG, KETEN_ENOMEM. */
+int auditlog_append(struct auditlog *l, const struct audit_event *e);
+
+/* Sign a checkpoint over every record appended so far (when any was
+ * appended since the last one, or force) and append it to the buffer.
+ * note, when not NULL, gets a copy of the signed note (also when nothing
+ * new was signed: the latest).  0 or an error. */
+int auditlog_checkpoint(struct auditlog *l, int force, struct buf *note);
+
+/* Write the buffer and fdatasync the file: one fsync for the whole turn.
+ * On failure the file is cut back to its last durable length, the buffer
+ * is dropped and the error returned (KETEN_EFULL for a full disk,
+ * KETEN_EIO): the caller must refuse the turn's actions. */
+int auditlog_commit(struct auditlog *l);
+
+/* Drop the buffer of a turn that is not going to be acted upon (the
+ * records were never durable). */
+void auditlog_rollback(struct auditlog *l);
+
+/* Records in the log, durable or buffered. */
+uint64_t auditlog_size(const struct auditlog *l);
+/* Records durable. */
+uint64_t auditlog_durable_size(const struct auditlog *l);
+/* Tree size of the last checkpoint signed. */
+uint64_t auditlog_checkpointed_size(const struct auditlog *l);
+/* ms since the epoch of the last checkpoint signed, 0 if none. */
+uint64_t auditlog_last_checkpoint_ms(const struct auditlog *l);
+
+void auditlog_destroy(struct auditlog **lp);
+
+/* --- reading and verifying (the auditor, offline) ------------------ */
+
+/* A log mapped read-only. */
+struct auditlog_file {
+	const uint8_t *p;
+	size_t len;
+	int fd;
+};
+
+/* Map path read-only.  0, KETEN_EIO, KETEN_EFIELD (not an audit log). */
+int auditlog_file_open(const char *path, struct auditlog_file *f);
+void auditlog_file_close(struct auditlog_file *f);
+
+/* Called for every frame in order; index is the record index (for
+ * RECORD and PRUNED), rec the parsed record (RECORD only; owned by the
+ * reader, valid during the call).  Return non-zero to stop. */
+typedef int (*auditlog_each_fn)(void *arg, const struct auditlog_frame *f,
+    uint64_t index, const Keten__V1__AuditRecord *rec);
+
+/* Walk the frames of a mapped log.  0, the callback's non-zero value, or
+ * the frame/record error (KETEN_ETORN, KETEN_ETAMPER, KETEN_EFIELD) with
+ * *bad_offset set. */
+int auditlog_each(const struct auditlog_file *f, int parse, auditlog_each_fn fn,
+    void *arg, size_t *bad_offset);
+/* The same from the frame at offset start, whose record index is index
+ * (a frame boundary the caller knows, e.g. from the subject index). */
+int auditlog_each_from(const struct auditlog_file *f, size_t start, uint64_t index,
+    int parse, auditlog_each_fn fn, void *arg, size_t *bad_offset);
+
+/* Trusted signing keys for verification, in the order the node used
+ * them: a checkpoint must be signed by the key that the log's latest
+ * LOG_START or KEY record before it names, and that key must be one of
+ * these (if none are given, the log's own first key is used and the
+ * report says so). */
+struct auditlog_trust {
+	const uint8_t (*keys)[32];
+	size_t n_keys;
+	const char *oin;		/* expected node, or NULL: the log's own */
+	const uint8_t *const *notes;	/* checkpoints from elsewhere (witnesses) */
+	const size_t *note_lens;
+	size_t n_notes;
+};
+
+/* What verify found.  Problems are reported through the callback as they
+ * are found (what is wrong, where); the first of each class is kept. */
+struct auditlog_report {
+	uint64_t records, pruned, checkpoints, covered;
+	uint64_t identifiers;		/* records that look like holding a raw identifier */
+	uint64_t prune_records;
+	uint64_t first_time, last_time;
+	char oin[21];
+	int tamper, torn, policy;	/* counts */
+	size_t torn_offset;
+	uint8_t root[32];		/* of all records */
+	int keys_from_log;		/* no trusted keys were given */
+};
+
+typedef void (*auditlog_problem_fn)(void *arg, int code, uint64_t index,
+    size_t offset, const char *what);
+
+/* Verify every frame, record, the tree and every checkpoint of a mapped
+ * log.  Returns 0 when all is well, else the worst found: KETEN_ETAMPER,
+ * then KETEN_ETORN, then KETEN_EPOLICY. */
+int auditlog_verify(const struct auditlog_file *f, const struct auditlog_trust *t,
+    struct auditlog_report *rep, auditlog_problem_fn problem, void *arg);
+
+/* The leaf hashes of every record of a mapped log (for proofs); caller
+ * frees *leaves.  0, KETEN_ENOMEM or a frame error. */
+int auditlog_leaves(const struct auditlog_file *f, uint8_t (**leaves)[32], uint64_t *n);
+
+#endif
