@@ -319,6 +319,21 @@ witness_collect(const char *path, const char *oin, struct witness_acc *w)
 	return 0;
 }
 
+/* verify says which ranges were pruned, and under which policy. */
+static int
+prune_print(void *arg, const struct auditlog_frame *f, uint64_t index,
+    const Keten__V1__AuditRecord *r)
+{
+	(void)arg;
+	(void)f;
+	(void)index;
+	if (r != NULL && r->event == KETEN__V1__AUDIT_EVENT__EVENT_PRUNE && r->prune != NULL)
+		printf("pruned: record bodies %" PRIu64 "..%" PRIu64 " (period %s, %s), by record %"
+		    PRIu64 "\n", r->prune->first, r->prune->end - 1, r->prune->period,
+		    r->prune->policy, r->index);
+	return 0;
+}
+
 static int
 verify_exit(int r)
 {
@@ -440,6 +455,8 @@ cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 		    rep.records + rep.pruned, rep.pruned, rep.checkpoints, rep.covered, root);
 		if (w.n > 0)
 			printf("%zu checkpoint(s) from elsewhere checked\n", w.n);
+		if (rep.prune_records > 0)
+			(void)auditlog_each(&f, 1, prune_print, NULL, &bad);
 		if (rep.keys_from_log)
 			printf("note: no trusted key given (--key or --directory): the log's own key "
 			    "was used; this proves consistency, not who wrote it\n");

@@ -242,3 +242,40 @@ node_audit_config(struct node *n, int decision, const char *fmt, ...)
 	e.detail = detail;
 	(void)node_audit(n, &e);
 }
+
+void
+node_audit_retention(struct node *n, uint64_t now)
+{
+	uint64_t keep = n->cfg->audit_retention_ms;
+	const char *period;
+	char policy[64], name[AUDIT_PERIOD_LEN + 1];
+	int destroyed, r;
+
+	if (keep == 0 || n->audit == NULL)
+		return;
+	snprintf(policy, sizeof(policy), "retention %llud",
+	    (unsigned long long)(keep / (24ull * 3600 * 1000)));
+	for (size_t i = 0; (period = audit_keys_period_at(n->audit_keys, i, &destroyed)) != NULL;
+	    i++) {
+		uint64_t end = audit_period_end(period), removed = 0;
+
+		if (destroyed || end == 0 || end + keep > now)
+			continue;
+		snprintf(name, sizeof(name), "%s", period);
+		/* The key goes first: from this moment the period's subjects
+		 * cannot be read, even if removing the bodies fails. */
+		if ((r = audit_keys_destroy_period(n->audit_keys, name)) != 0 ||
+		    (r = audit_keys_save(n->audit_keys, n->cfg->audit_keys)) != 0) {
+			log_error("audit: retention: cannot destroy the key of %s: %s", name,
+			    keten_strerror(r));
+			return;
+		}
+		if ((r = auditlog_prune(n->audit, end, name, policy, &removed)) != 0) {
+			log_error("audit: retention: key of %s destroyed, but the bodies could not "
+			    "be removed: %s; tried again at the next check", name, keten_strerror(r));
+			return;
+		}
+		log_info("audit: retention (%s): key of %s destroyed, %llu record bodies removed",
+		    policy, name, (unsigned long long)removed);
+	}
+}

@@ -697,6 +697,10 @@ node_run(struct node *n)
 		/* answers to waiting fetches go out now, their records first */
 		if (n->nactions > 0 && n->nstaged == 0)
 			node_commit(n);
+		if (now >= n->next_retention && n->nstaged == 0 && !n->in_txn) {
+			node_audit_retention(n, now);
+			n->next_retention = now + 3600 * 1000;
+		}
 	}
 	/* Drain: what was read is committed and answered; what is queued
 	 * stays durably queued for the next start. */

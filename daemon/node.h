@@ -134,7 +134,8 @@ struct node {
 	int stopping;
 	int reload;
 	int links_down;			/* some link is down: look again soon */
-	uint64_t inbox_added;		/* grows when new messages are stored */
+	uint64_t inbox_added;
+	uint64_t next_retention;	/* ms: when retention is looked at again */		/* grows when new messages are stored */
 };
 
 /* Load everything from the configuration and bind the sockets.  On error
@@ -209,6 +210,10 @@ void node_audit_aborted(struct node *n, uint64_t first);
  * the new one was taken, DENY when it was refused and the old kept. */
 void node_audit_config(struct node *n, int decision, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Retention: destroy the keys of periods that ended more than [audit]
+ * retention ago and remove their record bodies (auditlog_prune).  Call
+ * between turns. */
+void node_audit_retention(struct node *n, uint64_t now);
 /* When the next checkpoint is due (ms), 0 when none is. */
 uint64_t node_audit_deadline(const struct node *n);
 

@@ -395,3 +395,29 @@ audit_subject_open(const struct audit_keys *k, const char *period, const char *o
 	sodium_memzero(pt, sizeof(pt));
 	return 0;
 }
+
+const char *
+audit_keys_period_at(const struct audit_keys *k, size_t i, int *destroyed)
+{
+	if (i >= k->n)
+		return NULL;
+	*destroyed = k->periods[i].destroyed;
+	return k->periods[i].name;
+}
+
+uint64_t
+audit_period_end(const char *period)
+{
+	struct tm tm;
+	time_t t;
+
+	if (!period_valid(period))
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = atoi(period) - 1900;
+	tm.tm_mon = atoi(period + 5);	/* the month after: 0-based */
+	tm.tm_mday = 1;
+	if ((t = timegm(&tm)) < 0)
+		return 0;
+	return (uint64_t)t * 1000u;
+}

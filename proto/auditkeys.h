@@ -67,6 +67,14 @@ int audit_keys_ensure_period(struct audit_keys *k, const char *period, int *adde
  * KETEN_ENOTFOUND. */
 int audit_keys_destroy_period(struct audit_keys *k, const char *period);
 
+/* The periods the key set knows, in file order: name of period i (NULL
+ * past the end) and whether its key was destroyed. */
+const char *audit_keys_period_at(const struct audit_keys *k, size_t i, int *destroyed);
+
+/* ms since the epoch at which period ("YYYY-MM") ends (the first instant
+ * of the next month, UTC); 0 when period is malformed. */
+uint64_t audit_period_end(const char *period);
+
 /* Whether period has a key (1), was destroyed (-1) or is unknown (0). */
 int audit_keys_period_state(const struct audit_keys *k, const char *period);
 

@@ -726,3 +726,174 @@ auditlog_leaves(const struct auditlog_file *f, uint8_t (**leaves)[32], uint64_t 
 	*n = a.n;
 	return 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* retention */
+
+/* Records that hold processing of personal data; the others (start,
+ * stop, configuration, keys, pruning) carry what verification needs and
+ * are kept. */
+static int
+prunable(int event)
+{
+	switch (event) {
+	case KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT:
+	case KETEN__V1__AUDIT_EVENT__EVENT_SEND:
+	case KETEN__V1__AUDIT_EVENT__EVENT_RELAY:
+	case KETEN__V1__AUDIT_EVENT__EVENT_RECEIVE:
+	case KETEN__V1__AUDIT_EVENT__EVENT_RECEIPT:
+	case KETEN__V1__AUDIT_EVENT__EVENT_DELIVER:
+	case KETEN__V1__AUDIT_EVENT__EVENT_EXPIRE:
+	case KETEN__V1__AUDIT_EVENT__EVENT_WITNESS:
+	case KETEN__V1__AUDIT_EVENT__EVENT_AUDIT_ACCESS:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+struct prune_scan {
+	uint64_t before;	/* ms */
+	uint64_t first, end;	/* the range to prune */
+	int have_first;
+	uint64_t done;		/* end of the last PRUNE record's range */
+};
+
+static int
+prune_find(void *arg, const struct auditlog_frame *f, uint64_t index,
+    const Keten__V1__AuditRecord *rec)
+{
+	struct prune_scan *s = arg;
+
+	(void)f;
+	if (rec == NULL)
+		return 0;
+	if (rec->event == KETEN__V1__AUDIT_EVENT__EVENT_PRUNE && rec->prune != NULL &&
+	    rec->prune->end > s->done)
+		s->done = rec->prune->end;
+	if (rec->time < s->before) {
+		if (!s->have_first) {
+			s->first = index;
+			s->have_first = 1;
+		}
+		s->end = index + 1;
+	}
+	return 0;
+}
+
+/* Copy the log to a new file with the bodies of prunable records in
+ * [first, end) replaced by PRUNED frames, then put it in place. */
+static int
+log_rewrite(struct auditlog *l, uint64_t first, uint64_t end, uint64_t *removed)
+{
+	struct auditlog_file f;
+	struct auditlog_frame fr;
+	struct buf *out = NULL;
+	char tmp[4200];
+	size_t off = AUDITLOG_MAGIC_LEN;
+	uint64_t index = 0;
+	int r, fd = -1;
+
+	*removed = 0;
+	if ((r = auditlog_file_open(l->path, &f)) != 0)
+		return r;
+	if ((out = buf_new(SIZE_MAX)) == NULL || buf_put(out, AUDITLOG_MAGIC, AUDITLOG_MAGIC_LEN)) {
+		r = KETEN_ENOMEM;
+		goto out;
+	}
+	while ((r = auditlog_frame_next(f.p, f.len, &off, &fr)) == 0) {
+		Keten__V1__AuditRecord *rec = NULL;
+		int prune = 0;
+
+		if (fr.type == AUDITLOG_RECORD && index >= first && index < end &&
+		    auditlog_record_parse(fr.payload, fr.payload_len, &rec) == 0) {
+			prune = prunable(rec->event);
+			keten__v1__audit_record__free_unpacked(rec, NULL);
+		}
+		if (prune) {
+			uint8_t p[40];
+
+			for (int i = 0; i < 8; i++)
+				p[i] = (uint8_t)(index >> (56 - 8 * i));
+			memcpy(p + 8, fr.hash, 32);
+			r = auditlog_frame_put(out, AUDITLOG_PRUNED, p, sizeof(p));
+			(*removed)++;
+		} else {
+			r = buf_put(out, fr.body - 4, fr.end - fr.offset);
+		}
+		if (r != 0)
+			goto out;
+		if (fr.type != AUDITLOG_CHECKPOINT)
+			index++;
+	}
+	if (r != 1)
+		goto out;	/* the log must be whole to be rewritten */
+	/* The new file is complete and durable before it replaces the old
+	 * one; then the directory entry is made durable. */
+	snprintf(tmp, sizeof(tmp), "%s.prune", l->path);
+	r = KETEN_EIO;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		goto out;
+	if ((r = write_all(fd, buf_ptr(out), buf_len(out))) != 0)
+		goto out;
+	r = KETEN_EIO;
+	if (fsync(fd) != 0 || rename(tmp, l->path) != 0 || dir_fsync(l->path) != 0)
+		goto out;
+	close(l->fd);
+	if ((l->fd = open(l->path, O_RDWR | O_APPEND | O_CLOEXEC)) < 0)
+		goto out;
+	l->durable_len = buf_len(out);
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r != 0 && fd >= 0)
+		unlink(tmp);
+	buf_destroy(&out);
+	auditlog_file_close(&f);
+	return r;
+}
+
+int
+auditlog_prune(struct auditlog *l, uint64_t before_ms, const char *period, const char *policy,
+    uint64_t *removed)
+{
+	Keten__V1__Prune pr = KETEN__V1__PRUNE__INIT;
+	struct prune_scan s;
+	struct audit_event e;
+	struct auditlog_file f;
+	size_t bad;
+	int r;
+
+	*removed = 0;
+	if (buf_len(l->pending) != 0)
+		return KETEN_ESTATE;	/* between turns only */
+	memset(&s, 0, sizeof(s));
+	s.before = before_ms;
+	if ((r = auditlog_file_open(l->path, &f)) != 0)
+		return r;
+	r = auditlog_each(&f, 1, prune_find, &s, &bad);
+	auditlog_file_close(&f);
+	if (r != 0)
+		return r;
+	/* a PRUNE record seen after its range's records: start after it */
+	if (s.first < s.done)
+		s.first = s.done;
+	if (!s.have_first || s.end <= s.first)
+		return 0;
+	/* The pruning is itself a record, signed into the log before any
+	 * body is removed. */
+	pr.first = s.first;
+	pr.end = s.end;
+	pr.period = (char *)period;
+	pr.policy = (char *)policy;
+	memset(&e, 0, sizeof(e));
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_PRUNE;
+	e.prune = &pr;
+	if ((r = auditlog_append(l, &e)) != 0 || (r = auditlog_checkpoint(l, 0, NULL)) != 0 ||
+	    (r = auditlog_commit(l)) != 0) {
+		auditlog_rollback(l);
+		return r;
+	}
+	return log_rewrite(l, s.first, s.end, removed);
+}

@@ -160,6 +160,18 @@ uint64_t auditlog_last_checkpoint_ms(const struct auditlog *l);
 
 void auditlog_destroy(struct auditlog **lp);
 
+/* Retention: remove the bodies of the records written before before_ms
+ * that are not pruned yet (only records of processing: start, stop,
+ * configuration, key and pruning records are kept whole).  First a PRUNE
+ * record naming the range, period and policy is made durable with a
+ * checkpoint; then the log is rewritten (temporary file, fsync, rename,
+ * fsync of the directory) with PRUNED frames in their place, which keep
+ * the leaf hashes: the tree and every checkpoint still verify.  Call
+ * between turns.  *removed gets the number of bodies removed.  0,
+ * KETEN_ESTATE (records pending), or an I/O error. */
+int auditlog_prune(struct auditlog *l, uint64_t before_ms, const char *period,
+    const char *policy, uint64_t *removed);
+
 /* --- reading and verifying (the auditor, offline) ------------------ */
 
 /* A log mapped read-only. */
