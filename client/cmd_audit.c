@@ -494,6 +494,31 @@ hashes_json(const uint8_t (*h)[32], size_t n)
 	return a;
 }
 
+/* The checkpoint frames of a log, for binding a proof to a signed root. */
+struct cp_find {
+	uint64_t want;		/* size wanted, 0: the last one */
+	struct buf *note;
+	uint64_t size;
+};
+
+static int
+cp_take(void *arg, const struct auditlog_frame *f, uint64_t index,
+    const Keten__V1__AuditRecord *rec)
+{
+	struct cp_find *c = arg;
+	struct checkpoint cp;
+
+	(void)index;
+	(void)rec;
+	if (f->type != AUDITLOG_CHECKPOINT ||
+	    checkpoint_parse(f->payload, f->payload_len, &cp) != 0 ||
+	    (c->want != 0 && cp.size != c->want))
+		return 0;
+	buf_reset(c->note);
+	c->size = cp.size;
+	return buf_put(c->note, f->payload, f->payload_len);
+}
+
 int
 cmd_audit_prove(const struct cli_cmd *cmd, int argc, char **argv)
 {
@@ -504,9 +529,10 @@ cmd_audit_prove(const struct cli_cmd *cmd, int argc, char **argv)
 		{ NULL, NULL, NULL },
 	};
 	struct auditlog_file f;
+	struct cp_find cpf = { 0, NULL, 0 };
 	uint8_t (*leaves)[32] = NULL, proof[MERKLE_MAX_CONSISTENCY][32], root[32], old[32];
 	uint64_t n = 0, m = 0, sz;
-	size_t plen = 0;
+	size_t plen = 0, bad;
 	json_t *o;
 	char x[65];
 
@@ -520,14 +546,27 @@ cmd_audit_prove(const struct cli_cmd *cmd, int argc, char **argv)
 		auditlog_file_close(&f);
 		return cli_failf("%s: %s", argv[0], keten_strerror(r));
 	}
-	auditlog_file_close(&f);
 	sz = n;
 	if (size != NULL && (sscanf(size, "%" SCNu64, &sz) != 1 || sz == 0 || sz > n)) {
 		free(leaves);
+		auditlog_file_close(&f);
 		return cli_usage_error(cmd, "--size: 1..%" PRIu64, n);
 	}
+	/* The proof is for the tree of a signed checkpoint: the last one, or
+	 * the one of --size; the note goes with the proof. */
+	cpf.want = size != NULL ? sz : 0;
+	if ((cpf.note = buf_new(CHECKPOINT_MAX)) == NULL) {
+		free(leaves);
+		auditlog_file_close(&f);
+		return cli_fail(NULL, KETEN_ENOMEM);
+	}
+	(void)auditlog_each(&f, 0, cp_take, &cpf, &bad);
+	auditlog_file_close(&f);
+	if (size == NULL && cpf.size > 0)
+		sz = cpf.size;
 	if (sscanf(idx ? idx : from, "%" SCNu64, &m) != 1 || (idx ? m >= sz : m == 0 || m > sz)) {
 		free(leaves);
+		buf_destroy(&cpf.note);
 		return cli_usage_error(cmd, "%s out of range (the tree has %" PRIu64 " leaves)",
 		    idx ? "--index" : "--from", sz);
 	}
@@ -536,6 +575,10 @@ cmd_audit_prove(const struct cli_cmd *cmd, int argc, char **argv)
 	json_object_set_new(o, "tree_size", json_integer((json_int_t)sz));
 	hex_encode(root, 32, x);
 	json_object_set_new(o, "root", json_string(x));
+	if (cpf.size == sz && buf_len(cpf.note) > 0)
+		json_object_set_new(o, "checkpoint", json_stringn((const char *)buf_ptr(cpf.note),
+		    buf_len(cpf.note)));
+	buf_destroy(&cpf.note);
 	if (idx != NULL) {
 		r = merkle_inclusion_proof((const uint8_t (*)[32])leaves, sz, m, proof, &plen);
 		json_object_set_new(o, "type", json_string("inclusion"));
@@ -573,8 +616,11 @@ hex32(json_t *o, const char *k, uint8_t out[32])
 int
 cmd_audit_check_proof(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	int nops, r, ok;
-	const struct cli_opt opts[] = { { NULL, NULL, NULL } };
+	const char *key = NULL;
+	int nops, r, ok, signed_ok = -1;
+	const struct cli_opt opts[] = { { "key", &key, NULL }, { NULL, NULL, NULL } };
+	uint8_t pk[32];
+	const char *note;
 	uint8_t proof[MERKLE_MAX_CONSISTENCY][32], root[32], leaf[32], got[32];
 	json_t *o, *pa;
 	json_error_t jerr;
@@ -586,6 +632,8 @@ cmd_audit_check_proof(const struct cli_cmd *cmd, int argc, char **argv)
 		return r;
 	if (nops != 1)
 		return cli_usage_error(cmd, "give one proof file (from keten audit prove)");
+	if (key != NULL && (strlen(key) != 64 || hex_decode(key, pk, 32) != 0))
+		return cli_usage_error(cmd, "--key: the node's Ed25519 public key, 64 hex digits");
 	if ((o = json_load_file(argv[0], JSON_REJECT_DUPLICATES, &jerr)) == NULL)
 		return cli_failf("%s:%d: %s", argv[0], jerr.line, jerr.text);
 	type = json_string_value(json_object_get(o, "type"));
@@ -612,8 +660,23 @@ cmd_audit_check_proof(const struct cli_cmd *cmd, int argc, char **argv)
 	} else {
 		ok = 0;
 	}
+	/* The root is only worth what signs it: the checkpoint in the proof
+	 * must name the same size and root (and, with --key, verify). */
+	if (ok && (note = json_string_value(json_object_get(o, "checkpoint"))) != NULL) {
+		struct checkpoint cp;
+
+		ok = checkpoint_parse((const uint8_t *)note, strlen(note), &cp) == 0 &&
+		    cp.size == (uint64_t)size && memcmp(cp.root, root, 32) == 0;
+		if (ok && key != NULL)
+			signed_ok = checkpoint_verify((const uint8_t *)note, strlen(note), cp.origin,
+			    pk, &cp) == 0;
+	}
 	json_decref(o);
-	printf("%s\n", ok ? "proof verifies" : "proof does NOT verify");
+	if (ok && signed_ok == 0)
+		ok = 0;
+	printf("%s%s\n", ok ? "proof verifies" : "proof does NOT verify",
+	    !ok ? "" : signed_ok == 1 ? ", against a checkpoint signed by that key" :
+	    " (give --key to check the checkpoint's signature too)");
 	return ok ? CLI_OK : EXIT_TAMPER;
 }
 

@@ -51,7 +51,7 @@ static const struct cli_cmd commands[] = {
 	    "verify every record, the tree and every checkpoint (exit 3 tampered, 4 torn, 5 policy)" },
 	{ "audit", "prove", cmd_audit_prove, "(--index N | --from M) [--size N] LOG",
 	    "an inclusion or consistency proof, as JSON that check-proof verifies alone" },
-	{ "audit", "check-proof", cmd_audit_check_proof, "PROOF.json",
+	{ "audit", "check-proof", cmd_audit_check_proof, "[--key HEX] PROOF.json",
 	    "verify a proof made by keten audit prove" },
 	{ "audit", "subject", cmd_audit_subject, "--keys FILE [--json] LOG V-NUMMER|BSN",
 	    "every processing of one person's data (subject-access request)" },

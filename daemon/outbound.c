@@ -226,10 +226,14 @@ staged_store_and_send(struct node *n, const struct staged *s)
 	if (r != 0)
 		return r;
 	for (size_t i = 0; i < h->nrecipients; i++) {
+		/* one SEND per destination, naming it */
+		const char *to[1] = { h->recipients[i] };
 		struct node_audit_msg am = {
-			.event = KETEN__V1__AUDIT_EVENT__EVENT_SEND, .h = h,
-			.local_system = s->local_name, .peer = hops[i]->oin,
-			.wire = w, .wire_len = len, .subjects = &s->subj,
+			.event = KETEN__V1__AUDIT_EVENT__EVENT_SEND, .msg_id = h->msg_id,
+			.kind = h->kind, .sender = h->sender, .recipients = to, .n_recipients = 1,
+			.purpose = h->purpose, .mandate_id = h->mandate_id,
+			.traceparent = h->traceparent, .local_system = s->local_name,
+			.peer = hops[i]->oin, .wire = w, .wire_len = len, .subjects = &s->subj,
 		};
 
 		if ((r = node_audit_message(n, &am)) != 0)
