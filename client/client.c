@@ -292,3 +292,28 @@ keten_unsubscribe(struct keten_client *c, const char *cursor)
 	keten_response_free(&resp);
 	return r;
 }
+
+int
+keten_audit_access(struct keten_client *c, const char *command, const char *data_subject,
+    uint64_t *record)
+{
+	Keten__V1__LocalRequest req;
+	Keten__V1__AuditAccessRequest ar;
+	Keten__V1__LocalResponse *resp = NULL;
+	int r;
+
+	keten__v1__local_request__init(&req);
+	keten__v1__audit_access_request__init(&ar);
+	ar.command = (char *)command;
+	if (data_subject != NULL) {
+		ar.data_subject.data = (uint8_t *)data_subject;
+		ar.data_subject.len = strlen(data_subject);
+	}
+	req.op_case = KETEN__V1__LOCAL_REQUEST__OP_AUDIT_ACCESS;
+	req.audit_access = &ar;
+	r = call_expect(c, &req, KETEN__V1__LOCAL_RESPONSE__RESULT_AUDIT_ACCESS, &resp);
+	if (r == 0 && record != NULL)
+		*record = resp->audit_access->record;
+	keten_response_free(&resp);
+	return r;
+}

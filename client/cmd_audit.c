@@ -28,6 +28,7 @@
 #include "cli.h"
 #include "directory.h"
 #include "envelope.h"
+#include "keten.h"
 #include "err.h"
 #include "merkle.h"
 #include "receipt.h"
@@ -52,6 +53,32 @@ decision_name(int d)
 {
 	return d == KETEN__V1__DECISION__DECISION_ALLOW ? "allow" :
 	    d == KETEN__V1__DECISION__DECISION_DENY ? "deny" : "";
+}
+
+/* On a live node (KETEN_SOCKET names its local socket), the use of the
+ * auditor's tools is itself recorded, before anything is read: if the
+ * node cannot record it, the command does not run. */
+static int
+access_record(const struct cli_cmd *cmd, const char *data_subject)
+{
+	const char *sock = getenv("KETEN_SOCKET");
+	struct keten_client *c = NULL;
+	uint64_t rec = 0;
+	int r;
+
+	if (sock == NULL || sock[0] == '\0')
+		return 0;
+	if ((r = keten_client_open(sock, 10000, &c)) == 0)
+		r = keten_audit_access(c, cli_name(cmd), data_subject, &rec);
+	if (r != 0) {
+		cli_failf("%s: the node at %s did not record this use of its audit log: %s",
+		    cli_name(cmd), sock, c ? keten_client_error(c) : keten_strerror(r));
+		keten_client_close(&c);
+		return CLI_FAIL;
+	}
+	keten_client_close(&c);
+	fprintf(stderr, "keten: this access is audit record %" PRIu64 " of the node\n", rec);
+	return 0;
 }
 
 static int
@@ -175,6 +202,12 @@ print_record_line(const Keten__V1__AuditRecord *r)
 	    r->n_recipients > 1 ? ",..." : "",
 	    r->purpose[0] ? r->purpose : "", r->mandate_id[0] ? " mandate " : "", r->mandate_id,
 	    r->reason ? " reason " : "", r->reason ? reason_name(r->reason) : "");
+	if (r->detail[0] != '\0' || (r->peer[0] != '\0' &&
+	    r->event == KETEN__V1__AUDIT_EVENT__EVENT_WITNESS))
+		printf("%10s%s%s%s%s\n", "", r->detail, r->detail[0] && r->local_system[0] ?
+		    " by " : "", r->event == KETEN__V1__AUDIT_EVENT__EVENT_AUDIT_ACCESS ?
+		    r->local_system : "", r->event == KETEN__V1__AUDIT_EVENT__EVENT_WITNESS ?
+		    r->peer : "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -368,6 +401,8 @@ cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 		return r;
 	if (nops != 1)
 		return cli_usage_error(cmd, "give one log file");
+	if ((r = access_record(cmd, NULL)) != 0)
+		return r;
 	if ((r = open_log(argv[0], &f)) != 0)
 		return r;
 	(void)auditlog_each(&f, 1, first_oin, oin, &bad);
@@ -540,6 +575,8 @@ cmd_audit_prove(const struct cli_cmd *cmd, int argc, char **argv)
 		return r;
 	if (nops != 1 || (idx == NULL) == (from == NULL))
 		return cli_usage_error(cmd, "give one log and --index N or --from M");
+	if ((r = access_record(cmd, NULL)) != 0)
+		return r;
 	if ((r = open_log(argv[0], &f)) != 0)
 		return r;
 	if ((r = auditlog_leaves(&f, &leaves, &n)) != 0) {
@@ -814,6 +851,8 @@ cmd_audit_query(const struct cli_cmd *cmd, int argc, char **argv)
 	if ((since != NULL && cli_time_parse(since, &q.since) != 0) ||
 	    (until != NULL && cli_time_parse(until, &q.until) != 0))
 		return cli_usage_error(cmd, "--since/--until: a time (ISO 8601 UTC, or ms)");
+	if ((r = access_record(cmd, NULL)) != 0)
+		return r;
 	if ((r = scan(argv[0], query_one, &q)) != 0)
 		return r;
 	if (!q.json)
@@ -834,6 +873,8 @@ cmd_audit_export(const struct cli_cmd *cmd, int argc, char **argv)
 		return r;
 	if (nops != 1 || !jsonl)
 		return cli_usage_error(cmd, "give --jsonl and one log file");
+	if ((r = access_record(cmd, NULL)) != 0)
+		return r;
 	q.json = 1;
 	return scan(argv[0], query_one, &q);
 }
@@ -983,6 +1024,8 @@ cmd_audit_index(const struct cli_cmd *cmd, int argc, char **argv)
 		return r;
 	if (nops != 1)
 		return cli_usage_error(cmd, "give one log file");
+	if ((r = access_record(cmd, NULL)) != 0)
+		return r;
 	if ((r = load_keys(keys, &b.k)) != 0)
 		return r;
 	if ((r = scan(argv[0], index_one, &b)) != 0)
@@ -1197,6 +1240,8 @@ cmd_audit_subject(const struct cli_cmd *cmd, int argc, char **argv)
 	if ((type = audit_subject_classify(argv[1], norm)) == AUDIT_SUBJECT_NONE)
 		return cli_usage_error(cmd, "%s: neither a V-nummer (10 digits) nor a BSN "
 		    "(9 digits passing the eleven-test)", "the identifier");
+	if ((r = access_record(cmd, argv[1])) != 0)
+		return r;
 	if ((r = load_keys(keys, &s.k)) != 0)
 		return r;
 	if ((r = open_log(argv[0], &f)) != 0) {
@@ -1470,6 +1515,8 @@ cmd_audit_reconcile(const struct cli_cmd *cmd, int argc, char **argv)
 		return r;
 	if (nops != 2)
 		return cli_usage_error(cmd, "give two log files");
+	if ((r = access_record(cmd, NULL)) != 0)
+		return r;
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	for (int i = 0; i < 2; i++) {

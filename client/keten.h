@@ -71,4 +71,10 @@ int keten_fetch(struct keten_client *c, const char *cursor, uint32_t max, uint32
 int keten_ack(struct keten_client *c, const char *cursor, uint64_t id);
 int keten_unsubscribe(struct keten_client *c, const char *cursor);
 
+/* Have the node record that its audit log is being looked at (command,
+ * e.g. "audit subject"; data_subject: the V-nummer or BSN asked about, or
+ * NULL).  0 once the record is durable; *record gets its index. */
+int keten_audit_access(struct keten_client *c, const char *command, const char *data_subject,
+    uint64_t *record);
+
 #endif

@@ -17,9 +17,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <zmq.h>
 
 #include "audit.pb-c.h"
+#include "auditkeys.h"
 #include "auditlog.h"
 #include "buf.h"
 #include "config.h"
@@ -704,6 +706,58 @@ op_peers(struct req_ctx *c)
 	free(ppi);
 }
 
+/* Someone runs the auditor's tools on this node's log: that is a record
+ * too, durable before the answer lets the tool go on. */
+static void
+op_audit_access(struct req_ctx *c, const Keten__V1__AuditAccessRequest *rq)
+{
+	Keten__V1__LocalResponse resp;
+	Keten__V1__AuditAccessResponse ar;
+	struct audit_event e;
+	char subject[24], norm[11];
+	const char *subjects[1] = { subject };
+	int r;
+
+	if (rq->command[0] == '\0' || !text_printable(rq->command, 65)) {
+		FAIL(c, KETEN_EFIELD, "command: printable, 1..64 bytes");
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_AUDIT_ACCESS;
+	e.local_system = c->sys->name;
+	e.detail = rq->command;
+	if (rq->data_subject.len > 0) {
+		if (rq->data_subject.len >= sizeof(subject)) {
+			FAIL(c, KETEN_EFIELD, "data_subject: not a V-nummer or BSN");
+			return;
+		}
+		memcpy(subject, rq->data_subject.data, rq->data_subject.len);
+		subject[rq->data_subject.len] = '\0';
+		if (audit_subject_classify(subject, norm) == AUDIT_SUBJECT_NONE) {
+			sodium_memzero(subject, sizeof(subject));
+			FAIL(c, KETEN_EFIELD, "data_subject: not a V-nummer or BSN");
+			return;
+		}
+		e.subjects = subjects;
+		e.n_subjects = 1;
+	}
+	r = node_audit(c->n, &e);
+	sodium_memzero(subject, sizeof(subject));
+	sodium_memzero(norm, sizeof(norm));
+	if (r != 0) {
+		FAIL(c, r, "the access could not be recorded: %s", keten_strerror(r));
+		return;
+	}
+	log_info("audit: %s used by local system %s", rq->command, c->sys->name);
+	keten__v1__local_response__init(&resp);
+	keten__v1__audit_access_response__init(&ar);
+	ar.record = auditlog_size(c->n->audit) - 1;
+	resp.request_id = c->request_id;
+	resp.result_case = KETEN__V1__LOCAL_RESPONSE__RESULT_AUDIT_ACCESS;
+	resp.audit_access = &ar;
+	reply_after_commit(c->n, c->idx, c->rid, c->rid_len, &resp);
+}
+
 static void
 op_queue(struct req_ctx *c)
 {
@@ -789,6 +843,9 @@ handle(struct node *n, int idx, const uint8_t *rid, size_t rid_len, zmq_msg_t *b
 		break;
 	case KETEN__V1__LOCAL_REQUEST__OP_PEERS:
 		op_peers(&c);
+		break;
+	case KETEN__V1__LOCAL_REQUEST__OP_AUDIT_ACCESS:
+		op_audit_access(&c, rq->audit_access);
 		break;
 	case KETEN__V1__LOCAL_REQUEST__OP_QUEUE:
 		op_queue(&c);

@@ -50,6 +50,35 @@ all_zero(const uint8_t *p, size_t n)
 	return 1;
 }
 
+/* A crash leaves at most a partial last frame.  If, after the frame at o
+ * whose length runs past the end, whole frames (with matching checks)
+ * start somewhere and run exactly to the end, the length was altered. */
+static int
+whole_frames_follow(const uint8_t *p, size_t len, size_t o)
+{
+	for (size_t s = o + 1; s + FRAME_OVERHEAD <= len; s++) {
+		size_t at = s;
+		int frames = 0;
+
+		while (at + FRAME_OVERHEAD <= len) {
+			uint32_t bl = be32(p + at);
+			uint8_t h[32];
+
+			if (bl == 0 || bl > AUDITLOG_FRAME_MAX || p[at + 4] > AUDITLOG_PRUNED ||
+			    (size_t)bl + 8 > len - at)
+				break;
+			SHA256(p + at + 4, bl, h);
+			if (memcmp(h, p + at + 4 + bl, 4) != 0)
+				break;
+			at += (size_t)bl + 8;
+			frames++;
+		}
+		if (frames > 0 && at == len)
+			return 1;
+	}
+	return 0;
+}
+
 int
 auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_frame *f)
 {
@@ -67,7 +96,7 @@ auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_f
 	if (blen == 0 || blen > AUDITLOG_FRAME_MAX || p[o + 4] > AUDITLOG_PRUNED)
 		return KETEN_ETAMPER;
 	if ((size_t)blen + 8 > rest)
-		return KETEN_ETORN;
+		return whole_frames_follow(p, len, o) ? KETEN_ETAMPER : KETEN_ETORN;
 	f->type = p[o + 4];
 	f->body = p + o + 4;
 	f->body_len = blen;
@@ -206,6 +235,7 @@ struct auditlog {
 	struct buf *pending;		/* this turn's frames */
 	uint64_t cp_size;		/* size of the last checkpoint signed */
 	uint64_t cp_ms;
+	uint64_t durable_cp_size, durable_cp_ms;	/* of the last one on disk */
 	struct buf *note;		/* the last checkpoint signed */
 	uint8_t *pack;			/* record packing space */
 	size_t pack_cap;
@@ -264,6 +294,19 @@ log_replay(struct auditlog *l, size_t *torn)
 		return r;
 	while ((r = auditlog_frame_next(f.p, f.len, &off, &fr)) == 0) {
 		if (fr.type == AUDITLOG_RECORD) {
+			/* the first record says whose log this is */
+			if (l->tree.size == 0) {
+				Keten__V1__AuditRecord *rec = NULL;
+				int mine = auditlog_record_parse(fr.payload, fr.payload_len, &rec) == 0 &&
+				    strcmp(rec->node, l->oin) == 0;
+
+				if (rec != NULL)
+					keten__v1__audit_record__free_unpacked(rec, NULL);
+				if (!mine) {
+					r = KETEN_EFIELD;
+					break;
+				}
+			}
 			merkle_frontier_append(&l->tree, fr.hash);
 		} else if (fr.type == AUDITLOG_PRUNED) {
 			if (fr.payload_len != 40) {
@@ -277,6 +320,10 @@ log_replay(struct auditlog *l, size_t *torn)
 			if (checkpoint_parse(fr.payload, fr.payload_len, &cp) != 0 ||
 			    cp.size != l->tree.size) {
 				r = KETEN_ETAMPER;
+				break;
+			}
+			if (strcmp(cp.origin, l->origin) != 0) {
+				r = KETEN_EFIELD;	/* another node's log */
 				break;
 			}
 			merkle_frontier_root(&l->tree, root);
@@ -346,6 +393,9 @@ auditlog_open(const char *path, const char *oin, const uint8_t *sk, const uint8_
 		goto out;
 	}
 	l->durable_tree = l->tree;
+	l->cp_ms = clock_now_ms();
+	l->durable_cp_size = l->cp_size;
+	l->durable_cp_ms = l->cp_ms;
 	r = 0;
 out:
 	if (r != 0)
@@ -577,6 +627,8 @@ auditlog_commit(struct auditlog *l)
 	}
 	l->durable_len += buf_len(l->pending);
 	l->durable_tree = l->tree;
+	l->durable_cp_size = l->cp_size;
+	l->durable_cp_ms = l->cp_ms;
 	buf_reset(l->pending);
 	return 0;
 }
@@ -584,9 +636,11 @@ auditlog_commit(struct auditlog *l)
 void
 auditlog_rollback(struct auditlog *l)
 {
-	if (l->cp_size > l->durable_tree.size) {
-		/* the checkpoint signed in this turn was not written */
-		l->cp_size = 0;
+	if (l->cp_size != l->durable_cp_size) {
+		/* the checkpoint signed in this turn was not written; the note
+		 * is signed afresh next time */
+		l->cp_size = l->durable_cp_size;
+		l->cp_ms = l->durable_cp_ms;
 		buf_reset(l->note);
 	}
 	l->tree = l->durable_tree;

@@ -243,7 +243,7 @@ verify_sig(const struct verify *v, const struct auditlog_frame *f, const uint8_t
 static void
 check_checkpoint(struct verify *v, const struct auditlog_frame *f, uint64_t index)
 {
-	struct checkpoint cp;
+	struct checkpoint cp, sig;
 	uint8_t root[32];
 	int other = -1;
 
@@ -257,9 +257,9 @@ check_checkpoint(struct verify *v, const struct auditlog_frame *f, uint64_t inde
 		    (unsigned long long)cp.size, cp.origin);
 		return;
 	}
-	if (!v->have_key || verify_sig(v, f, v->key, &cp) != 0) {
+	if (!v->have_key || verify_sig(v, f, v->key, &sig) != 0) {
 		for (size_t i = 0; i < v->n_seen && other < 0; i++)
-			if (verify_sig(v, f, v->seen_keys[i], &cp) == 0)
+			if (verify_sig(v, f, v->seen_keys[i], &sig) == 0)
 				other = (int)i;
 		if (other >= 0)
 			report(v, KETEN_ETAMPER, index, f->offset,
@@ -272,6 +272,7 @@ check_checkpoint(struct verify *v, const struct auditlog_frame *f, uint64_t inde
 			    "the node's key: forged", (unsigned long long)cp.size);
 		return;
 	}
+	cp.time = sig.time;
 	v->rep->checkpoints++;
 	if (cp.size != v->tree.size) {
 		report(v, KETEN_ETAMPER, index, f->offset,

@@ -1,0 +1,1336 @@
+/*
+ * test_auditlog.c — the audit log (auditlog.h, auditkeys.h): a log made by
+ * the writer verifies, and every kind of damage is found and told apart:
+ * an edited byte, an edit with its frame check fixed, a deleted or swapped
+ * record, a torn or zero-filled tail (a crash, not tampering), a cut
+ * caught by a witnessed checkpoint, a fork, a forged, re-signed or
+ * replayed checkpoint, another node's log, a body pruned without a PRUNE
+ * record; a raw identifier in a record is a policy breach; a sealed
+ * subject opens only at its own record and while its period key lives;
+ * a rolled-back turn leaves nothing.
+ *
+ * One clean log is written in main() before the tests; each tamper case
+ * changes a copy of its bytes and verifies that copy as a fresh file.
+ */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include "auditkeys.h"
+#include "auditlog.h"
+#include "buf.h"
+#include "checkpoint.h"
+#include "err.h"
+#include "merkle.h"
+#include "tap.h"
+
+#define OIN "00000001999000010000"
+#define OTHER_OIN "00000001999000020000"
+#define VNUM "1234567890"
+#define BSN "111222333"		/* passes the eleven-test */
+#define N_EVENTS 40
+#define MAX_CPS 8
+#define MAX_FRAMES 256
+#define MAX_SUBJ 8
+#define PRUNE_FIRST 3		/* the clean log's PRUNE record covers [3, 5) */
+#define PRUNE_END 5
+
+static char work[64], keys_path[4096 + 16], clean_path[4096 + 16];
+static uint8_t pk[32], sk[64], pk2[32], sk2[64];
+static uint8_t trusted[2][32];		/* pk, pk2 */
+static struct audit_keys *keys;
+
+/* The clean log every case starts from. */
+static struct {
+	uint8_t *p;
+	size_t len;
+	uint64_t records;
+	size_t n_cps;
+	struct buf *notes[MAX_CPS];	/* each checkpoint as the writer signed it */
+	uint64_t vnum[MAX_SUBJ], bsn[MAX_SUBJ];	/* records with that subject */
+	size_t n_vnum, n_bsn;
+	uint8_t root[32];
+} clean;
+
+/* ---------------------------------------------------------------- */
+/* helpers */
+
+struct frame_ref {
+	size_t off, end;
+	int type;
+	uint64_t index;		/* record index (RECORD, PRUNED) or tree size (CHECKPOINT) */
+};
+
+struct frames {
+	size_t n;
+	struct frame_ref f[MAX_FRAMES];
+};
+
+static int
+frames_scan(const uint8_t *p, size_t len, struct frames *fs)
+{
+	struct auditlog_frame f;
+	size_t off = AUDITLOG_MAGIC_LEN;
+	uint64_t index = 0;
+	int r;
+
+	fs->n = 0;
+	while ((r = auditlog_frame_next(p, len, &off, &f)) == 0) {
+		if (fs->n == MAX_FRAMES)
+			return KETEN_ETOOBIG;
+		fs->f[fs->n++] = (struct frame_ref){ f.offset, f.end, f.type, index };
+		if (f.type != AUDITLOG_CHECKPOINT)
+			index++;
+	}
+	return r == 1 ? 0 : r;
+}
+
+/* The frame of record index, or of the k-th checkpoint (from 0). */
+static const struct frame_ref *
+frame_record(const struct frames *fs, uint64_t index)
+{
+	for (size_t i = 0; i < fs->n; i++)
+		if (fs->f[i].type != AUDITLOG_CHECKPOINT && fs->f[i].index == index)
+			return &fs->f[i];
+	fprintf(stderr, "  no frame for record %llu\n", (unsigned long long)index);
+	exit(1);
+}
+
+static const struct frame_ref *
+frame_checkpoint(const struct frames *fs, size_t k)
+{
+	size_t seen = 0;
+
+	for (size_t i = 0; i < fs->n; i++)
+		if (fs->f[i].type == AUDITLOG_CHECKPOINT && seen++ == k)
+			return &fs->f[i];
+	fprintf(stderr, "  no checkpoint frame %zu\n", k);
+	exit(1);
+}
+
+static void die(const char *what) __attribute__((noreturn));
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "  %s\n", what);
+	exit(1);
+}
+
+static void
+file_put(const char *path, const uint8_t *p, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (f == NULL || fwrite(p, 1, len, f) != len || fclose(f) != 0)
+		die("cannot write a test file");
+}
+
+static uint8_t *
+file_get(const char *path, size_t *len)
+{
+	struct buf *b = NULL;
+	uint8_t *p;
+
+	if (buf_load_file(path, 16u << 20, &b) != 0 || (p = malloc(buf_len(b) + 1)) == NULL)
+		die("cannot read a test file");
+	memcpy(p, buf_ptr(b), buf_len(b));
+	*len = buf_len(b);
+	buf_destroy(&b);
+	return p;
+}
+
+/* A copy of the clean log to change; the caller frees it. */
+static uint8_t *
+clean_copy(size_t extra)
+{
+	uint8_t *p = malloc(clean.len + extra);
+
+	if (p == NULL)
+		die("out of memory");
+	memcpy(p, clean.p, clean.len);
+	return p;
+}
+
+/* Fix the check of the frame at off after its body was changed. */
+static void
+frame_fix_check(uint8_t *p, size_t off)
+{
+	uint32_t blen = (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 |
+	    (uint32_t)p[off + 2] << 8 | p[off + 3];
+	uint8_t h[32];
+
+	SHA256(p + off + 4, blen, h);
+	memcpy(p + off + 4 + blen, h, 4);
+}
+
+/* What the problem callback saw. */
+struct problems {
+	int n, tamper, torn, policy;
+	int code;		/* of the first */
+	uint64_t index;
+	size_t offset;
+	char what[512];
+};
+
+static void
+problem_cb(void *arg, int code, uint64_t index, size_t offset, const char *what)
+{
+	struct problems *pr = arg;
+
+	if (getenv("TEST_AUDITLOG_VERBOSE") != NULL)
+		fprintf(stderr, "    problem %s @%llu +%zu: %s\n", keten_errname(code),
+		    (unsigned long long)index, offset, what);
+	if (pr->n++ == 0) {
+		pr->code = code;
+		pr->index = index;
+		pr->offset = offset;
+		snprintf(pr->what, sizeof(pr->what), "%s", what);
+	}
+	if (code == KETEN_ETAMPER)
+		pr->tamper++;
+	else if (code == KETEN_ETORN)
+		pr->torn++;
+	else if (code == KETEN_EPOLICY)
+		pr->policy++;
+}
+
+static void
+trust_init(struct auditlog_trust *t, size_t first_key, size_t n_keys)
+{
+	memset(t, 0, sizeof(*t));
+	t->keys = (const uint8_t (*)[32])trusted[first_key];
+	t->n_keys = n_keys;
+}
+
+/* Verify the file at path. */
+static int
+verify_path(const char *path, const struct auditlog_trust *t, struct auditlog_report *rep,
+    struct problems *pr)
+{
+	struct auditlog_file f;
+	int r;
+
+	memset(pr, 0, sizeof(*pr));
+	memset(rep, 0, sizeof(*rep));
+	if ((r = auditlog_file_open(path, &f)) != 0)
+		return r;
+	r = auditlog_verify(&f, t, rep, problem_cb, pr);
+	auditlog_file_close(&f);
+	return r;
+}
+
+/* Write p to a fresh case file (its path to path) and verify it. */
+static int
+verify_bytes(const uint8_t *p, size_t len, const struct auditlog_trust *t,
+    struct auditlog_report *rep, struct problems *pr, char path[4096 + 16])
+{
+	static int n;
+	char own[4096 + 16];
+
+	if (path == NULL)
+		path = own;
+	snprintf(path, 4096 + 16, "%s/case-%d", work, ++n);
+	file_put(path, p, len);
+	return verify_path(path, t, rep, pr);
+}
+
+static struct auditlog *
+writer_open(const char *path, const uint8_t *wsk, const uint8_t *wpk, size_t *torn)
+{
+	struct auditlog *l = NULL;
+	size_t t = 0;
+	int r = auditlog_open(path, OIN, wsk, wpk, keys, keys_path, &l, &t);
+
+	if (r != 0 || l == NULL) {
+		fprintf(stderr, "  auditlog_open %s: %s\n", path, keten_strerror(r));
+		exit(1);
+	}
+	if (torn != NULL)
+		*torn = t;
+	return l;
+}
+
+static void
+msg_id_of(int seq, uint8_t id[16])
+{
+	memset(id, 0xc3, 16);
+	id[0] = 0xa7;
+	id[1] = (uint8_t)seq;
+}
+
+/* One message event; its msg_id is made from seq. */
+static int
+append_msg(struct auditlog *l, int event, int seq, const char *const *subjects, size_t n)
+{
+	static const char *const rcpt[] = { OTHER_OIN };
+	struct audit_event e;
+	uint8_t id[16];
+
+	msg_id_of(seq, id);
+	memset(&e, 0, sizeof(e));
+	e.event = event;
+	e.msg_id = id;
+	e.kind = KETEN__V1__KIND__DOSSIER_DELIVERY;
+	e.sender = OIN;
+	e.recipients = rcpt;
+	e.n_recipients = 1;
+	e.local_system = "zaaksysteem";
+	e.purpose = "vreemdelingenzaken";
+	e.decision = KETEN__V1__DECISION__DECISION_ALLOW;
+	e.rule = "mandate";
+	e.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+	e.subjects = subjects;
+	e.n_subjects = n;
+	return auditlog_append(l, &e);
+}
+
+static int
+append_simple(struct auditlog *l, int event, const uint8_t *key, const char *detail)
+{
+	struct audit_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.event = event;
+	e.key = key;
+	e.detail = detail;
+	return auditlog_append(l, &e);
+}
+
+/* Whether the log at path holds a record with the msg_id of seq. */
+static int
+has_msg_cb(void *arg, const struct auditlog_frame *f, uint64_t index,
+    const Keten__V1__AuditRecord *rec)
+{
+	const uint8_t *id = arg;
+
+	(void)f;
+	(void)index;
+	return rec != NULL && rec->msg_id.len == 16 && memcmp(rec->msg_id.data, id, 16) == 0;
+}
+
+static int
+has_msg(const char *path, int seq)
+{
+	struct auditlog_file f;
+	uint8_t id[16];
+	size_t bad = 0;
+	int r;
+
+	msg_id_of(seq, id);
+	if (auditlog_file_open(path, &f) != 0)
+		return -1;
+	r = auditlog_each(&f, 1, has_msg_cb, id, &bad);
+	auditlog_file_close(&f);
+	return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* the clean log */
+
+static void
+checkpoint_commit(struct auditlog *l)
+{
+	struct buf *note = buf_new(CHECKPOINT_MAX);
+
+	if (note == NULL || clean.n_cps == MAX_CPS ||
+	    auditlog_checkpoint(l, clean.n_cps == 0, note) != 0 || auditlog_commit(l) != 0)
+		die("cannot checkpoint the clean log");
+	clean.notes[clean.n_cps++] = note;
+}
+
+static void
+clean_build(void)
+{
+	static const char *const s_v[] = { VNUM }, *const s_b[] = { BSN },
+	    *const s_vb[] = { VNUM, BSN };
+	static const int events[3] = { KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT,
+	    KETEN__V1__AUDIT_EVENT__EVENT_SEND, KETEN__V1__AUDIT_EVENT__EVENT_RECEIVE };
+	Keten__V1__Prune prune = KETEN__V1__PRUNE__INIT;
+	struct audit_event e;
+	struct auditlog *l;
+	struct auditlog_file f;
+	uint8_t (*leaves)[32] = NULL;
+	uint64_t n = 0;
+
+	l = writer_open(clean_path, sk, pk, NULL);
+	/* as the node starts: LOG_START naming its key, a forced checkpoint */
+	if (append_simple(l, KETEN__V1__AUDIT_EVENT__EVENT_LOG_START, pk,
+	    "config /etc/keten/ketend.conf; directory serial 7") != 0)
+		die("LOG_START");
+	checkpoint_commit(l);
+	for (int i = 0; i < N_EVENTS; i++) {
+		uint64_t at = auditlog_size(l);
+		const char *const *subj = NULL;
+		size_t ns = 0;
+
+		if (i == 25) {
+			subj = s_vb;
+			ns = 2;
+			clean.vnum[clean.n_vnum++] = at;
+			clean.bsn[clean.n_bsn++] = at + 1;
+		} else if (i % 10 == 3) {
+			subj = s_v;
+			ns = 1;
+			clean.vnum[clean.n_vnum++] = at;
+		} else if (i % 10 == 6) {
+			subj = s_b;
+			ns = 1;
+			clean.bsn[clean.n_bsn++] = at;
+		}
+		if (append_msg(l, events[i % 3], i, subj, ns) != 0)
+			die("append");
+		if (i == N_EVENTS - 1) {
+			/* retention removed the bodies of records [3, 5) */
+			prune.first = PRUNE_FIRST;
+			prune.end = PRUNE_END;
+			prune.period = "2000-01";
+			prune.policy = "retention 365d";
+			memset(&e, 0, sizeof(e));
+			e.event = KETEN__V1__AUDIT_EVENT__EVENT_PRUNE;
+			e.prune = &prune;
+			if (auditlog_append(l, &e) != 0)
+				die("PRUNE");
+		}
+		if (i % 10 == 9)
+			checkpoint_commit(l);
+	}
+	clean.records = auditlog_size(l);
+	auditlog_destroy(&l);
+	clean.p = file_get(clean_path, &clean.len);
+	if (auditlog_file_open(clean_path, &f) != 0 || auditlog_leaves(&f, &leaves, &n) != 0 ||
+	    merkle_root((const uint8_t (*)[32])leaves, n, clean.root) != 0)
+		die("cannot read the clean log back");
+	free(leaves);
+	auditlog_file_close(&f);
+}
+
+/* ---------------------------------------------------------------- */
+/* tests */
+
+static int
+count_cb(void *arg, const struct auditlog_frame *f, uint64_t index,
+    const Keten__V1__AuditRecord *rec)
+{
+	uint64_t *c = arg;	/* records, checkpoints, index mismatches */
+
+	if (f->type == AUDITLOG_RECORD && rec != NULL) {
+		c[0]++;
+		if (rec->index != index)
+			c[2]++;
+	} else if (f->type == AUDITLOG_CHECKPOINT) {
+		c[1]++;
+	}
+	return 0;
+}
+
+static void
+test_clean(void)
+{
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	struct auditlog_file f;
+	struct checkpoint cp;
+	struct auditlog *l = NULL;
+	uint8_t (*leaves)[32] = NULL, root[32];
+	uint64_t n = 0, counts[3] = { 0, 0, 0 };
+	char origin[64];
+	size_t torn = 99, bad = 0;
+
+	CHECK_EQ(clean.records, 1 + N_EVENTS + 1 + 1);	/* + a second subject, PRUNE */
+	CHECK_EQ(clean.n_cps, 5);
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_path(clean_path, &t, &rep, &pr), 0);
+	CHECK_EQ(pr.n, 0);
+	CHECK_EQ(rep.records, clean.records);
+	CHECK_EQ(rep.checkpoints, 5);
+	CHECK_EQ(rep.covered, clean.records);
+	CHECK_EQ(rep.pruned, 0);
+	CHECK_EQ(rep.prune_records, 1);
+	CHECK_EQ(rep.identifiers, 0);
+	CHECK(rep.tamper == 0 && rep.torn == 0 && rep.policy == 0);
+	CHECK_EQ(rep.keys_from_log, 0);
+	CHECK(strcmp(rep.oin, OIN) == 0);
+	CHECK(rep.first_time > 0 && rep.first_time <= rep.last_time);
+	/* the report's root is the RFC 9162 root of the leaves ... */
+	CHECK_EQ(auditlog_file_open(clean_path, &f), 0);
+	CHECK_EQ(auditlog_leaves(&f, &leaves, &n), 0);
+	CHECK_EQ(n, clean.records);
+	CHECK_EQ(merkle_root((const uint8_t (*)[32])leaves, n, root), 0);
+	CHECK(memcmp(root, rep.root, 32) == 0);
+	/* ... and what the node signed last */
+	auditlog_origin(OIN, origin);
+	CHECK_EQ(checkpoint_verify(buf_ptr(clean.notes[4]), buf_len(clean.notes[4]), origin, pk,
+	    &cp), 0);
+	CHECK(cp.size == clean.records && memcmp(cp.root, rep.root, 32) == 0);
+	/* the reader sees every frame, each record at its own index */
+	CHECK_EQ(auditlog_each(&f, 1, count_cb, counts, &bad), 0);
+	CHECK(counts[0] == clean.records && counts[1] == 5 && counts[2] == 0);
+	free(leaves);
+	auditlog_file_close(&f);
+	/* without trusted keys the log's own key is used, and said so */
+	trust_init(&t, 0, 0);
+	CHECK_EQ(verify_path(clean_path, &t, &rep, &pr), 0);
+	CHECK_EQ(rep.keys_from_log, 1);
+	/* a log naming a key that is not trusted */
+	trust_init(&t, 1, 1);
+	CHECK_EQ(verify_path(clean_path, &t, &rep, &pr), KETEN_ETAMPER);
+	CHECK(pr.n > 0 && pr.code == KETEN_ETAMPER && pr.index == 0);
+	/* the writer reopens it as it was */
+	l = writer_open(clean_path, sk, pk, &torn);
+	CHECK_EQ(torn, 0);
+	CHECK_EQ(auditlog_size(l), clean.records);
+	CHECK_EQ(auditlog_durable_size(l), clean.records);
+	CHECK_EQ(auditlog_checkpointed_size(l), clean.records);
+	auditlog_destroy(&l);
+	CHECK(l == NULL);
+}
+
+/* Every byte of a record frame and of a checkpoint frame in the middle of
+ * the log, changed: never clean, and always tampering, never taken for a
+ * crash (a torn write can only be the last frame, and these are not). */
+static void
+test_every_byte(void)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	const struct frame_ref *fr[2];
+	uint8_t *p = clean_copy(0);
+	int passed = 0, not_tamper = 0;
+
+	CHECK_EQ(frames_scan(clean.p, clean.len, &fs), 0);
+	fr[0] = frame_record(&fs, 15);
+	fr[1] = frame_checkpoint(&fs, 2);
+	trust_init(&t, 0, 1);
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = fr[k]->off; i < fr[k]->end; i++) {
+			/* in memory: the verifier reads only p and len */
+			struct auditlog_file f = { p, clean.len, -1 };
+			int r;
+
+			p[i] ^= 0xff;
+			memset(&pr, 0, sizeof(pr));
+			r = auditlog_verify(&f, &t, &rep, problem_cb, &pr);
+			if (r == 0)
+				passed++;
+			if (r != KETEN_ETAMPER || pr.tamper == 0 || rep.torn != 0) {
+				if (not_tamper++ < 4)
+					fprintf(stderr, "  byte %zu of the %s frame at %zu changed: "
+					    "%s (%s)\n", i - fr[k]->off, k ? "checkpoint" : "record",
+					    fr[k]->off, keten_errname(r), pr.what);
+			}
+			p[i] ^= 0xff;
+		}
+	}
+	CHECK_EQ(passed, 0);
+	CHECK_EQ(not_tamper, 0);
+	free(p);
+}
+
+static void
+test_edit_byte(void)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	const struct frame_ref *fr;
+	struct auditlog *l = NULL;
+	uint8_t *p = clean_copy(0);
+	char path[4096 + 16];
+	size_t torn;
+
+	CHECK_EQ(frames_scan(clean.p, clean.len, &fs), 0);
+	fr = frame_record(&fs, 15);
+	p[fr->off + (fr->end - fr->off) / 2] ^= 0x01;
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_bytes(p, clean.len, &t, &rep, &pr, path), KETEN_ETAMPER);
+	CHECK(pr.code == KETEN_ETAMPER && pr.offset == fr->off && pr.index == 15);
+	CHECK(rep.tamper == 1 && rep.torn == 0);
+	CHECK_EQ(rep.records, 15);	/* nothing after the broken frame is read */
+	/* the node does not start on it */
+	CHECK_EQ(auditlog_open(path, OIN, sk, pk, keys, keys_path, &l, &torn), KETEN_ETAMPER);
+	CHECK(l == NULL);
+	free(p);
+}
+
+static void
+test_edit_fixed_check(void)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	const struct frame_ref *fr, *cp2;
+	Keten__V1__AuditRecord *rec = NULL;
+	struct auditlog *l = NULL;
+	uint8_t *p = clean_copy(0), *at = NULL;
+	char path[4096 + 16];
+	size_t torn;
+
+	CHECK_EQ(frames_scan(clean.p, clean.len, &fs), 0);
+	fr = frame_record(&fs, 15);
+	cp2 = frame_checkpoint(&fs, 2);		/* size 21, the first after 15 */
+	CHECK_EQ(auditlog_record_parse(p + fr->off + 5, fr->end - fr->off - 9, &rec), 0);
+	if (rec != NULL && rec->msg_id.len == 16)
+		at = memmem(p + fr->off + 5, fr->end - fr->off - 9, rec->msg_id.data, 16);
+	keten__v1__audit_record__free_unpacked(rec, NULL);
+	CHECK(at != NULL);
+	if (at == NULL)
+		goto out;
+	at[15] ^= 0x01;			/* another message id; still a valid record */
+	frame_fix_check(p, fr->off);
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_bytes(p, clean.len, &t, &rep, &pr, path), KETEN_ETAMPER);
+	CHECK_EQ(rep.records, clean.records);		/* every frame reads */
+	CHECK_EQ(pr.tamper, 3);		/* checkpoints 21, 32 and 43 no longer match */
+	CHECK(pr.code == KETEN_ETAMPER && pr.offset == cp2->off && pr.index == 21);
+	CHECK_EQ(rep.covered, 11);
+	CHECK_EQ(auditlog_open(path, OIN, sk, pk, keys, keys_path, &l, &torn), KETEN_ETAMPER);
+	CHECK(l == NULL);
+out:
+	free(p);
+}
+
+static void
+test_delete_record(void)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	const struct frame_ref *fr;
+	uint8_t *p = clean_copy(0);
+	size_t flen;
+
+	CHECK_EQ(frames_scan(clean.p, clean.len, &fs), 0);
+	fr = frame_record(&fs, 15);
+	flen = fr->end - fr->off;
+	memmove(p + fr->off, p + fr->end, clean.len - fr->end);
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_bytes(p, clean.len - flen, &t, &rep, &pr, NULL), KETEN_ETAMPER);
+	CHECK_EQ(rep.records, clean.records - 1);
+	CHECK(pr.code == KETEN_ETAMPER && pr.index == 15 && pr.offset == fr->off);
+	/* records 16..42 each at the wrong position, and 3 checkpoints */
+	CHECK_EQ(pr.tamper, (int)(clean.records - 16) + 3);
+	CHECK_EQ(rep.covered, 11);
+	free(p);
+}
+
+static void
+test_swap_records(void)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	const struct frame_ref *a, *b;
+	uint8_t *p = clean_copy(0);
+	size_t la, lb;
+
+	CHECK_EQ(frames_scan(clean.p, clean.len, &fs), 0);
+	a = frame_record(&fs, 15);
+	b = frame_record(&fs, 16);
+	CHECK(a->end == b->off);
+	la = a->end - a->off;
+	lb = b->end - b->off;
+	memcpy(p + a->off, clean.p + b->off, lb);
+	memcpy(p + a->off + lb, clean.p + a->off, la);
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_bytes(p, clean.len, &t, &rep, &pr, NULL), KETEN_ETAMPER);
+	CHECK(pr.code == KETEN_ETAMPER && pr.index == 15 && pr.offset == a->off);
+	CHECK_EQ(pr.tamper, 2 + 3);	/* two records out of place, three checkpoints */
+	CHECK_EQ(rep.records, clean.records);
+	free(p);
+}
+
+static void
+test_torn_last_frame(void)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	const struct frame_ref *last;
+	struct auditlog *l;
+	char path[4096 + 16];
+	size_t cut, torn = 0;
+
+	CHECK_EQ(frames_scan(clean.p, clean.len, &fs), 0);
+	last = &fs.f[fs.n - 1];
+	CHECK(last->type == AUDITLOG_CHECKPOINT && last->end == clean.len);
+	cut = last->off + (last->end - last->off) / 2;
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_bytes(clean.p, cut, &t, &rep, &pr, path), KETEN_ETORN);
+	CHECK(rep.torn == 1 && rep.tamper == 0 && rep.torn_offset == last->off);
+	CHECK(pr.n == 1 && pr.code == KETEN_ETORN);
+	CHECK(rep.records == clean.records && rep.checkpoints == 4);
+	/* the node cuts it off, and what is left verifies */
+	l = writer_open(path, sk, pk, &torn);
+	CHECK_EQ(torn, cut - last->off);
+	CHECK_EQ(auditlog_durable_size(l), clean.records);
+	auditlog_destroy(&l);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), 0);
+	CHECK(rep.checkpoints == 4 && rep.records == clean.records && rep.covered == 32);
+}
+
+static void
+test_zero_tail(void)
+{
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	struct auditlog *l;
+	uint8_t *p = clean_copy(4096);
+	char path[4096 + 16];
+	size_t torn = 0;
+
+	memset(p + clean.len, 0, 4096);
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_bytes(p, clean.len + 4096, &t, &rep, &pr, path), KETEN_ETORN);
+	CHECK(rep.torn == 1 && rep.tamper == 0 && rep.torn_offset == clean.len);
+	CHECK(rep.records == clean.records && rep.checkpoints == 5 && pr.code == KETEN_ETORN);
+	l = writer_open(path, sk, pk, &torn);
+	CHECK_EQ(torn, 4096);
+	auditlog_destroy(&l);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), 0);
+	free(p);
+}
+
+static void
+test_truncated_witnessed(void)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	const uint8_t *notes[1];
+	size_t lens[1], cut;
+
+	CHECK_EQ(frames_scan(clean.p, clean.len, &fs), 0);
+	cut = frame_checkpoint(&fs, 3)->end;	/* records 32..42 and checkpoint 43 go */
+	trust_init(&t, 0, 1);
+	/* on its own a clean cut at a frame boundary looks fine ... */
+	CHECK_EQ(verify_bytes(clean.p, cut, &t, &rep, &pr, NULL), 0);
+	CHECK_EQ(rep.records, 32);
+	/* ... but a peer witnessed the checkpoint for 43 */
+	notes[0] = buf_ptr(clean.notes[4]);
+	lens[0] = buf_len(clean.notes[4]);
+	t.notes = notes;
+	t.note_lens = lens;
+	t.n_notes = 1;
+	CHECK_EQ(verify_bytes(clean.p, cut, &t, &rep, &pr, NULL), KETEN_ETAMPER);
+	CHECK(pr.n == 1 && pr.code == KETEN_ETAMPER && pr.index == 43);
+	/* the checkpoint for 32 is still in it */
+	notes[0] = buf_ptr(clean.notes[3]);
+	lens[0] = buf_len(clean.notes[3]);
+	CHECK_EQ(verify_bytes(clean.p, cut, &t, &rep, &pr, NULL), 0);
+}
+
+static void
+test_fork(void)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	struct auditlog *l;
+	const uint8_t *notes[1];
+	size_t lens[1], torn = 99;
+	char path[4096 + 16];
+
+	CHECK_EQ(frames_scan(clean.p, clean.len, &fs), 0);
+	snprintf(path, sizeof(path), "%s/fork", work);
+	file_put(path, clean.p, frame_checkpoint(&fs, 2)->end);	/* back to 21 */
+	l = writer_open(path, sk, pk, &torn);
+	CHECK_EQ(torn, 0);
+	CHECK_EQ(auditlog_size(l), 21);
+	for (int i = 0; i < 15; i++)
+		CHECK_EQ(append_msg(l, KETEN__V1__AUDIT_EVENT__EVENT_SEND, 100 + i, NULL, 0), 0);
+	CHECK_EQ(auditlog_checkpoint(l, 0, NULL), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+	auditlog_destroy(&l);
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), 0);
+	CHECK_EQ(rep.records, 36);
+	/* the node once signed a different record 21..31 */
+	notes[0] = buf_ptr(clean.notes[3]);
+	lens[0] = buf_len(clean.notes[3]);
+	t.notes = notes;
+	t.note_lens = lens;
+	t.n_notes = 1;
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), KETEN_ETAMPER);
+	CHECK(pr.n == 1 && pr.code == KETEN_ETAMPER && pr.index == 32);
+	/* what it signed before the fork still holds */
+	notes[0] = buf_ptr(clean.notes[2]);
+	lens[0] = buf_len(clean.notes[2]);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), 0);
+}
+
+/* A checkpoint for (21, root at 21) signed with wsk, inserted right after
+ * the real one. */
+static int
+insert_checkpoint(const uint8_t *wsk, const uint8_t *wpk, struct auditlog_report *rep,
+    struct problems *pr, size_t *at)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct checkpoint cp;
+	struct buf *note = buf_new(CHECKPOINT_MAX), *frame = buf_new(SIZE_MAX);
+	char origin[64];
+	uint8_t *p;
+	int r = KETEN_EINVAL;
+
+	auditlog_origin(OIN, origin);
+	if (frames_scan(clean.p, clean.len, &fs) != 0 || note == NULL || frame == NULL ||
+	    checkpoint_verify(buf_ptr(clean.notes[2]), buf_len(clean.notes[2]), origin, pk,
+	    &cp) != 0 ||
+	    checkpoint_sign(origin, cp.size, cp.root, cp.time, origin, wsk, wpk, note) != 0 ||
+	    auditlog_frame_put(frame, AUDITLOG_CHECKPOINT, buf_ptr(note), buf_len(note)) != 0)
+		goto out;
+	*at = frame_checkpoint(&fs, 2)->end;
+	p = malloc(clean.len + buf_len(frame));
+	if (p == NULL)
+		goto out;
+	memcpy(p, clean.p, *at);
+	memcpy(p + *at, buf_ptr(frame), buf_len(frame));
+	memcpy(p + *at + buf_len(frame), clean.p + *at, clean.len - *at);
+	trust_init(&t, 0, 1);
+	r = verify_bytes(p, clean.len + buf_len(frame), &t, rep, pr, NULL);
+	free(p);
+out:
+	buf_destroy(&note);
+	buf_destroy(&frame);
+	return r;
+}
+
+static void
+test_forged_checkpoint(void)
+{
+	struct auditlog_report rep;
+	struct problems pr;
+	size_t at = 0;
+
+	/* the node's own key: one checkpoint more, still clean */
+	CHECK_EQ(insert_checkpoint(sk, pk, &rep, &pr, &at), 0);
+	CHECK_EQ(rep.checkpoints, 6);
+	/* another key */
+	CHECK_EQ(insert_checkpoint(sk2, pk2, &rep, &pr, &at), KETEN_ETAMPER);
+	CHECK(pr.n == 1 && pr.code == KETEN_ETAMPER && pr.offset == at && pr.index == 21);
+	CHECK(strstr(pr.what, "forged") != NULL);
+	CHECK(rep.checkpoints == 5 && rep.records == clean.records);
+}
+
+/* The clean log's records with every checkpoint re-signed by K2 at the
+ * same place: a writer with K2 opened over the records so far each time. */
+static void
+resign_build(const char *path)
+{
+	struct frames fs;
+	size_t from = AUDITLOG_MAGIC_LEN;
+	FILE *f;
+
+	if (frames_scan(clean.p, clean.len, &fs) != 0)
+		die("scan");
+	file_put(path, clean.p, AUDITLOG_MAGIC_LEN);
+	for (size_t i = 0; i < fs.n; i++) {
+		struct auditlog *l;
+
+		if (fs.f[i].type != AUDITLOG_CHECKPOINT)
+			continue;
+		if ((f = fopen(path, "ab")) == NULL ||
+		    fwrite(clean.p + from, 1, fs.f[i].off - from, f) != fs.f[i].off - from ||
+		    fclose(f) != 0)
+			die("append");
+		from = fs.f[i].end;
+		l = writer_open(path, sk2, pk2, NULL);
+		if (auditlog_checkpoint(l, 1, NULL) != 0 || auditlog_commit(l) != 0)
+			die("re-sign");
+		auditlog_destroy(&l);
+	}
+}
+
+static void
+test_resigned(void)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	char path[4096 + 16];
+	uint8_t *p;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/resigned", work);
+	resign_build(path);
+	p = file_get(path, &len);
+	CHECK_EQ(frames_scan(p, len, &fs), 0);
+	trust_init(&t, 0, 2);		/* both keys are the node's */
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), KETEN_ETAMPER);
+	CHECK_EQ(pr.tamper, 5);
+	CHECK(pr.code == KETEN_ETAMPER && pr.offset == frame_checkpoint(&fs, 0)->off);
+	CHECK(strstr(pr.what, "re-signed") != NULL);
+	CHECK(rep.checkpoints == 0 && rep.records == clean.records);
+	free(p);
+}
+
+/* A KEY record naming K2, then checkpoints by K2: a legitimate rotation. */
+static void
+test_key_rotation(void)
+{
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	struct auditlog *l;
+	char path[4096 + 16];
+
+	snprintf(path, sizeof(path), "%s/rotated", work);
+	file_put(path, clean.p, clean.len);
+	l = writer_open(path, sk, pk, NULL);
+	CHECK_EQ(append_simple(l, KETEN__V1__AUDIT_EVENT__EVENT_KEY, pk2, "key rotation"), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+	auditlog_destroy(&l);
+	l = writer_open(path, sk2, pk2, NULL);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(append_msg(l, KETEN__V1__AUDIT_EVENT__EVENT_SEND, 150 + i, NULL, 0), 0);
+	CHECK_EQ(auditlog_checkpoint(l, 0, NULL), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+	auditlog_destroy(&l);
+	trust_init(&t, 0, 2);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), 0);
+	CHECK(rep.checkpoints == 6 && rep.covered == clean.records + 4);
+	/* K2 not trusted: the KEY record names a stranger */
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), KETEN_ETAMPER);
+	CHECK(pr.code == KETEN_ETAMPER && pr.index == clean.records);
+}
+
+static void
+test_replayed_checkpoint(void)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	const struct frame_ref *cp1;
+	uint8_t *p;
+	size_t flen;
+
+	CHECK_EQ(frames_scan(clean.p, clean.len, &fs), 0);
+	cp1 = frame_checkpoint(&fs, 1);		/* size 11 */
+	flen = cp1->end - cp1->off;
+	p = clean_copy(flen);
+	memcpy(p + clean.len, clean.p + cp1->off, flen);
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_bytes(p, clean.len + flen, &t, &rep, &pr, NULL), KETEN_ETAMPER);
+	CHECK(pr.n == 1 && pr.code == KETEN_ETAMPER && pr.offset == clean.len &&
+	    pr.index == clean.records);
+	CHECK_EQ(rep.covered, clean.records);
+	free(p);
+}
+
+static void
+test_other_node(void)
+{
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	struct auditlog *l = NULL;
+	size_t torn;
+
+	trust_init(&t, 0, 1);
+	t.oin = OTHER_OIN;
+	CHECK_EQ(verify_path(clean_path, &t, &rep, &pr), KETEN_ETAMPER);
+	CHECK(pr.code == KETEN_ETAMPER && pr.index == 0 && pr.offset == AUDITLOG_MAGIC_LEN);
+	CHECK_EQ(pr.tamper, (int)clean.records + 5);	/* every record and checkpoint */
+	CHECK(strcmp(rep.oin, OTHER_OIN) == 0);
+	/* auditlog.h: opening another node's log is KETEN_EFIELD */
+	CHECK_EQ(auditlog_open(clean_path, OTHER_OIN, sk, pk, keys, keys_path, &l, &torn),
+	    KETEN_EFIELD);
+	auditlog_destroy(&l);
+}
+
+/* The clean log with the bodies of records [first, end) replaced by
+ * PRUNED frames (index || leaf hash); frame_index overrides the index
+ * written in the first one when not UINT64_MAX. */
+static uint8_t *
+prune_bodies(uint64_t first, uint64_t end, uint64_t frame_index, size_t *len)
+{
+	struct frames fs;
+	struct buf *b = buf_new(SIZE_MAX);
+	uint8_t *p;
+	size_t from = 0;
+
+	if (b == NULL || frames_scan(clean.p, clean.len, &fs) != 0)
+		die("prune");
+	for (uint64_t x = first; x < end; x++) {
+		const struct frame_ref *fr = frame_record(&fs, x);
+		uint8_t payload[40], h[32];
+		uint64_t ix = x == first && frame_index != UINT64_MAX ? frame_index : x;
+
+		SHA256(clean.p + fr->off + 4, fr->end - fr->off - 8, h);	/* leaf hash */
+		for (int i = 0; i < 8; i++)
+			payload[i] = (uint8_t)(ix >> (56 - 8 * i));
+		memcpy(payload + 8, h, 32);
+		if (buf_put(b, clean.p + from, fr->off - from) != 0 ||
+		    auditlog_frame_put(b, AUDITLOG_PRUNED, payload, sizeof(payload)) != 0)
+			die("prune");
+		from = fr->end;
+	}
+	if (buf_put(b, clean.p + from, clean.len - from) != 0 ||
+	    (p = malloc(buf_len(b))) == NULL)
+		die("prune");
+	memcpy(p, buf_ptr(b), buf_len(b));
+	*len = buf_len(b);
+	buf_destroy(&b);
+	return p;
+}
+
+static void
+test_pruned(void)
+{
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	struct auditlog *l;
+	uint8_t *p;
+	char path[4096 + 16];
+	size_t len, torn = 99;
+
+	trust_init(&t, 0, 1);
+	/* record 15: no PRUNE record covers it */
+	p = prune_bodies(15, 16, UINT64_MAX, &len);
+	CHECK_EQ(verify_bytes(p, len, &t, &rep, &pr, NULL), KETEN_ETAMPER);
+	CHECK(pr.n == 1 && pr.code == KETEN_ETAMPER && pr.index == 15);
+	CHECK(rep.pruned == 1 && rep.records == clean.records - 1);
+	CHECK(rep.covered == clean.records && memcmp(rep.root, clean.root, 32) == 0);
+	free(p);
+	/* records 3 and 4: the PRUNE record at the end covers them */
+	p = prune_bodies(PRUNE_FIRST, PRUNE_END, UINT64_MAX, &len);
+	CHECK_EQ(verify_bytes(p, len, &t, &rep, &pr, path), 0);
+	CHECK(rep.pruned == 2 && rep.prune_records == 1 && rep.records == clean.records - 2);
+	CHECK(memcmp(rep.root, clean.root, 32) == 0);
+	l = writer_open(path, sk, pk, &torn);
+	CHECK(torn == 0 && auditlog_size(l) == clean.records);
+	auditlog_destroy(&l);
+	free(p);
+	/* a PRUNED frame that names another index */
+	p = prune_bodies(PRUNE_FIRST, PRUNE_FIRST + 1, PRUNE_FIRST + 1, &len);
+	CHECK_EQ(verify_bytes(p, len, &t, &rep, &pr, NULL), KETEN_ETAMPER);
+	CHECK(pr.code == KETEN_ETAMPER && pr.index == PRUNE_FIRST);
+	free(p);
+}
+
+static void
+test_raw_identifier(void)
+{
+	static const char *const texts[][2] = {
+		{ "bsn 111222333", "5" },		/* a BSN */
+		{ "v 1234567890.", "3" },		/* a V-nummer */
+		{ "oin " OIN, "0" },			/* 20 digits: an OIN */
+		{ "nr 123456789", "0" },		/* 9 digits, fails the eleven-test */
+		{ "nr 12345678901", "0" },		/* 11 digits */
+	};
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	struct auditlog *l;
+	char path[4096 + 16];
+	int wrong = 0;
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		size_t got = auditlog_find_identifier((const uint8_t *)texts[i][0],
+		    strlen(texts[i][0]));
+
+		if (got != (size_t)atoi(texts[i][1])) {
+			fprintf(stderr, "  find_identifier(\"%s\") = %zu\n", texts[i][0], got);
+			wrong++;
+		}
+	}
+	CHECK_EQ(wrong, 0);
+	snprintf(path, sizeof(path), "%s/identifier", work);
+	file_put(path, clean.p, clean.len);
+	l = writer_open(path, sk, pk, NULL);
+	CHECK_EQ(append_simple(l, KETEN__V1__AUDIT_EVENT__EVENT_CONFIG, NULL,
+	    "bsn 111222333"), 0);
+	CHECK_EQ(auditlog_checkpoint(l, 0, NULL), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+	auditlog_destroy(&l);
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), KETEN_EPOLICY);
+	CHECK(rep.identifiers == 1 && rep.policy == 1 && rep.tamper == 0);
+	CHECK(pr.n == 1 && pr.code == KETEN_EPOLICY && pr.index == clean.records);
+}
+
+/* The sealed subject of record index of the clean log. */
+static int
+subject_of(uint64_t index, Keten__V1__AuditRecord **rec)
+{
+	struct frames fs;
+	const struct frame_ref *fr;
+
+	if (frames_scan(clean.p, clean.len, &fs) != 0)
+		return -1;
+	fr = frame_record(&fs, index);
+	if (auditlog_record_parse(clean.p + fr->off + 5, fr->end - fr->off - 9, rec) != 0)
+		return -1;
+	if ((*rec)->subject == NULL) {
+		keten__v1__audit_record__free_unpacked(*rec, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+subject_open_at(const struct audit_keys *k, const Keten__V1__AuditRecord *rec, const char *oin,
+    uint64_t index, int *type, uint8_t ps[AUDIT_PSEUDONYM_LEN])
+{
+	const Keten__V1__SealedSubject *s = rec->subject;
+
+	return audit_subject_open(k, s->period, oin, index, s->nonce.data, s->sealed.data,
+	    s->sealed.len, type, ps);
+}
+
+static void
+test_subjects(void)
+{
+	Keten__V1__AuditRecord *recs[2] = { NULL, NULL }, *rb = NULL;
+	struct audit_keys *loaded = NULL, *other = NULL;
+	uint8_t want_v[32], want_b[32], ps[32], ps2[32];
+	int type = 0, bad = 0;
+
+	CHECK(clean.n_vnum == 5 && clean.n_bsn == 5);
+	audit_pseudonym(keys, AUDIT_SUBJECT_V_NUMBER, VNUM, want_v);
+	audit_pseudonym(keys, AUDIT_SUBJECT_BSN, BSN, want_b);
+	CHECK(memcmp(want_v, want_b, 32) != 0);
+	/* the period key the writer made was saved before it sealed anything */
+	CHECK_EQ(audit_keys_load(keys_path, &loaded), 0);
+	if (loaded == NULL)
+		return;
+	for (size_t i = 0; i < clean.n_vnum + clean.n_bsn; i++) {
+		int is_v = i < clean.n_vnum;
+		uint64_t ix = is_v ? clean.vnum[i] : clean.bsn[i - clean.n_vnum];
+		Keten__V1__AuditRecord *rec = NULL;
+
+		if (subject_of(ix, &rec) != 0) {
+			bad++;
+			continue;
+		}
+		if (subject_open_at(loaded, rec, OIN, ix, &type, ps) != 0 ||
+		    type != (is_v ? AUDIT_SUBJECT_V_NUMBER : AUDIT_SUBJECT_BSN) ||
+		    memcmp(ps, is_v ? want_v : want_b, 32) != 0)
+			bad++;
+		keten__v1__audit_record__free_unpacked(rec, NULL);
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(subject_of(clean.vnum[0], &recs[0]), 0);
+	CHECK_EQ(subject_of(clean.vnum[1], &recs[1]), 0);
+	CHECK_EQ(subject_of(clean.bsn[0], &rb), 0);
+	if (recs[0] == NULL || recs[1] == NULL || rb == NULL)
+		goto out;
+	/* two records about one person cannot be linked without the key */
+	CHECK(memcmp(recs[0]->subject->sealed.data, recs[1]->subject->sealed.data,
+	    AUDIT_SEALED_LEN) != 0);
+	CHECK_EQ(subject_open_at(loaded, recs[1], OIN, clean.vnum[1], &type, ps2), 0);
+	CHECK(memcmp(ps2, want_v, 32) == 0);
+	/* moved to another record, or another node's log */
+	CHECK_EQ(subject_open_at(loaded, recs[0], OIN, clean.vnum[1], &type, ps),
+	    KETEN_EDECRYPT);
+	CHECK_EQ(subject_open_at(loaded, recs[0], OTHER_OIN, clean.vnum[0], &type, ps),
+	    KETEN_EDECRYPT);
+	/* another organisation's keys give other pseudonyms */
+	CHECK_EQ(audit_keys_new(&other), 0);
+	if (other != NULL) {
+		audit_pseudonym(other, AUDIT_SUBJECT_V_NUMBER, VNUM, ps);
+		CHECK(memcmp(ps, want_v, 32) != 0);
+	}
+	/* retention destroyed the period's key */
+	CHECK_EQ(audit_keys_destroy_period(loaded, recs[0]->subject->period), 0);
+	CHECK_EQ(subject_open_at(loaded, recs[0], OIN, clean.vnum[0], &type, ps),
+	    KETEN_EAUDITKEY);
+	CHECK_EQ(audit_keys_period_state(loaded, recs[0]->subject->period), -1);
+out:
+	keten__v1__audit_record__free_unpacked(recs[0], NULL);
+	keten__v1__audit_record__free_unpacked(recs[1], NULL);
+	keten__v1__audit_record__free_unpacked(rb, NULL);
+	audit_keys_destroy(&other);
+	audit_keys_destroy(&loaded);
+	CHECK(loaded == NULL);
+}
+
+static void
+test_no_audit_keys(void)
+{
+	static const char *const s_v[] = { VNUM };
+	struct auditlog *l = NULL;
+	char path[4096 + 16];
+	size_t torn;
+
+	snprintf(path, sizeof(path), "%s/nokeys", work);
+	CHECK_EQ(auditlog_open(path, OIN, sk, pk, NULL, NULL, &l, &torn), 0);
+	if (l == NULL)
+		return;
+	CHECK_EQ(append_simple(l, KETEN__V1__AUDIT_EVENT__EVENT_LOG_START, pk, NULL), 0);
+	/* a subject is never written in the clear */
+	CHECK_EQ(append_msg(l, KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT, 1, s_v, 1),
+	    KETEN_EAUDITKEY);
+	CHECK_EQ(auditlog_size(l), 1);
+	auditlog_destroy(&l);
+}
+
+static void
+test_classify(void)
+{
+	static const struct {
+		const char *id, *norm;
+		int type;
+	} cases[] = {
+		{ VNUM, VNUM, AUDIT_SUBJECT_V_NUMBER },
+		{ "12 3456 7890", VNUM, AUDIT_SUBJECT_V_NUMBER },
+		{ BSN, BSN, AUDIT_SUBJECT_BSN },
+		{ "1112.22.333", BSN, AUDIT_SUBJECT_BSN },
+		{ "111222334", NULL, AUDIT_SUBJECT_NONE },	/* eleven-test fails */
+		{ "123456789", NULL, AUDIT_SUBJECT_NONE },
+		{ "11122233a", NULL, AUDIT_SUBJECT_NONE },
+		{ "abcdefghij", NULL, AUDIT_SUBJECT_NONE },
+		{ "12345678", NULL, AUDIT_SUBJECT_NONE },
+		{ "12345678901", NULL, AUDIT_SUBJECT_NONE },
+		{ "", NULL, AUDIT_SUBJECT_NONE },
+	};
+	int wrong = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char norm[11] = "";
+		int type = audit_subject_classify(cases[i].id, norm);
+
+		if (type != cases[i].type ||
+		    (cases[i].norm != NULL && strcmp(norm, cases[i].norm) != 0)) {
+			fprintf(stderr, "  classify(\"%s\") = %d \"%s\"\n", cases[i].id, type,
+			    norm);
+			wrong++;
+		}
+	}
+	CHECK_EQ(wrong, 0);
+}
+
+static void
+test_rollback(void)
+{
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	struct auditlog *l;
+	char path[4096 + 16];
+
+	snprintf(path, sizeof(path), "%s/rollback", work);
+	l = writer_open(path, sk, pk, NULL);
+	CHECK_EQ(append_simple(l, KETEN__V1__AUDIT_EVENT__EVENT_LOG_START, pk, NULL), 0);
+	CHECK_EQ(auditlog_checkpoint(l, 1, NULL), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+	/* a turn that is not acted upon, checkpoint and all */
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(append_msg(l, KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT, 200 + i, NULL, 0), 0);
+	CHECK_EQ(auditlog_checkpoint(l, 0, NULL), 0);
+	CHECK(auditlog_size(l) == 4 && auditlog_durable_size(l) == 1);
+	auditlog_rollback(l);
+	CHECK(auditlog_size(l) == 1 && auditlog_durable_size(l) == 1);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(append_msg(l, KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT, 210 + i, NULL, 0), 0);
+	CHECK_EQ(auditlog_checkpoint(l, 0, NULL), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+	CHECK(auditlog_size(l) == 3 && auditlog_durable_size(l) == 3 &&
+	    auditlog_checkpointed_size(l) == 3);
+	auditlog_destroy(&l);
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), 0);
+	CHECK(rep.records == 3 && rep.checkpoints == 2 && rep.covered == 3);
+	CHECK(has_msg(path, 200) == 0 && has_msg(path, 202) == 0);
+	CHECK(has_msg(path, 210) == 1 && has_msg(path, 211) == 1);
+}
+
+/* ---------------------------------------------------------------- */
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+work_rm(void)
+{
+	if (work[0] != '\0') {
+		if (nftw(work, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+			fprintf(stderr, "  could not remove %s\n", work);
+		work[0] = '\0';
+	}
+}
+
+int
+main(void)
+{
+	static const struct tap_test tests[] = {
+		{ "clean log verifies; report, root, reader, reopen", test_clean },
+		{ "every byte of a record and a checkpoint frame: ETAMPER", test_every_byte },
+		{ "a byte edited inside a record: ETAMPER at its frame", test_edit_byte },
+		{ "an edit with its frame check fixed: the checkpoints say so", test_edit_fixed_check },
+		{ "a record deleted: ETAMPER from its position on", test_delete_record },
+		{ "two records swapped: ETAMPER", test_swap_records },
+		{ "last frame torn: ETORN, cut off on open, then clean", test_torn_last_frame },
+		{ "zero-filled tail: ETORN, cut off on open", test_zero_tail },
+		{ "cut at a frame boundary: caught by a witnessed checkpoint", test_truncated_witnessed },
+		{ "fork after a rollback: caught by an older checkpoint", test_fork },
+		{ "checkpoint signed by another key: forged", test_forged_checkpoint },
+		{ "history re-signed with another trusted key: ETAMPER", test_resigned },
+		{ "key rotation by a KEY record verifies", test_key_rotation },
+		{ "replayed checkpoint at the end: ETAMPER", test_replayed_checkpoint },
+		{ "another node's log: ETAMPER; open refuses it", test_other_node },
+		{ "pruned bodies need a PRUNE record", test_pruned },
+		{ "a raw BSN in a record: EPOLICY", test_raw_identifier },
+		{ "sealed subjects: pseudonym, bound to record and period key", test_subjects },
+		{ "no audit keys: subjects refused", test_no_audit_keys },
+		{ "V-nummer and BSN classification", test_classify },
+		{ "rollback drops the turn; commit keeps the next", test_rollback },
+		{ NULL, NULL },
+	};
+	uint8_t seed[32];
+	int r;
+
+	if (sodium_init() < 0)
+		return 1;
+	snprintf(work, sizeof(work), "/tmp/test_auditlog.XXXXXX");
+	if (mkdtemp(work) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	atexit(work_rm);
+	memset(seed, 0x5a, sizeof(seed));
+	crypto_sign_seed_keypair(pk, sk, seed);
+	memset(seed, 0xa5, sizeof(seed));
+	crypto_sign_seed_keypair(pk2, sk2, seed);
+	memcpy(trusted[0], pk, 32);
+	memcpy(trusted[1], pk2, 32);
+	snprintf(keys_path, sizeof(keys_path), "%s/audit.keys", work);
+	snprintf(clean_path, sizeof(clean_path), "%s/clean.log", work);
+	if (audit_keys_new(&keys) != 0 || audit_keys_save(keys, keys_path) != 0)
+		die("cannot make the audit keys");
+	clean_build();
+	r = tap_run(tests);
+	for (size_t i = 0; i < clean.n_cps; i++)
+		buf_destroy(&clean.notes[i]);
+	free(clean.p);
+	audit_keys_destroy(&keys);
+	work_rm();
+	return r;
+}
