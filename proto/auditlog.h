@@ -33,6 +33,13 @@
 #define AUDITLOG_FRAME_MAX (64 * 1024)	/* longest frame body accepted */
 #define AUDITLOG_MAX_SUBJECTS 16	/* records per event, one per subject */
 #define AUDITLOG_ORIGIN_PREFIX "keten/audit/v1/"
+/* Longest text fields of a record (bytes): local_system and rule;
+ * purpose; mandate_id; legal_basis and detail.  Room for a header's
+ * purpose or mandate id with its digit runs grouped (auditlog_append). */
+#define AUDIT_TEXT_SHORT 64
+#define AUDIT_TEXT_PURPOSE 384
+#define AUDIT_TEXT_MANDATE 192
+#define AUDIT_TEXT_LONG 768
 
 enum auditlog_frame_type {
 	AUDITLOG_RECORD = 0x00,
