@@ -1138,9 +1138,12 @@ index_lower(const uint8_t *t, uint64_t n, uint64_t k)
 	return lo;
 }
 
+#define SUBJECT_IDS_MAX 8
+
 struct subject_q {
 	struct audit_keys *k;
-	uint64_t tag;
+	uint64_t tags[SUBJECT_IDS_MAX];	/* of the identifiers asked about */
+	size_t ntags;
 	uint8_t (*msgs)[16];
 	size_t nmsgs, capm;
 	uint64_t *offs;		/* frames to show */
@@ -1184,28 +1187,78 @@ msg_add(struct subject_q *s, const uint8_t *id)
 	return 0;
 }
 
+/* Whether r is about one of the identifiers asked about: its sealed
+ * subject opens (with the keys) to one of their pseudonyms. */
+static int
+subject_is(const struct subject_q *s, const Keten__V1__AuditRecord *r)
+{
+	uint64_t tag;
+
+	if (record_tag(s->k, r, &tag) != 0)
+		return 0;
+	for (size_t i = 0; i < s->ntags; i++)
+		if (s->tags[i] == tag)
+			return 1;
+	return 0;
+}
+
+/* The records an index table lists under key, each read from the log and
+ * handed to fn (the table is only a hint: fn checks the record). */
+static int
+index_each(const uint8_t *table, uint64_t n, uint64_t key, const struct auditlog_file *f,
+    int (*fn)(struct subject_q *, const struct auditlog_frame *,
+    const Keten__V1__AuditRecord *), struct subject_q *s)
+{
+	int r = 0;
+
+	for (uint64_t i = index_lower(table, n, key); r == 0 && i < n &&
+	    rd64(table + 16 * i) == key; i++) {
+		struct auditlog_frame fr;
+		Keten__V1__AuditRecord *rec = NULL;
+		size_t o = rd64(table + 16 * i + 8);
+
+		if (auditlog_frame_next(f->p, f->len, &o, &fr) != 0 ||
+		    auditlog_record_parse(fr.payload, fr.payload_len, &rec) != 0)
+			continue;
+		r = fn(s, &fr, rec);
+		keten__v1__audit_record__free_unpacked(rec, NULL);
+	}
+	return r;
+}
+
+static int
+subject_take(struct subject_q *s, const struct auditlog_frame *fr,
+    const Keten__V1__AuditRecord *rec)
+{
+	int r;
+
+	if (!subject_is(s, rec))
+		return 0;
+	if ((r = off_add(s, fr->offset)) == 0 && rec->msg_id.len == 16)
+		r = msg_add(s, rec->msg_id.data);
+	return r;
+}
+
+static int
+same_msg_take(struct subject_q *s, const struct auditlog_frame *fr,
+    const Keten__V1__AuditRecord *rec)
+{
+	for (size_t i = 0; rec->subject == NULL && rec->msg_id.len == 16 && i < s->nmsgs; i++)
+		if (memcmp(s->msgs[i], rec->msg_id.data, 16) == 0)
+			return off_add(s, fr->offset);
+	return 0;
+}
+
 static int
 subject_scan(void *arg, const struct auditlog_frame *f, uint64_t index,
     const Keten__V1__AuditRecord *r)
 {
 	struct subject_q *s = arg;
-	uint64_t tag;
 
 	(void)index;
 	if (r == NULL || f->offset < s->from)
 		return 0;
-	if (s->pass == 1) {
-		if (record_tag(s->k, r, &tag) != 0 || tag != s->tag)
-			return 0;
-		if (r->msg_id.len == 16 && msg_add(s, r->msg_id.data) != 0)
-			return KETEN_ENOMEM;
-		return off_add(s, f->offset);
-	}
-	if (r->subject == NULL && r->msg_id.len == 16)
-		for (size_t i = 0; i < s->nmsgs; i++)
-			if (memcmp(s->msgs[i], r->msg_id.data, 16) == 0)
-				return off_add(s, f->offset);
-	return 0;
+	return s->pass == 1 ? subject_take(s, f, r) : same_msg_take(s, f, r);
 }
 
 static int
@@ -1235,43 +1288,35 @@ cmd_audit_subject(const struct cli_cmd *cmd, int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	if ((r = cli_parse(cmd, argc, argv, opts, &nops)) != 0)
 		return r;
-	if (nops != 2)
-		return cli_usage_error(cmd, "give the log and one V-nummer or BSN");
-	if ((type = audit_subject_classify(argv[1], norm)) == AUDIT_SUBJECT_NONE)
-		return cli_usage_error(cmd, "%s: neither a V-nummer (10 digits) nor a BSN "
-		    "(9 digits passing the eleven-test)", "the identifier");
-	if ((r = access_record(cmd, argv[1])) != 0)
-		return r;
+	if (nops < 2 || nops > 1 + SUBJECT_IDS_MAX)
+		return cli_usage_error(cmd, "give the log and 1..%d identifiers of one person "
+		    "(a V-nummer and a BSN, say)", SUBJECT_IDS_MAX);
+	for (int i = 1; i < nops; i++)
+		if (audit_subject_classify(argv[i], norm) == AUDIT_SUBJECT_NONE)
+			return cli_usage_error(cmd, "argument %d: neither a V-nummer (10 digits) "
+			    "nor a BSN (9 digits passing the eleven-test)", i + 1);
+	for (int i = 1; i < nops; i++)
+		if ((r = access_record(cmd, argv[i])) != 0)
+			return r;
 	if ((r = load_keys(keys, &s.k)) != 0)
 		return r;
 	if ((r = open_log(argv[0], &f)) != 0) {
 		audit_keys_destroy(&s.k);
 		return r;
 	}
-	audit_pseudonym(s.k, type, norm, ps);
-	s.tag = audit_pseudonym_tag(s.k, ps);
+	for (int i = 1; i < nops; i++) {
+		type = audit_subject_classify(argv[i], norm);
+		audit_pseudonym(s.k, type, norm, ps);
+		s.tags[s.ntags++] = audit_pseudonym_tag(s.k, ps);
+	}
 	sodium_memzero(ps, sizeof(ps));
 	sodium_memzero(norm, sizeof(norm));
 	have_ix = index_load(argv[0], &f, &ix) == 0;
 	s.pass = 1;
 	if (have_ix) {
 		/* the index for what it covers, the records after it read */
-		for (uint64_t i = index_lower(ix.subj, ix.nsubj, s.tag);
-		    i < ix.nsubj && rd64(ix.subj + 16 * i) == s.tag; i++) {
-			struct auditlog_frame fr;
-			Keten__V1__AuditRecord *rec = NULL;
-			size_t o = rd64(ix.subj + 16 * i + 8);
-			uint64_t tag;
-
-			if (auditlog_frame_next(f.p, f.len, &o, &fr) != 0 ||
-			    auditlog_record_parse(fr.payload, fr.payload_len, &rec) != 0)
-				continue;
-			/* the tag is only a hint: the record must open to it */
-			if (record_tag(s.k, rec, &tag) == 0 && tag == s.tag &&
-			    (r = off_add(&s, fr.offset)) == 0 && rec->msg_id.len == 16)
-				r = msg_add(&s, rec->msg_id.data);
-			keten__v1__audit_record__free_unpacked(rec, NULL);
-		}
+		for (size_t t = 0; t < s.ntags; t++)
+			(void)index_each(ix.subj, ix.nsubj, s.tags[t], &f, subject_take, &s);
 		s.from = ix.end;
 	}
 	r = auditlog_each_from(&f, s.from ? s.from : AUDITLOG_MAGIC_LEN, have_ix ? ix.records : 0,
@@ -1279,23 +1324,9 @@ cmd_audit_subject(const struct cli_cmd *cmd, int argc, char **argv)
 	/* The records of the same messages that carry no subject (a relay's,
 	 * a receipt's): found through the msg_id table, or by reading. */
 	s.pass = 2;
-	if (have_ix) {
+	if (have_ix)
 		for (size_t m = 0; m < s.nmsgs; m++)
-			for (uint64_t i = index_lower(ix.msg, ix.nmsg, msg_key(s.msgs[m]));
-			    i < ix.nmsg && rd64(ix.msg + 16 * i) == msg_key(s.msgs[m]); i++) {
-				struct auditlog_frame fr;
-				Keten__V1__AuditRecord *rec = NULL;
-				size_t o = rd64(ix.msg + 16 * i + 8);
-
-				if (auditlog_frame_next(f.p, f.len, &o, &fr) != 0 ||
-				    auditlog_record_parse(fr.payload, fr.payload_len, &rec) != 0)
-					continue;
-				if (rec->subject == NULL && rec->msg_id.len == 16 &&
-				    memcmp(rec->msg_id.data, s.msgs[m], 16) == 0)
-					(void)off_add(&s, fr.offset);
-				keten__v1__audit_record__free_unpacked(rec, NULL);
-			}
-	}
+			(void)index_each(ix.msg, ix.nmsg, msg_key(s.msgs[m]), &f, same_msg_take, &s);
 	if (s.nmsgs > 0)
 		(void)auditlog_each_from(&f, s.from ? s.from : AUDITLOG_MAGIC_LEN,
 		    have_ix ? ix.records : 0, 1, subject_scan, &s, &bad);

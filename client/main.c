@@ -53,7 +53,7 @@ static const struct cli_cmd commands[] = {
 	    "an inclusion or consistency proof, as JSON that check-proof verifies alone" },
 	{ "audit", "check-proof", cmd_audit_check_proof, "[--key HEX] PROOF.json",
 	    "verify a proof made by keten audit prove" },
-	{ "audit", "subject", cmd_audit_subject, "--keys FILE [--json] LOG V-NUMMER|BSN",
+	{ "audit", "subject", cmd_audit_subject, "--keys FILE [--json] LOG V-NUMMER|BSN...",
 	    "every processing of one person's data (subject-access request)" },
 	{ "audit", "index", cmd_audit_index, "--keys FILE LOG",
 	    "rebuild the subject index LOG.idx from the log" },
