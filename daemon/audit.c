@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <openssl/sha.h>
 
 #include "auditlog.h"
 #include "buf.h"
@@ -23,6 +22,7 @@
 #include "err.h"
 #include "keys.h"
 #include "log.h"
+#include "merkle.h"
 #include "mandate.h"
 #include "node.h"
 #include "payload.h"
@@ -170,8 +170,10 @@ node_audit_message(struct node *n, const struct node_audit_msg *m)
 		    m->mandate->legal_basis_uri && m->mandate->legal_basis_uri[0] ? ">" : "");
 		e.legal_basis = basis;
 	}
-	if (m->wire != NULL) {
-		SHA256(m->wire, m->wire_len, hash);
+	if (m->wire_hash != NULL) {
+		e.envelope_hash = m->wire_hash;
+	} else if (m->wire != NULL) {
+		merkle_sha256(m->wire, m->wire_len, hash);
 		e.envelope_hash = hash;
 	}
 	if (m->subjects != NULL) {

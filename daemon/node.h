@@ -196,6 +196,7 @@ struct node_audit_msg {
 	const char *local_system, *peer;
 	const uint8_t *wire;		/* the exact envelope: its SHA-256 is recorded */
 	size_t wire_len;
+	const uint8_t *wire_hash;	/* or that hash, computed already (32 bytes) */
 	const struct payload_subjects *subjects;
 };
 int node_audit_message(struct node *n, const struct node_audit_msg *m);

@@ -24,6 +24,7 @@
 #include "local.h"
 #include "log.h"
 #include "mandate.h"
+#include "merkle.h"
 #include "node.h"
 #include "node_io.h"
 #include "peer.h"
@@ -206,6 +207,7 @@ staged_store_and_send(struct node *n, const struct staged *s)
 	const struct envelope_header *h = envelope_header(s->e);
 	uint64_t sent_next[KETEN_MAX_RECIPIENTS], now = clock_now_ms();
 	const struct party *hops[KETEN_MAX_RECIPIENTS];
+	uint8_t wire_hash[32];
 	const uint8_t *w;
 	size_t len, last = 0;
 	int r;
@@ -225,6 +227,7 @@ staged_store_and_send(struct node *n, const struct staged *s)
 	    (const char *const *)h->recipients, h->nrecipients, h->seqs, sent_next);
 	if (r != 0)
 		return r;
+	merkle_sha256(w, len, wire_hash);	/* once for all the SEND records */
 	for (size_t i = 0; i < h->nrecipients; i++) {
 		/* one SEND per destination, naming it */
 		const char *to[1] = { h->recipients[i] };
@@ -233,7 +236,7 @@ staged_store_and_send(struct node *n, const struct staged *s)
 			.kind = h->kind, .sender = h->sender, .recipients = to, .n_recipients = 1,
 			.purpose = h->purpose, .mandate_id = h->mandate_id,
 			.traceparent = h->traceparent, .local_system = s->local_name,
-			.peer = hops[i]->oin, .wire = w, .wire_len = len, .subjects = &s->subj,
+			.peer = hops[i]->oin, .wire_hash = wire_hash, .subjects = &s->subj,
 		};
 
 		if ((r = node_audit_message(n, &am)) != 0)

@@ -29,6 +29,10 @@ struct period {
 
 struct audit_keys {
 	uint8_t *pseudonym_key;	/* 32 bytes, sodium_malloc */
+	/* HMAC state with the pseudonym key absorbed (sodium_malloc): each
+	 * pseudonym or tag starts from a copy instead of hashing the key's
+	 * padding blocks again */
+	crypto_auth_hmacsha256_state *hmac_base;
 	struct period *periods;
 	size_t n;
 	size_t last;		/* the period found last: lookups come in runs */
@@ -89,11 +93,20 @@ keys_alloc(void)
 	/* sodium_malloc needs it; repeated calls are cheap */
 	if (sodium_init() < 0 || (k = calloc(1, sizeof(*k))) == NULL)
 		return NULL;
-	if ((k->pseudonym_key = sodium_malloc(32)) == NULL) {
+	if ((k->pseudonym_key = sodium_malloc(32)) == NULL ||
+	    (k->hmac_base = sodium_malloc(sizeof(*k->hmac_base))) == NULL) {
+		sodium_free(k->pseudonym_key);
 		free(k);
 		return NULL;
 	}
 	return k;
+}
+
+/* After the pseudonym key is set. */
+static void
+hmac_base_set(struct audit_keys *k)
+{
+	crypto_auth_hmacsha256_init(k->hmac_base, k->pseudonym_key, 32);
 }
 
 int
@@ -104,6 +117,7 @@ audit_keys_new(struct audit_keys **out)
 	if (k == NULL)
 		return KETEN_ENOMEM;
 	randombytes_buf(k->pseudonym_key, 32);
+	hmac_base_set(k);
 	*out = k;
 	return 0;
 }
@@ -119,6 +133,7 @@ audit_keys_destroy(struct audit_keys **kp)
 		sodium_free(k->periods[i].key);
 	free(k->periods);
 	sodium_free(k->pseudonym_key);
+	sodium_free(k->hmac_base);
 	free(k);
 	*kp = NULL;
 }
@@ -195,6 +210,8 @@ audit_keys_load(const char *path, struct audit_keys **out)
 		if ((r = keys_parse_line(k, line, &have_pseudonym)) != 0)
 			goto out;
 	r = have_pseudonym ? 0 : KETEN_EKEYFILE;
+	if (r == 0)
+		hmac_base_set(k);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -315,10 +332,9 @@ void
 audit_pseudonym(const struct audit_keys *k, int type, const char *digits,
     uint8_t out[AUDIT_PSEUDONYM_LEN])
 {
-	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_state st = *k->hmac_base;
 	uint8_t t = (uint8_t)type;
 
-	crypto_auth_hmacsha256_init(&st, k->pseudonym_key, 32);
 	crypto_auth_hmacsha256_update(&st, &t, 1);
 	crypto_auth_hmacsha256_update(&st, (const uint8_t *)digits, strlen(digits));
 	crypto_auth_hmacsha256_final(&st, out);
@@ -328,14 +344,14 @@ audit_pseudonym(const struct audit_keys *k, int type, const char *digits,
 uint64_t
 audit_pseudonym_tag(const struct audit_keys *k, const uint8_t pseudonym[AUDIT_PSEUDONYM_LEN])
 {
-	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_state st = *k->hmac_base;
 	uint8_t mac[32];
 	uint64_t tag = 0;
 
-	crypto_auth_hmacsha256_init(&st, k->pseudonym_key, 32);
 	crypto_auth_hmacsha256_update(&st, (const uint8_t *)CTX_TAG, sizeof(CTX_TAG));
 	crypto_auth_hmacsha256_update(&st, pseudonym, AUDIT_PSEUDONYM_LEN);
 	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(&st, sizeof(st));
 	for (int i = 0; i < 8; i++)
 		tag = tag << 8 | mac[i];
 	return tag;
@@ -358,7 +374,7 @@ subject_ad(const char *oin, uint64_t index, uint8_t ad[64])
 int
 audit_subject_seal(const struct audit_keys *k, const char *period, const char *oin,
     uint64_t index, int type, const uint8_t pseudonym[AUDIT_PSEUDONYM_LEN],
-    uint8_t nonce[AUDIT_NONCE_LEN], uint8_t sealed[AUDIT_SEALED_LEN])
+    const uint8_t nonce[AUDIT_NONCE_LEN], uint8_t sealed[AUDIT_SEALED_LEN])
 {
 	const struct period *p = period_find(k, period);
 	uint8_t pt[1 + AUDIT_PSEUDONYM_LEN], ad[64];
@@ -368,7 +384,6 @@ audit_subject_seal(const struct audit_keys *k, const char *period, const char *o
 		return KETEN_EAUDITKEY;
 	pt[0] = (uint8_t)type;
 	memcpy(pt + 1, pseudonym, AUDIT_PSEUDONYM_LEN);
-	randombytes_buf(nonce, AUDIT_NONCE_LEN);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, pt, sizeof(pt), ad,
 	    adlen, NULL, nonce, p->key);
 	sodium_memzero(pt, sizeof(pt));

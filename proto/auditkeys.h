@@ -89,11 +89,12 @@ void audit_pseudonym(const struct audit_keys *k, int type, const char *digits,
     uint8_t out[AUDIT_PSEUDONYM_LEN]);
 
 /* Seal (type, pseudonym) for the record `index` of the log of node `oin`
- * under the key of `period`.  nonce (24) is filled at random.  0 or
- * KETEN_EAUDITKEY (no key for that period). */
+ * under the key of `period`, with nonce (24 bytes), which must never be
+ * used twice under one key: random, or a random prefix and a counter.  0
+ * or KETEN_EAUDITKEY (no key for that period). */
 int audit_subject_seal(const struct audit_keys *k, const char *period,
     const char *oin, uint64_t index, int type,
-    const uint8_t pseudonym[AUDIT_PSEUDONYM_LEN], uint8_t nonce[AUDIT_NONCE_LEN],
+    const uint8_t pseudonym[AUDIT_PSEUDONYM_LEN], const uint8_t nonce[AUDIT_NONCE_LEN],
     uint8_t sealed[AUDIT_SEALED_LEN]);
 
 /* Open a sealed subject.  0, KETEN_EAUDITKEY (no key: unknown or

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/sha.h>
 #include <sodium.h>
 
 #include "auditlog.h"
@@ -67,7 +66,7 @@ whole_frames_follow(const uint8_t *p, size_t len, size_t o)
 			if (bl == 0 || bl > AUDITLOG_FRAME_MAX || p[at + 4] > AUDITLOG_PRUNED ||
 			    (size_t)bl + 8 > len - at)
 				break;
-			SHA256(p + at + 4, bl, h);
+			merkle_sha256(p + at + 4, bl, h);
 			if (memcmp(h, p + at + 4 + bl, 4) != 0)
 				break;
 			at += (size_t)bl + 8;
@@ -128,7 +127,7 @@ auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_f
 	f->payload_len = blen - 1;
 	f->offset = o;
 	f->end = o + 8 + blen;
-	SHA256(f->body, blen, f->hash);
+	merkle_sha256(f->body, blen, f->hash);
 	if (memcmp(f->hash, p + o + 4 + blen, 4) != 0)
 		return bad_frame(p, len, o, f->end == len);
 	*off = f->end;
@@ -148,7 +147,7 @@ auditlog_frame_put(struct buf *b, int type, const uint8_t *payload, size_t len)
 	put_be32(d, (uint32_t)(len + 1));
 	d[4] = (uint8_t)type;
 	memcpy(d + 5, payload, len);
-	SHA256(d + 4, len + 1, h);
+	merkle_sha256(d + 4, len + 1, h);
 	memcpy(d + 5 + len, h, 4);
 	return 0;
 }
@@ -261,6 +260,11 @@ struct auditlog {
 	uint64_t cp_ms;
 	uint64_t durable_cp_size, durable_cp_ms;	/* of the last one on disk */
 	struct buf *note;		/* the last checkpoint signed */
+	/* Subject nonces: a random prefix per opening and a counter, so no
+	 * nonce repeats under a period key (not even for a record index used
+	 * again after a rolled-back turn) and no system call per record. */
+	uint8_t nonce_prefix[16];
+	uint64_t nonce_ctr;
 	uint8_t *pack;			/* record packing space */
 	size_t pack_cap;
 };
@@ -400,6 +404,7 @@ auditlog_open(const char *path, const char *oin, const uint8_t *sk, const uint8_
 	    (l->pending = buf_new(SIZE_MAX)) == NULL || (l->note = buf_new(NOTE_MAX)) == NULL)
 		goto out;
 	memcpy(l->sk, sk, 64);
+	randombytes_buf(l->nonce_prefix, sizeof(l->nonce_prefix));
 	r = KETEN_EIO;
 	if ((l->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0 ||
 	    fstat(l->fd, &st) != 0)
@@ -636,6 +641,10 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 			}
 			audit_pseudonym(l->keys, type, norm, pseudonym);
 			sodium_memzero(norm, sizeof(norm));
+			memcpy(nonce, l->nonce_prefix, 16);
+			for (int b = 0; b < 8; b++)
+				nonce[16 + b] = (uint8_t)(l->nonce_ctr >> (56 - 8 * b));
+			l->nonce_ctr++;
 			if ((r = audit_subject_seal(l->keys, period, l->oin, rec.index,
 			    type, pseudonym, nonce, sealed)) != 0)
 				return r;

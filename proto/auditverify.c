@@ -176,6 +176,22 @@ set_oin(struct verify *v, const char *oin)
 	v->have_oin = 1;
 }
 
+/* The policy check looks at the text a record holds (the binary fields
+ * are hashes, nonces and sealed bytes; a WITNESS checkpoint is a signed
+ * note whose tree size may well have 9 digits). */
+static int
+record_has_identifier(const Keten__V1__AuditRecord *r)
+{
+	const char *texts[] = { r->local_system, r->purpose, r->mandate_id, r->legal_basis,
+		r->rule, r->detail, r->prune ? r->prune->policy : NULL };
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (texts[i] != NULL && texts[i][0] != '\0' &&
+		    auditlog_find_identifier((const uint8_t *)texts[i], strlen(texts[i])))
+			return 1;
+	return 0;
+}
+
 static int
 check_record(struct verify *v, const struct auditlog_frame *f, uint64_t index)
 {
@@ -224,7 +240,7 @@ check_record(struct verify *v, const struct auditlog_frame *f, uint64_t index)
 	if (v->rep->first_time == 0)
 		v->rep->first_time = rec->time;
 	v->rep->last_time = rec->time;
-	if (auditlog_find_identifier(f->payload, f->payload_len)) {
+	if (record_has_identifier(rec)) {
 		v->rep->identifiers++;
 		report(v, KETEN_EPOLICY, index, f->offset,
 		    "record %llu holds something that looks like a raw BSN or V-nummer",

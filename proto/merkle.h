@@ -45,6 +45,10 @@ void merkle_leaf_hash(const uint8_t *data, size_t len, uint8_t out[32]);
  * of p + 1, computed without copying. */
 void merkle_leaf_hash_prefixed(const uint8_t *p, size_t len, uint8_t out[32]);
 
+/* Plain SHA-256 of p[0..len), through the same fetched digest and reused
+ * context (faster than OpenSSL 3's one-shot SHA256()). */
+void merkle_sha256(const uint8_t *p, size_t len, uint8_t out[32]);
+
 /* SHA-256(0x01 || left || right).  out may alias left or right. */
 void merkle_node_hash(const uint8_t left[32], const uint8_t right[32],
     uint8_t out[32]);
