@@ -320,15 +320,8 @@ witness_take(void *arg, const struct auditlog_frame *f, uint64_t index,
 	    checkpoint_parse(rec->checkpoint.data, rec->checkpoint.len, &cp) != 0 ||
 	    strcmp(cp.origin, w->origin) != 0)
 		return 0;
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? 2 * w->cap : 16;
-		struct buf **g = realloc(w->notes, cap * sizeof(*g));
-
-		if (g == NULL)
-			return KETEN_ENOMEM;
-		w->notes = g;
-		w->cap = cap;
-	}
+	if (array_room(&w->notes, w->n, &w->cap, sizeof(*w->notes), 16) != 0)
+		return KETEN_ENOMEM;
 	if ((w->notes[w->n] = buf_new(rec->checkpoint.len)) == NULL ||
 	    buf_put(w->notes[w->n], rec->checkpoint.data, rec->checkpoint.len) != 0)
 		return KETEN_ENOMEM;
@@ -425,14 +418,11 @@ cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 				r = cli_failf("%s: cannot read", list[i]);
 				break;
 			}
-			struct buf **g = realloc(w.notes, (w.n + 1) * sizeof(*g));
-
-			if (g == NULL) {
+			if (array_room(&w.notes, w.n, &w.cap, sizeof(*w.notes), 16) != 0) {
 				buf_destroy(&b);
 				r = cli_fail(NULL, KETEN_ENOMEM);
 				break;
 			}
-			w.notes = g;
 			w.notes[w.n++] = b;
 		}
 		free(copy);
@@ -926,15 +916,8 @@ struct ientries {
 static int
 ientry_add(struct ientries *t, uint64_t key, uint64_t off)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? 2 * t->cap : 4096;
-		struct ientry *g = realloc(t->e, cap * sizeof(*g));
-
-		if (g == NULL)
-			return KETEN_ENOMEM;
-		t->e = g;
-		t->cap = cap;
-	}
+	if (array_room(&t->e, t->n, &t->cap, sizeof(*t->e), 4096) != 0)
+		return KETEN_ENOMEM;
 	t->e[t->n++] = (struct ientry){ key, off };
 	return 0;
 }
@@ -1180,15 +1163,8 @@ struct subject_q {
 static int
 off_add(struct subject_q *s, uint64_t off)
 {
-	if (s->noffs == s->capo) {
-		size_t cap = s->capo ? 2 * s->capo : 64;
-		uint64_t *g = realloc(s->offs, cap * sizeof(*g));
-
-		if (g == NULL)
-			return KETEN_ENOMEM;
-		s->offs = g;
-		s->capo = cap;
-	}
+	if (array_room(&s->offs, s->noffs, &s->capo, sizeof(*s->offs), 64) != 0)
+		return KETEN_ENOMEM;
 	s->offs[s->noffs++] = off;
 	return 0;
 }
@@ -1199,15 +1175,8 @@ msg_add(struct subject_q *s, const uint8_t *id)
 	for (size_t i = 0; i < s->nmsgs; i++)
 		if (memcmp(s->msgs[i], id, 16) == 0)
 			return 0;
-	if (s->nmsgs == s->capm) {
-		size_t cap = s->capm ? 2 * s->capm : 64;
-		uint8_t (*g)[16] = realloc(s->msgs, cap * 16);
-
-		if (g == NULL)
-			return KETEN_ENOMEM;
-		s->msgs = g;
-		s->capm = cap;
-	}
+	if (array_room(&s->msgs, s->nmsgs, &s->capm, 16, 64) != 0)
+		return KETEN_ENOMEM;
 	memcpy(s->msgs[s->nmsgs++], id, 16);
 	return 0;
 }
@@ -1411,15 +1380,8 @@ struct flows {
 static int
 id_push(struct idvec *v, const uint8_t *id)
 {
-	if (v->n == v->cap) {
-		size_t c = v->cap ? 2 * v->cap : 256;
-		uint8_t (*g)[16] = realloc(v->v, c * 16);
-
-		if (g == NULL)
-			return KETEN_ENOMEM;
-		v->v = g;
-		v->cap = c;
-	}
+	if (array_room(&v->v, v->n, &v->cap, 16, 256) != 0)
+		return KETEN_ENOMEM;
 	memcpy(v->v[v->n++], id, 16);
 	return 0;
 }

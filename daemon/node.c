@@ -444,10 +444,7 @@ node_destroy(struct node **np)
 		close(n->sigfd);
 	if (n->in_txn)
 		store_rollback(n->store);
-	if (n->audit != NULL)
-		auditlog_rollback(n->audit);
-	auditlog_destroy(&n->audit);
-	audit_keys_destroy(&n->audit_keys);
+	node_audit_free(n);
 	store_close(&n->store);
 	sigcache_destroy(&n->sigcache);
 	opener_destroy(&n->opener);
@@ -579,23 +576,39 @@ static void
 node_commit(struct node *n)
 {
 	uint64_t first = n->audit ? auditlog_durable_size(n->audit) : 0;
-	int r;
+	int r, syncing, store_r = 0;
 
 	/* The turn's audit records are durable before anything of the turn
-	 * is: an action that cannot be recorded does not happen. */
-	if ((r = node_audit_commit(n, clock_now_ms(), n->stopping)) != 0) {
+	 * goes out: their fdatasync runs beside the store's commit, and an
+	 * action whose record cannot be made durable does not happen. */
+	if ((r = node_audit_sync_begin(n, clock_now_ms(), n->stopping, &syncing)) != 0) {
 		node_abort_turn(n, r);
 		return;
 	}
 	if (n->in_txn) {
-		if ((r = store_commit(n->store)) != 0) {
+		if ((store_r = store_commit(n->store)) != 0)
 			log_error("store: commit failed: %s; this turn's work is refused",
-			    keten_strerror(r));
-			node_abort_turn(n, r);
-			node_audit_aborted(n, first);
-			return;
+			    keten_strerror(store_r));
+		else
+			n->in_txn = 0;
+	}
+	if (syncing && (r = node_audit_sync_end(n)) != 0) {
+		if (store_r == 0 && !n->in_txn) {
+			/* The store has the turn, its records are not durable:
+			 * nothing of it goes out, and the node stops rather than
+			 * work on without its log (fail closed). */
+			log_error("audit: the turn's records could not be made durable after the "
+			    "store committed it; stopping");
+			n->fatal = r;
+			n->stopping = 1;
 		}
-		n->in_txn = 0;
+		node_abort_turn(n, r);
+		return;
+	}
+	if (store_r != 0) {
+		node_abort_turn(n, store_r);
+		node_audit_aborted(n, first);
+		return;
 	}
 	for (size_t i = 0; i < n->nactions; i++) {
 		struct action *a = &n->actions[i];
@@ -707,6 +720,10 @@ node_run(struct node *n)
 	if (n->nstaged > 0)
 		outbound_flush(n);
 	node_commit(n);
+	if (n->fatal) {
+		log_error("stopped: %s", keten_strerror(n->fatal));
+		return n->fatal;
+	}
 	node_audit_close(n);
 	log_info("stopped");
 	return 0;

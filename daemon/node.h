@@ -22,6 +22,7 @@
 
 struct audit_event;
 struct audit_keys;
+struct audit_syncer;
 struct auditlog;
 struct buf;
 struct config;
@@ -111,6 +112,8 @@ struct node {
 	struct sigcache *sigcache;
 	struct auditlog *audit;
 	struct audit_keys *audit_keys;
+	struct audit_syncer *syncer;	/* the audit log's fdatasync thread */
+	int fatal;			/* why the node stopped on its own, 0 */
 	struct witnessed *witnessed;
 	size_t nwitnessed;
 	struct buf *note;		/* the checkpoint the turn's receipts carry */
@@ -201,9 +204,16 @@ struct node_audit_msg {
 };
 int node_audit_message(struct node *n, const struct node_audit_msg *m);
 
-/* Sign a checkpoint when one is due (or force) and make the turn's
- * records durable: one write, one fdatasync.  0 or the error (logged). */
-int node_audit_commit(struct node *n, uint64_t now, int force);
+/* The turn's records: sign a checkpoint when one is due (or force),
+ * write them, and start their fdatasync on the audit thread (*syncing
+ * set); the node commits its store meanwhile, then waits in
+ * node_audit_sync_end (0, or the error, logged; the records are then
+ * undone).  A begin that fails has undone the turn's records. */
+int node_audit_sync_begin(struct node *n, uint64_t now, int force, int *syncing);
+int node_audit_sync_end(struct node *n);
+/* Close without the LOG_STOP record (node_destroy after a failure). */
+void node_audit_free(struct node *n);
+
 /* The store could not commit a turn whose records (from `first`) are
  * durable already: record that none of them took effect. */
 void node_audit_aborted(struct node *n, uint64_t first);

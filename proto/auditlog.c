@@ -682,29 +682,53 @@ auditlog_checkpoint(struct auditlog *l, int force, struct buf *note)
 	return 0;
 }
 
+/* Back to the last durable length (no half record stays) and drop the
+ * turn; returns r, or KETEN_EIO if even that failed. */
+static int
+write_undo(struct auditlog *l, int r)
+{
+	if (ftruncate(l->fd, (off_t)l->durable_len) != 0)
+		r = KETEN_EIO;
+	auditlog_rollback(l);
+	return r;
+}
+
 int
-auditlog_commit(struct auditlog *l)
+auditlog_write(struct auditlog *l, int *fd)
 {
 	int r;
 
+	*fd = -1;
 	if (buf_len(l->pending) == 0)
 		return 0;
-	if ((r = write_all(l->fd, buf_ptr(l->pending), buf_len(l->pending))) == 0 &&
-	    fdatasync(l->fd) != 0)
-		r = errno == ENOSPC || errno == EDQUOT ? KETEN_EFULL : KETEN_EIO;
-	if (r != 0) {
-		/* Back to the last durable length: no half record stays. */
-		if (ftruncate(l->fd, (off_t)l->durable_len) != 0)
-			r = KETEN_EIO;
-		auditlog_rollback(l);
-		return r;
-	}
+	if ((r = write_all(l->fd, buf_ptr(l->pending), buf_len(l->pending))) != 0)
+		return write_undo(l, r);
+	*fd = l->fd;
+	return 0;
+}
+
+int
+auditlog_synced(struct auditlog *l, int sync_errno)
+{
+	if (sync_errno != 0)
+		return write_undo(l, sync_errno == ENOSPC || sync_errno == EDQUOT ? KETEN_EFULL :
+		    KETEN_EIO);
 	l->durable_len += buf_len(l->pending);
 	l->durable_tree = l->tree;
 	l->durable_cp_size = l->cp_size;
 	l->durable_cp_ms = l->cp_ms;
 	buf_reset(l->pending);
 	return 0;
+}
+
+int
+auditlog_commit(struct auditlog *l)
+{
+	int fd, r;
+
+	if ((r = auditlog_write(l, &fd)) != 0 || fd < 0)
+		return r;
+	return auditlog_synced(l, fdatasync(fd) != 0 ? errno : 0);
 }
 
 void
@@ -805,7 +829,7 @@ auditlog_each_from(const struct auditlog_file *f, size_t start, uint64_t index, 
 
 struct leaves_acc {
 	uint8_t (*leaves)[32];
-	uint64_t n, cap;
+	size_t n, cap;
 };
 
 static int
@@ -826,15 +850,8 @@ leaves_add(void *arg, const struct auditlog_frame *f, uint64_t index,
 	} else {
 		h = f->hash;
 	}
-	if (a->n == a->cap) {
-		uint64_t cap = a->cap ? 2 * a->cap : 4096;
-		uint8_t (*grown)[32] = realloc(a->leaves, cap * 32);
-
-		if (grown == NULL)
-			return KETEN_ENOMEM;
-		a->leaves = grown;
-		a->cap = cap;
-	}
+	if (array_room(&a->leaves, a->n, &a->cap, 32, 4096) != 0)
+		return KETEN_ENOMEM;
 	memcpy(a->leaves[a->n++], h, 32);
 	return 0;
 }

@@ -154,3 +154,19 @@ out:
 	errno = saved;
 	return r;
 }
+
+int
+array_room(void *arr, size_t n, size_t *cap, size_t size, size_t first)
+{
+	void **ap = arr, *grown;
+	size_t c;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? 2 * *cap : first;
+	if (c < *cap || c > SIZE_MAX / size || (grown = realloc(*ap, c * size)) == NULL)
+		return KETEN_ENOMEM;
+	*ap = grown;
+	*cap = c;
+	return 0;
+}

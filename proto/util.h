@@ -34,4 +34,9 @@ int oin_valid(const char *s);
  * says why). */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* Room for one more element in a growing array: *arr holds n elements
+ * of size bytes in *cap; when full it is doubled (from first).  0 or
+ * KETEN_ENOMEM (the array is unchanged). */
+int array_room(void *arr, size_t n, size_t *cap, size_t size, size_t first);
+
 #endif
