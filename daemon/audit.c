@@ -195,6 +195,18 @@ node_audit_open(struct node *n)
 	    n->cfg->path, (unsigned long long)directory_serial(n->dir),
 	    n->cfg->mandates[0] ? n->cfg->mandates : "none");
 	memset(&e, 0, sizeof(e));
+	if (auditlog_key_changed(n->audit)) {
+		/* a key change is a record of its own; the verifier takes the
+		 * key it names for every checkpoint after it */
+		e.event = KETEN__V1__AUDIT_EVENT__EVENT_KEY;
+		e.key = n->keys->sign_pk;
+		e.detail = "the node's signing key changed since its last checkpoint";
+		if ((r = node_audit(n, &e)) != 0) {
+			log_error("audit: %s: cannot write: %s", n->cfg->audit_log, keten_strerror(r));
+			return r;
+		}
+		log_warn("audit: the node's signing key changed; recorded in the audit log");
+	}
 	e.event = KETEN__V1__AUDIT_EVENT__EVENT_LOG_START;
 	e.key = n->keys->sign_pk;
 	e.detail = detail;

@@ -462,6 +462,15 @@ auditlog_durable_size(const struct auditlog *l)
 	return l->durable_tree.size;
 }
 
+int
+auditlog_key_changed(const struct auditlog *l)
+{
+	struct checkpoint cp;
+
+	return buf_len(l->note) > 0 && checkpoint_verify(buf_ptr(l->note), buf_len(l->note),
+	    l->origin, l->pk, &cp) != 0;
+}
+
 uint64_t
 auditlog_checkpointed_size(const struct auditlog *l)
 {

@@ -169,6 +169,10 @@ void auditlog_rollback(struct auditlog *l);
 uint64_t auditlog_size(const struct auditlog *l);
 /* Records durable. */
 uint64_t auditlog_durable_size(const struct auditlog *l);
+/* Whether the log's last checkpoint (as opened) was signed with another
+ * key than the one the writer now signs with: the node's key changed. */
+int auditlog_key_changed(const struct auditlog *l);
+
 /* Tree size of the last checkpoint signed. */
 uint64_t auditlog_checkpointed_size(const struct auditlog *l);
 /* ms since the epoch of the last checkpoint signed, 0 if none. */

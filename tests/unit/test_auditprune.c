@@ -2,7 +2,9 @@
  * test_auditprune.c — retention: auditlog_prune removes record bodies
  * behind a signed PRUNE record, the log still verifies and says what was
  * pruned; a body removed without its PRUNE record is tampering; the
- * destroyed period key no longer opens a subject.
+ * destroyed period key no longer opens a subject.  And a key change: the
+ * writer sees it, a KEY record names the new key, and the log verifies
+ * with both keys trusted.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +212,57 @@ test_prune_unrecorded(void)
 	unlink(tampered);
 }
 
+static void
+test_key_change(void)
+{
+	struct auditlog *l = NULL;
+	struct audit_event e;
+	struct auditlog_report rep;
+	struct auditlog_file f;
+	struct auditlog_trust t;
+	uint8_t pk2[32], sk2[64], seed[32], both[2][32];
+	size_t torn;
+
+	memset(seed, 9, sizeof(seed));
+	crypto_sign_seed_keypair(pk2, sk2, seed);
+	unlink(logp);
+	CHECK_EQ(auditlog_open(logp, OIN, sk, pk, NULL, NULL, &l, &torn), 0);
+	memset(&e, 0, sizeof(e));
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_LOG_START;
+	e.key = pk;
+	CHECK_EQ(auditlog_append(l, &e), 0);
+	CHECK_EQ(auditlog_checkpoint(l, 0, NULL), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+	CHECK_EQ(auditlog_key_changed(l), 0);
+	auditlog_destroy(&l);
+
+	CHECK_EQ(auditlog_open(logp, OIN, sk2, pk2, NULL, NULL, &l, &torn), 0);
+	CHECK_EQ(auditlog_key_changed(l), 1);
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_KEY;
+	e.key = pk2;
+	CHECK_EQ(auditlog_append(l, &e), 0);
+	CHECK_EQ(auditlog_checkpoint(l, 0, NULL), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+	auditlog_destroy(&l);
+	CHECK_EQ(auditlog_open(logp, OIN, sk2, pk2, NULL, NULL, &l, &torn), 0);
+	CHECK_EQ(auditlog_key_changed(l), 0);
+	auditlog_destroy(&l);
+
+	memcpy(both[0], pk, 32);
+	memcpy(both[1], pk2, 32);
+	memset(&t, 0, sizeof(t));
+	t.keys = (const uint8_t (*)[32])both;
+	t.n_keys = 2;
+	CHECK_EQ(auditlog_file_open(logp, &f), 0);
+	CHECK_EQ(auditlog_verify(&f, &t, &rep, NULL, NULL), 0);
+	CHECK_EQ(rep.checkpoints, 2);
+	/* only the new key trusted: the first key is not, nor its checkpoint */
+	t.keys = (const uint8_t (*)[32])pk2;
+	t.n_keys = 1;
+	CHECK_EQ(auditlog_verify(&f, &t, &rep, NULL, NULL), KETEN_ETAMPER);
+	auditlog_file_close(&f);
+}
+
 int
 main(void)
 {
@@ -228,6 +281,8 @@ main(void)
 		{ "prune: bodies removed behind a PRUNE record; still verifies", test_prune },
 		{ "prune: a body removed without a PRUNE record is tampering",
 		    test_prune_unrecorded },
+		{ "key change: seen by the writer, recorded, verified with both keys",
+		    test_key_change },
 		{ NULL, NULL },
 	};
 	int rc = tap_run(tests);
