@@ -240,7 +240,7 @@ problem_print(void *arg, int code, uint64_t index, size_t offset, const char *wh
 		return;
 	}
 	if (p->shown++ < 50)
-		printf("%s: %s (offset %zu)\n", cls, what, offset);
+		printf("%s: %s\n", cls, what);
 	else if (p->shown == 51)
 		printf("... (more problems not shown)\n");
 }

@@ -460,7 +460,8 @@ auditlog_verify(const struct auditlog_file *f, const struct auditlog_trust *t,
 		    "append; the node cuts it off when it starts)", off);
 	} else if (r == KETEN_ETAMPER) {
 		report(&v, KETEN_ETAMPER, index, off,
-		    "the frame at offset %zu (after %llu records) was altered", off,
+		    "the frame at offset %zu was altered; nothing from record %llu on can be read "
+		    "as verified", off,
 		    (unsigned long long)index);
 	}
 	r = 0;

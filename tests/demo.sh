@@ -169,7 +169,7 @@ run "$keten" audit check-proof "$audit/cons.json"
 
 say "Tampering is found: one altered byte in a record of Amsterdam's log"
 cp "$audit/amsterdam.log" "$audit/altered.log"
-printf 'X' | dd of="$audit/altered.log" bs=1 seek=200 conv=notrunc 2>/dev/null
+printf 'X' | dd of="$audit/altered.log" bs=1 seek=600 conv=notrunc 2>/dev/null
 set +e
 "$keten" audit verify "${atrust[@]}" "$audit/altered.log"
 echo "exit status $? (3: tampered, 4: torn write after a crash, 5: policy)"
