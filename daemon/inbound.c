@@ -323,6 +323,14 @@ inbound_flush(struct node *n)
 	}
 	if (r == 0 && (r = auditlog_checkpoint(n->audit, 0, n->note)) != 0)
 		log_error("audit: cannot sign a checkpoint: %s", keten_strerror(r));
+	if (r != 0) {
+		/* Without their records nothing of the turn happens: no store,
+		 * no receipt; the senders send again. */
+		for (size_t i = 0; i < k; i++)
+			buf_destroy(&n->received[i].wire);
+		node_abort_turn(n, r);
+		return;
+	}
 	for (size_t i = 0; i < k; i++) {
 		memset(&ri[i], 0, sizeof(ri[i]));
 		memcpy(ri[i].msg_id, n->received[i].msg_id, KETEN_MSG_ID_LEN);

@@ -411,6 +411,7 @@ op_subscribe(struct req_ctx *c, const Keten__V1__SubscribeRequest *rq)
 struct fetch_acc {
 	struct node *n;
 	const char *sysname;
+	int audit_failed;
 	Keten__V1__Delivered *d;
 	Keten__V1__Delivered **pd;
 	struct buf **payloads;
@@ -458,9 +459,12 @@ fetch_one(void *arg, uint64_t id, const char *sender, const uint8_t *msg_id, int
 		if (payload_subjects(h->kind, buf_ptr(pl), buf_len(pl), &subj) != 0)
 			subj.n = 0;
 		if ((r = node_audit_message(a->n, &am)) != 0) {
+			/* the reads already recorded in this fetch did not happen:
+			 * the turn is refused (fetch_reply answers the error) */
 			envelope_destroy(&e);
 			buf_destroy(&pl);
 			a->err = r;
+			a->audit_failed = 1;
 			return r;
 		}
 	}
@@ -541,6 +545,8 @@ fetch_reply(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_
 		return -1;
 	}
 	r = store_cursor_fetch(n->store, sysname, cursor, max, fetch_one, &a);
+	if (a.audit_failed)
+		node_abort_turn(n, a.err);
 	if (r != 0 || a.err != 0) {
 		r = r ? r : a.err;
 		fetch_acc_free(&a, max);

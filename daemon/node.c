@@ -576,39 +576,26 @@ static void
 node_commit(struct node *n)
 {
 	uint64_t first = n->audit ? auditlog_durable_size(n->audit) : 0;
-	int r, syncing, store_r = 0;
+	int r, syncing;
 
-	/* The turn's audit records are durable before anything of the turn
-	 * goes out: their fdatasync runs beside the store's commit, and an
-	 * action whose record cannot be made durable does not happen. */
-	if ((r = node_audit_sync_begin(n, clock_now_ms(), n->stopping, &syncing)) != 0) {
+	/* The turn's audit records are durable before the store commits the
+	 * turn and before anything of it goes out: a crash can leave records
+	 * of work that did not happen (TURN_ABORTED says so when the node
+	 * sees it), never work without its records. */
+	if ((r = node_audit_sync_begin(n, clock_now_ms(), n->stopping, &syncing)) != 0 ||
+	    (syncing && (r = node_audit_sync_end(n)) != 0)) {
 		node_abort_turn(n, r);
 		return;
 	}
 	if (n->in_txn) {
-		if ((store_r = store_commit(n->store)) != 0)
+		if ((r = store_commit(n->store)) != 0) {
 			log_error("store: commit failed: %s; this turn's work is refused",
-			    keten_strerror(store_r));
-		else
-			n->in_txn = 0;
-	}
-	if (syncing && (r = node_audit_sync_end(n)) != 0) {
-		if (store_r == 0 && !n->in_txn) {
-			/* The store has the turn, its records are not durable:
-			 * nothing of it goes out, and the node stops rather than
-			 * work on without its log (fail closed). */
-			log_error("audit: the turn's records could not be made durable after the "
-			    "store committed it; stopping");
-			n->fatal = r;
-			n->stopping = 1;
+			    keten_strerror(r));
+			node_abort_turn(n, r);
+			node_audit_aborted(n, first);
+			return;
 		}
-		node_abort_turn(n, r);
-		return;
-	}
-	if (store_r != 0) {
-		node_abort_turn(n, store_r);
-		node_audit_aborted(n, first);
-		return;
+		n->in_txn = 0;
 	}
 	for (size_t i = 0; i < n->nactions; i++) {
 		struct action *a = &n->actions[i];

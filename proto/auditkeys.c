@@ -147,18 +147,18 @@ keys_parse_line(struct audit_keys *k, char *line, int *have_pseudonym)
 	int r;
 
 	if (sscanf(line, "pseudonym %79s", hex) == 1) {
-		if (*have_pseudonym || strlen(hex) != 64 ||
-		    hex_decode(hex, k->pseudonym_key, 32) != 0)
-			return KETEN_EKEYFILE;
-		*have_pseudonym = 1;
-		return 0;
+		r = *have_pseudonym || strlen(hex) != 64 ||
+		    hex_decode(hex, k->pseudonym_key, 32) != 0 ? KETEN_EKEYFILE : 0;
+		sodium_memzero(hex, sizeof(hex));
+		*have_pseudonym = r == 0;
+		return r;
 	}
 	if (sscanf(line, "period %15s %79s", name, hex) == 2) {
-		if (!period_valid(name) || period_find(k, name) != NULL ||
-		    strlen(hex) != 64 || hex_decode(hex, key, 32) != 0)
-			return KETEN_EKEYFILE;
-		r = period_add(k, name, key);
+		r = !period_valid(name) || period_find(k, name) != NULL ||
+		    strlen(hex) != 64 || hex_decode(hex, key, 32) != 0 ? KETEN_EKEYFILE :
+		    period_add(k, name, key);
 		sodium_memzero(key, sizeof(key));
+		sodium_memzero(hex, sizeof(hex));
 		return r;
 	}
 	if (sscanf(line, "destroyed %15s", name) == 1) {
@@ -280,6 +280,18 @@ audit_keys_ensure_period(struct audit_keys *k, const char *period, int *added)
 	if (r == 0)
 		*added = 1;
 	return r;
+}
+
+void
+audit_keys_forget_period(struct audit_keys *k, const char *period)
+{
+	struct period *p = period_find(k, period);
+
+	if (p == NULL)
+		return;
+	sodium_free(p->key);
+	*p = k->periods[--k->n];
+	k->last = 0;
 }
 
 int

@@ -63,6 +63,10 @@ void audit_period_of(uint64_t ms, char out[AUDIT_PERIOD_LEN + 1]);
  * period's key was destroyed. */
 int audit_keys_ensure_period(struct audit_keys *k, const char *period, int *added);
 
+/* Forget a period just added whose key could not be saved (it was never
+ * used).  No-op when unknown. */
+void audit_keys_forget_period(struct audit_keys *k, const char *period);
+
 /* Destroy the key of period (the line becomes "destroyed").  0,
  * KETEN_ENOTFOUND. */
 int audit_keys_destroy_period(struct audit_keys *k, const char *period);

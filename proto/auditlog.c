@@ -49,55 +49,77 @@ all_zero(const uint8_t *p, size_t n)
 	return 1;
 }
 
-/* A crash leaves at most a partial last frame.  If, after the frame at o
- * whose length runs past the end, whole frames (with matching checks)
- * start somewhere and run exactly to the end, the length was altered. */
+/* A whole frame (header possible, length inside the bytes, check right)
+ * starts at `at`. */
+static int
+valid_frame_at(const uint8_t *p, size_t len, size_t at)
+{
+	uint32_t bl;
+	uint8_t h[32];
+
+	if (at + FRAME_OVERHEAD > len)
+		return 0;
+	bl = be32(p + at);
+	if (bl == 0 || bl > AUDITLOG_FRAME_MAX || p[at + 4] > AUDITLOG_PRUNED ||
+	    (size_t)bl + 8 > len - at)
+		return 0;
+	merkle_sha256(p + at + 4, bl, h);
+	return memcmp(h, p + at + 4 + bl, 4) == 0;
+}
+
+/* After a frame at o whose length runs past the end (so the bytes after
+ * o are less than one frame): do whole frames start somewhere after it
+ * and run exactly to the end?  Then its length was altered.  Bounded:
+ * what follows o is shorter than the longest frame. */
 static int
 whole_frames_follow(const uint8_t *p, size_t len, size_t o)
 {
 	for (size_t s = o + 1; s + FRAME_OVERHEAD <= len; s++) {
 		size_t at = s;
-		int frames = 0;
 
-		while (at + FRAME_OVERHEAD <= len) {
-			uint32_t bl = be32(p + at);
-			uint8_t h[32];
-
-			if (bl == 0 || bl > AUDITLOG_FRAME_MAX || p[at + 4] > AUDITLOG_PRUNED ||
-			    (size_t)bl + 8 > len - at)
-				break;
-			merkle_sha256(p + at + 4, bl, h);
-			if (memcmp(h, p + at + 4 + bl, 4) != 0)
-				break;
-			at += (size_t)bl + 8;
-			frames++;
-		}
-		if (frames > 0 && at == len)
+		while (valid_frame_at(p, len, at))
+			at += (size_t)be32(p + at) + 8;
+		if (at == len && at > s)
 			return 1;
 	}
 	return 0;
 }
 
-/* Whether [o, len) holds a 512-byte sector (aligned in the file) that is
- * all zeros: what a crash leaves where the file grew but the data of the
- * last write never reached the disk. */
+/* The file ends in zeros that begin at or before a 512-byte sector
+ * boundary after o: where it grew but the last write never reached the
+ * disk. */
 static int
-zero_sector_in(const uint8_t *p, size_t len, size_t o)
+zero_tail(const uint8_t *p, size_t len, size_t o)
 {
-	for (size_t b = (o + 511) & ~(size_t)511; b < len; b += 512)
-		if (all_zero(p + b, len - b < 512 ? len - b : 512))
+	size_t z = len;
+
+	while (z > o && p[z - 1] == 0)
+		z--;
+	return z < len && ((z + 511) & ~(size_t)511) < len;
+}
+
+/* An aligned all-zero 512-byte sector inside [o, end). */
+static int
+zero_sector_in(const uint8_t *p, size_t o, size_t end)
+{
+	for (size_t b = (o + 511) & ~(size_t)511; b + 512 <= end; b += 512)
+		if (all_zero(p + b, 512))
 			return 1;
 	return 0;
 }
 
-/* A bad frame at o: the tail of a write a crash cut short, or an edit?
- * Torn when what follows shows the marks of a crash (it runs past the
- * end, or an unwritten zero sector lies in it) and no whole frames run on
- * to the end after it; anything else is tampering. */
+/* A bad frame at o, of declared end `end` (may lie past len): the tail of
+ * a write a crash cut short, or an edit?  A crash leaves the last write
+ * cut short or with sectors never written (zeros), and nothing whole
+ * after it.  So: tampering if a whole frame starts where this one says it
+ * ends (or, for a length past the end, whole frames run on to the end);
+ * else torn only with the marks of a crash; else tampering. */
 static int
-bad_frame(const uint8_t *p, size_t len, size_t o, int runs_past_end)
+bad_frame(const uint8_t *p, size_t len, size_t o, size_t end)
 {
-	if ((runs_past_end || zero_sector_in(p, len, o)) && !whole_frames_follow(p, len, o))
+	if (end <= len ? valid_frame_at(p, len, end) : whole_frames_follow(p, len, o))
+		return KETEN_ETAMPER;
+	if (end > len || zero_tail(p, len, o) || zero_sector_in(p, o, end < len ? end : len))
 		return KETEN_ETORN;
 	return KETEN_ETAMPER;
 }
@@ -117,9 +139,9 @@ auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_f
 		return KETEN_ETORN;
 	blen = be32(p + o);
 	if (blen == 0 || blen > AUDITLOG_FRAME_MAX || p[o + 4] > AUDITLOG_PRUNED)
-		return bad_frame(p, len, o, 0);
+		return bad_frame(p, len, o, len);
 	if ((size_t)blen + 8 > rest)
-		return bad_frame(p, len, o, 1);
+		return bad_frame(p, len, o, o + (size_t)blen + 8);
 	f->type = p[o + 4];
 	f->body = p + o + 4;
 	f->body_len = blen;
@@ -129,7 +151,7 @@ auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_f
 	f->end = o + 8 + blen;
 	merkle_sha256(f->body, blen, f->hash);
 	if (memcmp(f->hash, p + o + 4 + blen, 4) != 0)
-		return bad_frame(p, len, o, f->end == len);
+		return bad_frame(p, len, o, f->end);
 	*off = f->end;
 	return 0;
 }
@@ -552,7 +574,9 @@ text_defuse(const char *in, char *out, size_t cap)
 			for (; i < j && o + 1 < cap; i++)
 				out[o++] = in[i];
 		} else {
-			out[o++] = in[i++];
+			/* what the parser takes: printable ASCII */
+			out[o++] = in[i] >= 0x20 && in[i] <= 0x7e ? in[i] : '?';
+			i++;
 		}
 	}
 	out[o] = '\0';
@@ -565,6 +589,9 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 	char t_purpose[AUDIT_TEXT_PURPOSE + 1], t_mandate[AUDIT_TEXT_MANDATE + 1];
 	char t_basis[AUDIT_TEXT_LONG + 1], t_detail[AUDIT_TEXT_LONG + 1];
 	char t_local[AUDIT_TEXT_SHORT + 1], t_rule[AUDIT_TEXT_SHORT + 1];
+	const char *rcpt[32];
+	size_t nrcpt = 0, pending_len = buf_len(l->pending);
+	struct merkle_frontier before = l->tree;
 	Keten__V1__AuditRecord rec = KETEN__V1__AUDIT_RECORD__INIT;
 	Keten__V1__SealedSubject ss = KETEN__V1__SEALED_SUBJECT__INIT;
 	uint8_t trace[16], span[8], nonce[AUDIT_NONCE_LEN], sealed[AUDIT_SEALED_LEN];
@@ -581,8 +608,13 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 	rec.time = clock_now_ms();
 	rec.node = l->oin;
 	rec.event = (Keten__V1__AuditEvent)e->event;
-	rec.sender = (char *)(e->sender ? e->sender : "");
-	rec.peer = (char *)(e->peer ? e->peer : "");
+	/* Only what auditlog_record_parse accepts is written: a local system's
+	 * refused request may hold anything. */
+	rec.sender = (char *)(e->sender && oin_valid(e->sender) ? e->sender : "");
+	rec.peer = (char *)(e->peer && oin_valid(e->peer) ? e->peer : "");
+	for (size_t i = 0; i < e->n_recipients && nrcpt < 32; i++)
+		if (e->recipients[i] != NULL && oin_valid(e->recipients[i]))
+			rcpt[nrcpt++] = e->recipients[i];
 	rec.local_system = (char *)text_defuse(e->local_system, t_local, sizeof(t_local));
 	rec.purpose = (char *)text_defuse(e->purpose, t_purpose, sizeof(t_purpose));
 	rec.mandate_id = (char *)text_defuse(e->mandate_id, t_mandate, sizeof(t_mandate));
@@ -594,8 +626,8 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 		rec.msg_id.len = 16;
 	}
 	rec.kind = (Keten__V1__Kind)e->kind;
-	rec.recipients = (char **)e->recipients;
-	rec.n_recipients = e->n_recipients;
+	rec.recipients = (char **)rcpt;
+	rec.n_recipients = nrcpt;
 	rec.decision = (Keten__V1__Decision)e->decision;
 	rec.reason = (Keten__V1__Reason)e->reason;
 	if (trace_parse(e->traceparent, trace, span) == 0) {
@@ -624,7 +656,7 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 			return r;
 		/* A new period key is on disk before anything is sealed with it. */
 		if (added && (r = audit_keys_save(l->keys, l->keys_path)) != 0) {
-			audit_keys_destroy_period(l->keys, period);
+			audit_keys_forget_period(l->keys, period);
 			return r;
 		}
 		ss.period = period;
@@ -656,13 +688,18 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 			l->nonce_ctr++;
 			if ((r = audit_subject_seal(l->keys, period, l->oin, rec.index,
 			    type, pseudonym, nonce, sealed)) != 0)
-				return r;
+				break;
 		}
 		if ((r = record_put(l, &rec)) != 0)
-			return r;
+			break;
 	}
 	sodium_memzero(pseudonym, sizeof(pseudonym));
-	return 0;
+	if (r != 0) {
+		/* all of the event's records, or none */
+		buf_truncate(l->pending, pending_len);
+		l->tree = before;
+	}
+	return r;
 }
 
 int

@@ -306,3 +306,12 @@ out:
 	errno = saved;
 	return r;
 }
+
+void
+buf_truncate(struct buf *b, size_t len)
+{
+	if (len < b->len)
+		b->len = len;
+	if (b->off > b->len)
+		b->off = b->len;
+}

@@ -52,6 +52,8 @@ size_t buf_len(const struct buf *b);
 size_t buf_remaining(const struct buf *b);
 /* Empty the buffer (wiping secret contents) without freeing it. */
 void buf_reset(struct buf *b);
+/* Cut the buffer back to len bytes (len <= buf_len). */
+void buf_truncate(struct buf *b, size_t len);
 
 /* Read a whole regular file of at most max bytes into a new buffer.
  * 0, KETEN_EIO (errno kept), KETEN_ETOOBIG or KETEN_ENOMEM. */
