@@ -300,12 +300,45 @@ first_oin(void *arg, const struct auditlog_frame *f, uint64_t index,
 	return 1;
 }
 
-/* Checkpoints of the log of `oin` that another log witnessed. */
+/* Checkpoint notes from elsewhere, kept as the verifier takes them
+ * (auditlog_trust.notes and note_lens): those of the log of `origin`
+ * that another log witnessed, and files an auditor gives. */
 struct witness_acc {
 	const char *origin;
-	struct buf **notes;
-	size_t n, cap;
+	uint8_t **notes;	/* each malloc'd */
+	size_t *lens;
+	size_t n, cap, capl;
 };
+
+static int
+witness_add(struct witness_acc *w, const uint8_t *p, size_t len)
+{
+	if (array_room(&w->notes, w->n, &w->cap, sizeof(*w->notes), 16) != 0 ||
+	    array_room(&w->lens, w->n, &w->capl, sizeof(*w->lens), 16) != 0 ||
+	    (w->notes[w->n] = malloc(len ? len : 1)) == NULL)
+		return KETEN_ENOMEM;
+	memcpy(w->notes[w->n], p, len);
+	w->lens[w->n++] = len;
+	return 0;
+}
+
+static void
+witness_free(struct witness_acc *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free(w->notes[i]);
+	free(w->notes);
+	free(w->lens);
+}
+
+/* Point trust at the notes. */
+static void
+witness_trust(const struct witness_acc *w, struct auditlog_trust *t)
+{
+	t->notes = (const uint8_t *const *)w->notes;
+	t->note_lens = w->lens;
+	t->n_notes = w->n;
+}
 
 static int
 witness_take(void *arg, const struct auditlog_frame *f, uint64_t index,
@@ -320,13 +353,7 @@ witness_take(void *arg, const struct auditlog_frame *f, uint64_t index,
 	    checkpoint_parse(rec->checkpoint.data, rec->checkpoint.len, &cp) != 0 ||
 	    strcmp(cp.origin, w->origin) != 0)
 		return 0;
-	if (array_room(&w->notes, w->n, &w->cap, sizeof(*w->notes), 16) != 0)
-		return KETEN_ENOMEM;
-	if ((w->notes[w->n] = buf_new(rec->checkpoint.len)) == NULL ||
-	    buf_put(w->notes[w->n], rec->checkpoint.data, rec->checkpoint.len) != 0)
-		return KETEN_ENOMEM;
-	w->n++;
-	return 0;
+	return witness_add(w, rec->checkpoint.data, rec->checkpoint.len);
 }
 
 static int
@@ -389,9 +416,8 @@ cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 	struct auditlog_report rep;
 	struct auditlog_file f;
 	struct problems pr = { 0, NULL, 0 };
-	struct witness_acc w = { NULL, NULL, 0, 0 };
-	const uint8_t **notes = NULL;
-	size_t *lens = NULL, nkeys = 0, bad;
+	struct witness_acc w = { 0 };
+	size_t nkeys = 0, bad;
 	char oin[21] = "", root[65];
 
 	if ((r = cli_parse(cmd, argc, argv, opts, &nops)) != 0)
@@ -418,12 +444,9 @@ cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 				r = cli_failf("%s: cannot read", list[i]);
 				break;
 			}
-			if (array_room(&w.notes, w.n, &w.cap, sizeof(*w.notes), 16) != 0) {
-				buf_destroy(&b);
+			if (witness_add(&w, buf_ptr(b), buf_len(b)) != 0)
 				r = cli_fail(NULL, KETEN_ENOMEM);
-				break;
-			}
-			w.notes[w.n++] = b;
+			buf_destroy(&b);
 		}
 		free(copy);
 		if (r != 0)
@@ -439,22 +462,11 @@ cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 		if (r != 0)
 			goto out;
 	}
-	if (w.n > 0 && ((notes = calloc(w.n, sizeof(*notes))) == NULL ||
-	    (lens = calloc(w.n, sizeof(*lens))) == NULL)) {
-		r = cli_fail(NULL, KETEN_ENOMEM);
-		goto out;
-	}
-	for (size_t i = 0; i < w.n; i++) {
-		notes[i] = buf_ptr(w.notes[i]);
-		lens[i] = buf_len(w.notes[i]);
-	}
 	memset(&t, 0, sizeof(t));
 	t.keys = (const uint8_t (*)[32])keys;
 	t.n_keys = nkeys;
 	t.oin = ta.oin;
-	t.notes = notes;
-	t.note_lens = lens;
-	t.n_notes = w.n;
+	witness_trust(&w, &t);
 	pr.json = json;
 	pr.list = json ? json_array() : NULL;
 	r = auditlog_verify(&f, &t, &rep, problem_print, &pr);
@@ -498,11 +510,7 @@ cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	r = verify_exit(r);
 out:
-	for (size_t i = 0; i < w.n; i++)
-		buf_destroy(&w.notes[i]);
-	free(w.notes);
-	free(notes);
-	free(lens);
+	witness_free(&w);
 	auditlog_file_close(&f);
 	return r;
 }
@@ -898,16 +906,6 @@ ientry_cmp(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key ? 1 : x->off < y->off ? -1 : x->off > y->off;
 }
 
-static uint64_t
-msg_key(const uint8_t *id)
-{
-	uint64_t k = 0;
-
-	for (int i = 0; i < 8; i++)
-		k = k << 8 | id[i];
-	return k;
-}
-
 struct ientries {
 	struct ientry *e;
 	size_t n, cap;
@@ -970,7 +968,7 @@ index_one(void *arg, const struct auditlog_frame *f, uint64_t index,
 			b->unreadable++;
 	}
 	if (rc == 0 && r->msg_id.len == 16)
-		rc = ientry_add(&b->msg, msg_key(r->msg_id.data), f->offset);
+		rc = ientry_add(&b->msg, be64_load(r->msg_id.data), f->offset);
 	return rc;
 }
 
@@ -1051,15 +1049,6 @@ struct index {
 	uint64_t nsubj, nmsg;
 };
 
-static uint64_t
-rd64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static int
 index_map(const char *path, struct auditlog_file *m)
@@ -1099,15 +1088,15 @@ index_load(const char *log, const struct auditlog_file *f, struct index *ix)
 	len = ix->m.len;
 	if (len < 72 || memcmp(p, INDEX_MAGIC, 8) != 0)
 		goto bad;
-	ix->records = rd64(p + 8);
-	ix->end = rd64(p + 16);
-	ix->last_off = rd64(p + 24);
-	ix->nsubj = rd64(p + 64);
+	ix->records = be64_load(p + 8);
+	ix->end = be64_load(p + 16);
+	ix->last_off = be64_load(p + 24);
+	ix->nsubj = be64_load(p + 64);
 	if (len < 72 || ix->nsubj > (len - 72) / 16)
 		goto bad;
 	ix->subj = p + 72;
 	off = 72 + ix->nsubj * 16;
-	if (len < off + 8 || (ix->nmsg = rd64(p + off)) != (len - off - 8) / 16 ||
+	if (len < off + 8 || (ix->nmsg = be64_load(p + off)) != (len - off - 8) / 16 ||
 	    (len - off - 8) % 16 != 0 || ix->end > f->len)
 		goto bad;
 	ix->msg = p + off + 8;
@@ -1138,7 +1127,7 @@ index_lower(const uint8_t *t, uint64_t n, uint64_t k)
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo) / 2;
 
-		if (rd64(t + 16 * mid) < k)
+		if (be64_load(t + 16 * mid) < k)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -1206,10 +1195,10 @@ index_each(const uint8_t *table, uint64_t n, uint64_t key, const struct auditlog
 	int r = 0;
 
 	for (uint64_t i = index_lower(table, n, key); r == 0 && i < n &&
-	    rd64(table + 16 * i) == key; i++) {
+	    be64_load(table + 16 * i) == key; i++) {
 		struct auditlog_frame fr;
 		Keten__V1__AuditRecord *rec = NULL;
-		size_t o = rd64(table + 16 * i + 8);
+		size_t o = be64_load(table + 16 * i + 8);
 
 		if (auditlog_frame_next(f->p, f->len, &o, &fr) != 0 ||
 		    auditlog_record_parse(fr.payload, fr.payload_len, &rec) != 0)
@@ -1322,7 +1311,7 @@ cmd_audit_subject(const struct cli_cmd *cmd, int argc, char **argv)
 	s.pass = 2;
 	if (have_ix)
 		for (size_t m = 0; m < s.nmsgs; m++)
-			(void)index_each(ix.msg, ix.nmsg, msg_key(s.msgs[m]), &f, same_msg_take, &s);
+			(void)index_each(ix.msg, ix.nmsg, be64_load(s.msgs[m]), &f, same_msg_take, &s);
 	if (s.nmsgs > 0)
 		(void)auditlog_each_from(&f, s.from ? s.from : AUDITLOG_MAGIC_LEN,
 		    have_ix ? ix.records : 0, 1, subject_scan, &s, &bad);
@@ -1484,41 +1473,24 @@ flows_free(struct flows *w)
 static int
 witness_check(const char *path, const char *other, const char *oin, size_t *count)
 {
-	struct witness_acc w = { NULL, NULL, 0, 0 };
+	struct witness_acc w = { 0 };
 	struct auditlog_file f;
 	struct auditlog_trust t;
 	struct auditlog_report rep;
 	struct problems pr = { 0, NULL, 0 };
-	const uint8_t **notes = NULL;
-	size_t *lens = NULL;
 	int r;
 
-	if ((r = witness_collect(other, oin, &w)) != 0)
-		return r;
-	*count = w.n;
-	if (w.n == 0)
-		return 0;
-	if ((notes = calloc(w.n, sizeof(*notes))) == NULL ||
-	    (lens = calloc(w.n, sizeof(*lens))) == NULL || open_log(path, &f) != 0) {
-		r = KETEN_EIO;
-		goto out;
+	if ((r = witness_collect(other, oin, &w)) == 0 && (*count = w.n) > 0) {
+		if (open_log(path, &f) != 0) {
+			r = KETEN_EIO;
+		} else {
+			memset(&t, 0, sizeof(t));
+			witness_trust(&w, &t);
+			r = auditlog_verify(&f, &t, &rep, problem_print, &pr);
+			auditlog_file_close(&f);
+		}
 	}
-	for (size_t i = 0; i < w.n; i++) {
-		notes[i] = buf_ptr(w.notes[i]);
-		lens[i] = buf_len(w.notes[i]);
-	}
-	memset(&t, 0, sizeof(t));
-	t.notes = notes;
-	t.note_lens = lens;
-	t.n_notes = w.n;
-	r = auditlog_verify(&f, &t, &rep, problem_print, &pr);
-	auditlog_file_close(&f);
-out:
-	for (size_t i = 0; i < w.n; i++)
-		buf_destroy(&w.notes[i]);
-	free(w.notes);
-	free(notes);
-	free(lens);
+	witness_free(&w);
 	return r;
 }
 

@@ -8,14 +8,11 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 
 #include "auditlog.h"
@@ -31,113 +28,6 @@
 #include "node.h"
 #include "payload.h"
 #include "util.h"
-
-/* ------------------------------------------------------------------ */
-/* The audit log's fdatasync runs on a thread of its own, beside the
- * store's commit: a turn waits for the longer of the two, not for both. */
-
-struct audit_syncer {
-	pthread_t t;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int fd;			/* to fdatasync; -1: nothing asked */
-	int busy;		/* asked and not done */
-	int err;		/* errno of the last fdatasync, 0 */
-	int stop;
-};
-
-static void *
-syncer_main(void *arg)
-{
-	struct audit_syncer *s = arg;
-
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		int fd, e;
-
-		while (!s->stop && s->fd < 0)
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->fd < 0)
-			break;
-		fd = s->fd;
-		pthread_mutex_unlock(&s->mu);
-		e = fdatasync(fd) != 0 ? errno : 0;
-		pthread_mutex_lock(&s->mu);
-		s->err = e;
-		s->fd = -1;
-		s->busy = 0;
-		pthread_cond_broadcast(&s->cv);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
-}
-
-static int
-syncer_new(struct audit_syncer **out)
-{
-	struct audit_syncer *s = calloc(1, sizeof(*s));
-	sigset_t all, old;
-	int r;
-
-	if (s == NULL)
-		return KETEN_ENOMEM;
-	s->fd = -1;
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	/* The thread takes no signal: the node reads them from its signalfd,
-	 * which only works while every thread blocks them. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&s->t, NULL, syncer_main, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0) {
-		free(s);
-		return KETEN_ENOMEM;
-	}
-	*out = s;
-	return 0;
-}
-
-static void
-syncer_destroy(struct audit_syncer **sp)
-{
-	struct audit_syncer *s = *sp;
-
-	if (s == NULL)
-		return;
-	pthread_mutex_lock(&s->mu);
-	s->stop = 1;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	pthread_join(s->t, NULL);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
-	free(s);
-	*sp = NULL;
-}
-
-static void
-syncer_start(struct audit_syncer *s, int fd)
-{
-	pthread_mutex_lock(&s->mu);
-	s->fd = fd;
-	s->busy = 1;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-}
-
-static int
-syncer_wait(struct audit_syncer *s)
-{
-	int e;
-
-	pthread_mutex_lock(&s->mu);
-	while (s->busy)
-		pthread_cond_wait(&s->cv, &s->mu);
-	e = s->err;
-	pthread_mutex_unlock(&s->mu);
-	return e;
-}
 
 static int
 keys_open(struct node *n)
@@ -172,7 +62,7 @@ node_audit_open(struct node *n)
 	size_t torn = 0;
 	int r;
 
-	if ((r = keys_open(n)) != 0 || (r = syncer_new(&n->syncer)) != 0)
+	if ((r = keys_open(n)) != 0)
 		return r;
 	r = auditlog_open(n->cfg->audit_log, n->oin, n->keys->sign_sk, n->keys->sign_pk,
 	    n->audit_keys, n->cfg->audit_keys, &n->audit, &torn);
@@ -237,7 +127,6 @@ node_audit_close(struct node *n)
 		log_error("audit: cannot write the last checkpoint: %s", keten_strerror(r));
 	auditlog_destroy(&n->audit);
 	audit_keys_destroy(&n->audit_keys);
-	syncer_destroy(&n->syncer);
 }
 
 int
@@ -310,11 +199,10 @@ node_audit_message(struct node *n, const struct node_audit_msg *m)
 }
 
 int
-node_audit_sync_begin(struct node *n, uint64_t now, int force, int *syncing)
+node_audit_commit(struct node *n, uint64_t now, int force)
 {
-	int fd = -1, r;
+	int r;
 
-	*syncing = 0;
 	if (n->audit == NULL)
 		return 0;
 	if (auditlog_size(n->audit) != auditlog_checkpointed_size(n->audit) &&
@@ -324,26 +212,9 @@ node_audit_sync_begin(struct node *n, uint64_t now, int force, int *syncing)
 		auditlog_rollback(n->audit);
 		return r;
 	}
-	if ((r = auditlog_write(n->audit, &fd)) != 0) {
-		log_error("audit: %s: cannot write the audit log: %s; this turn's work is refused",
-		    n->cfg->audit_log, keten_strerror(r));
-		return r;
-	}
-	if (fd >= 0) {
-		syncer_start(n->syncer, fd);
-		*syncing = 1;
-	}
-	return 0;
-}
-
-int
-node_audit_sync_end(struct node *n)
-{
-	int r = auditlog_synced(n->audit, syncer_wait(n->syncer));
-
-	if (r != 0)
-		log_error("audit: %s: cannot make the audit log durable: %s",
-		    n->cfg->audit_log, keten_strerror(r));
+	if ((r = auditlog_commit(n->audit)) != 0)
+		log_error("audit: %s: cannot make the audit log durable: %s; this turn's work is "
+		    "refused", n->cfg->audit_log, keten_strerror(r));
 	return r;
 }
 
@@ -432,5 +303,4 @@ node_audit_free(struct node *n)
 		auditlog_rollback(n->audit);
 	auditlog_destroy(&n->audit);
 	audit_keys_destroy(&n->audit_keys);
-	syncer_destroy(&n->syncer);
 }

@@ -576,14 +576,13 @@ static void
 node_commit(struct node *n)
 {
 	uint64_t first = n->audit ? auditlog_durable_size(n->audit) : 0;
-	int r, syncing;
+	int r;
 
 	/* The turn's audit records are durable before the store commits the
 	 * turn and before anything of it goes out: a crash can leave records
 	 * of work that did not happen (TURN_ABORTED says so when the node
 	 * sees it), never work without its records. */
-	if ((r = node_audit_sync_begin(n, clock_now_ms(), n->stopping, &syncing)) != 0 ||
-	    (syncing && (r = node_audit_sync_end(n)) != 0)) {
+	if ((r = node_audit_commit(n, clock_now_ms(), n->stopping)) != 0) {
 		node_abort_turn(n, r);
 		return;
 	}
@@ -707,10 +706,6 @@ node_run(struct node *n)
 	if (n->nstaged > 0)
 		outbound_flush(n);
 	node_commit(n);
-	if (n->fatal) {
-		log_error("stopped: %s", keten_strerror(n->fatal));
-		return n->fatal;
-	}
 	node_audit_close(n);
 	log_info("stopped");
 	return 0;

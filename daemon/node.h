@@ -22,7 +22,6 @@
 
 struct audit_event;
 struct audit_keys;
-struct audit_syncer;
 struct auditlog;
 struct buf;
 struct config;
@@ -112,8 +111,6 @@ struct node {
 	struct sigcache *sigcache;
 	struct auditlog *audit;
 	struct audit_keys *audit_keys;
-	struct audit_syncer *syncer;	/* the audit log's fdatasync thread */
-	int fatal;			/* why the node stopped on its own, 0 */
 	struct witnessed *witnessed;
 	size_t nwitnessed;
 	struct buf *note;		/* the checkpoint the turn's receipts carry */
@@ -204,13 +201,10 @@ struct node_audit_msg {
 };
 int node_audit_message(struct node *n, const struct node_audit_msg *m);
 
-/* The turn's records: sign a checkpoint when one is due (or force),
- * write them, and start their fdatasync on the audit thread (*syncing
- * set); the node commits its store meanwhile, then waits in
- * node_audit_sync_end (0, or the error, logged; the records are then
- * undone).  A begin that fails has undone the turn's records. */
-int node_audit_sync_begin(struct node *n, uint64_t now, int force, int *syncing);
-int node_audit_sync_end(struct node *n);
+/* The turn's records: sign a checkpoint when one is due (or force) and
+ * make them durable, one write and one fdatasync.  0, or the error
+ * (logged; the turn's records are undone). */
+int node_audit_commit(struct node *n, uint64_t now, int force);
 /* Close without the LOG_STOP record (node_destroy after a failure). */
 void node_audit_free(struct node *n);
 

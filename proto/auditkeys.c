@@ -364,8 +364,8 @@ audit_pseudonym_tag(const struct audit_keys *k, const uint8_t pseudonym[AUDIT_PS
 	crypto_auth_hmacsha256_update(&st, pseudonym, AUDIT_PSEUDONYM_LEN);
 	crypto_auth_hmacsha256_final(&st, mac);
 	sodium_memzero(&st, sizeof(st));
-	for (int i = 0; i < 8; i++)
-		tag = tag << 8 | mac[i];
+	tag = be64_load(mac);
+	sodium_memzero(mac, sizeof(mac));
 	return tag;
 }
 
@@ -378,9 +378,8 @@ subject_ad(const char *oin, uint64_t index, uint8_t ad[64])
 	memcpy(ad, CTX_SUBJECT, sizeof(CTX_SUBJECT));
 	memcpy(ad + n, oin, olen);
 	n += olen;
-	for (int i = 7; i >= 0; i--)
-		ad[n++] = (uint8_t)(index >> (8 * i));
-	return n;
+	be64_store(ad + n, index);
+	return n + 8;
 }
 
 int

@@ -25,21 +25,6 @@
 #define FRAME_OVERHEAD 9
 #define NOTE_MAX 1024
 
-static uint32_t
-be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 static int
 all_zero(const uint8_t *p, size_t n)
 {
@@ -59,7 +44,7 @@ valid_frame_at(const uint8_t *p, size_t len, size_t at)
 
 	if (at + FRAME_OVERHEAD > len)
 		return 0;
-	bl = be32(p + at);
+	bl = be32_load(p + at);
 	if (bl == 0 || bl > AUDITLOG_FRAME_MAX || p[at + 4] > AUDITLOG_PRUNED ||
 	    (size_t)bl + 8 > len - at)
 		return 0;
@@ -78,7 +63,7 @@ whole_frames_follow(const uint8_t *p, size_t len, size_t o)
 		size_t at = s;
 
 		while (valid_frame_at(p, len, at))
-			at += (size_t)be32(p + at) + 8;
+			at += (size_t)be32_load(p + at) + 8;
 		if (at == len && at > s)
 			return 1;
 	}
@@ -137,7 +122,7 @@ auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_f
 	 * whose data never reached the disk: both are a torn tail. */
 	if (rest < FRAME_OVERHEAD || all_zero(p + o, rest))
 		return KETEN_ETORN;
-	blen = be32(p + o);
+	blen = be32_load(p + o);
 	if (blen == 0 || blen > AUDITLOG_FRAME_MAX || p[o + 4] > AUDITLOG_PRUNED)
 		return bad_frame(p, len, o, len);
 	if ((size_t)blen + 8 > rest)
@@ -166,7 +151,7 @@ auditlog_frame_put(struct buf *b, int type, const uint8_t *payload, size_t len)
 		return KETEN_ETOOBIG;
 	if ((r = buf_reserve(b, len + FRAME_OVERHEAD, &d)) != 0)
 		return r;
-	put_be32(d, (uint32_t)(len + 1));
+	be32_store(d, (uint32_t)(len + 1));
 	d[4] = (uint8_t)type;
 	memcpy(d + 5, payload, len);
 	merkle_sha256(d + 4, len + 1, h);
@@ -537,7 +522,7 @@ record_put(struct auditlog *l, const Keten__V1__AuditRecord *rec)
 		return KETEN_ETOOBIG;
 	if ((r = buf_reserve(l->pending, n + FRAME_OVERHEAD, &d)) != 0)
 		return r;
-	put_be32(d, (uint32_t)(n + 1));
+	be32_store(d, (uint32_t)(n + 1));
 	d[4] = AUDITLOG_RECORD;
 	keten__v1__audit_record__pack(rec, d + 5);
 	/* d[4] is 0x00, the leaf prefix: the frame check is the leaf hash */
@@ -683,9 +668,7 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 			audit_pseudonym(l->keys, type, norm, pseudonym);
 			sodium_memzero(norm, sizeof(norm));
 			memcpy(nonce, l->nonce_prefix, 16);
-			for (int b = 0; b < 8; b++)
-				nonce[16 + b] = (uint8_t)(l->nonce_ctr >> (56 - 8 * b));
-			l->nonce_ctr++;
+			be64_store(nonce + 16, l->nonce_ctr++);
 			if ((r = audit_subject_seal(l->keys, period, l->oin, rec.index,
 			    type, pseudonym, nonce, sealed)) != 0)
 				break;
@@ -740,41 +723,23 @@ write_undo(struct auditlog *l, int r)
 }
 
 int
-auditlog_write(struct auditlog *l, int *fd)
+auditlog_commit(struct auditlog *l)
 {
 	int r;
 
-	*fd = -1;
 	if (buf_len(l->pending) == 0)
 		return 0;
-	if ((r = write_all(l->fd, buf_ptr(l->pending), buf_len(l->pending))) != 0)
+	if ((r = write_all(l->fd, buf_ptr(l->pending), buf_len(l->pending))) == 0 &&
+	    fdatasync(l->fd) != 0)
+		r = errno == ENOSPC || errno == EDQUOT ? KETEN_EFULL : KETEN_EIO;
+	if (r != 0)
 		return write_undo(l, r);
-	*fd = l->fd;
-	return 0;
-}
-
-int
-auditlog_synced(struct auditlog *l, int sync_errno)
-{
-	if (sync_errno != 0)
-		return write_undo(l, sync_errno == ENOSPC || sync_errno == EDQUOT ? KETEN_EFULL :
-		    KETEN_EIO);
 	l->durable_len += buf_len(l->pending);
 	l->durable_tree = l->tree;
 	l->durable_cp_size = l->cp_size;
 	l->durable_cp_ms = l->cp_ms;
 	buf_reset(l->pending);
 	return 0;
-}
-
-int
-auditlog_commit(struct auditlog *l)
-{
-	int fd, r;
-
-	if ((r = auditlog_write(l, &fd)) != 0 || fd < 0)
-		return r;
-	return auditlog_synced(l, fdatasync(fd) != 0 ? errno : 0);
 }
 
 void
@@ -1004,8 +969,7 @@ log_rewrite(struct auditlog *l, uint64_t first, uint64_t end, uint64_t *removed)
 		if (prune) {
 			uint8_t p[40];
 
-			for (int i = 0; i < 8; i++)
-				p[i] = (uint8_t)(index >> (56 - 8 * i));
+			be64_store(p, index);
 			memcpy(p + 8, fr.hash, 32);
 			r = auditlog_frame_put(out, AUDITLOG_PRUNED, p, sizeof(p));
 			(*removed)++;

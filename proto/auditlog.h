@@ -152,15 +152,6 @@ int auditlog_checkpoint(struct auditlog *l, int force, struct buf *note);
  * KETEN_EIO): the caller must refuse the turn's actions. */
 int auditlog_commit(struct auditlog *l);
 
-/* auditlog_commit in two halves, so that the fdatasync can run beside
- * other work (the node's store commit): auditlog_write writes the buffer
- * and sets *fd to the file to fdatasync (-1: nothing was written); then
- * auditlog_synced with the errno of that fdatasync (0: it succeeded)
- * marks the turn durable, or undoes it as auditlog_commit does on
- * failure.  Nothing may be appended in between. */
-int auditlog_write(struct auditlog *l, int *fd);
-int auditlog_synced(struct auditlog *l, int sync_errno);
-
 /* Drop the buffer of a turn that is not going to be acted upon (the
  * records were never durable). */
 void auditlog_rollback(struct auditlog *l);

@@ -45,16 +45,6 @@ arena_free(void *data, void *p)
 	(void)p;
 }
 
-static uint64_t
-be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 struct range {
 	uint64_t first, end;
 };
@@ -439,7 +429,7 @@ auditlog_verify(const struct auditlog_file *f, const struct auditlog_trust *t,
 			merkle_frontier_append(&v.tree, fr.hash);
 			rep->records++;
 		} else {
-			if (fr.payload_len != 40 || be64(fr.payload) != index) {
+			if (fr.payload_len != 40 || be64_load(fr.payload) != index) {
 				report(&v, KETEN_ETAMPER, index, fr.offset,
 				    "a pruned-record frame at position %llu is malformed",
 				    (unsigned long long)index);

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "util.h"
 
 struct buf {
 	uint8_t *d;
@@ -161,8 +162,7 @@ buf_put_u64(struct buf *b, uint64_t v)
 {
 	uint8_t x[8];
 
-	for (int i = 0; i < 8; i++)
-		x[i] = (uint8_t)(v >> (56 - 8 * i));
+	be64_store(x, v);
 	return buf_put(b, x, sizeof(x));
 }
 
@@ -203,7 +203,7 @@ buf_get_u32(struct buf *b, uint32_t *v)
 
 	if ((r = buf_get(b, x, 4)) != 0)
 		return r;
-	*v = (uint32_t)x[0] << 24 | (uint32_t)x[1] << 16 | (uint32_t)x[2] << 8 | x[3];
+	*v = be32_load(x);
 	return 0;
 }
 
@@ -215,9 +215,7 @@ buf_get_u64(struct buf *b, uint64_t *v)
 
 	if ((r = buf_get(b, x, 8)) != 0)
 		return r;
-	*v = 0;
-	for (int i = 0; i < 8; i++)
-		*v = *v << 8 | x[i];
+	*v = be64_load(x);
 	return 0;
 }
 

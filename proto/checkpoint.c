@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "checkpoint.h"
 #include "err.h"
+#include "util.h"
 
 /* Signature type of Ed25519 timestamped cosignatures (signed-note). */
 #define SIGTYPE_COSIG_V1 0x04
@@ -242,8 +243,7 @@ cosig_line(const uint8_t *body, size_t body_len, const char *key_name, const uin
 	size_t nlen = strlen(key_name), at = 0;
 
 	checkpoint_key_id(key_name, pk, blob);
-	for (int i = 0; i < 8; i++)
-		blob[4 + i] = (uint8_t)(t >> (56 - 8 * i));
+	be64_store(blob + 4, t);
 	crypto_sign_detached(blob + 12, NULL, m, cosig_message(t, body, body_len, m), sk);
 	sodium_bin2base64(b64, sizeof(b64), blob, sizeof(blob), sodium_base64_VARIANT_ORIGINAL);
 	memcpy(line, SIG_PREFIX, SIG_PREFIX_LEN);
@@ -357,8 +357,7 @@ cosig_verify(const uint8_t *blob, size_t blen, const uint8_t *body, size_t body_
 
 	if (blen != COSIG_BLOB_LEN)
 		return KETEN_EBADSIG;
-	for (int i = 0; i < 8; i++)
-		ts = ts << 8 | blob[4 + i];
+	ts = be64_load(blob + 4);
 	if (ts > INT63_MAX)
 		return KETEN_EBADSIG;
 	/* over the body bytes received, never a re-encoding */

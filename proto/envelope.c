@@ -153,8 +153,7 @@ sha256_update_u64(struct sha256 *s, uint64_t v)
 {
 	uint8_t x[8];
 
-	for (int i = 0; i < 8; i++)
-		x[i] = (uint8_t)(v >> (56 - 8 * i));
+	be64_store(x, v);
 	sha256_update(s, x, 8);
 }
 

@@ -12,6 +12,35 @@
 #define KETEN_OIN_LEN 20
 
 /* Wall-clock time in milliseconds since the Unix epoch, UTC. */
+/* Big-endian integers in byte strings (every wire and file format here). */
+static inline uint32_t
+be32_load(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t
+be64_load(const uint8_t *p)
+{
+	return (uint64_t)be32_load(p) << 32 | be32_load(p + 4);
+}
+
+static inline void
+be32_store(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void
+be64_store(uint8_t *p, uint64_t v)
+{
+	be32_store(p, (uint32_t)(v >> 32));
+	be32_store(p + 4, (uint32_t)v);
+}
+
 uint64_t clock_now_ms(void);
 
 /* Write 2*n lowercase hex digits and a NUL to out (size >= 2*n+1). */

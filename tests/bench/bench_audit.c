@@ -5,7 +5,7 @@
  *
  *   1. durable appends with group commit (G = 1, 16, 256 records per
  *      commit, a checkpoint per commit when >= 1 s since the last, as
- *      node_audit_sync_begin and node_audit_sync_end do), beside raw write()+fdatasync() of the same
+ *      node_audit_commit does), beside raw write()+fdatasync() of the same
  *      bytes in the same groups, the two alternating in rounds;
  *   2. appends without a subject, and the cost per record of the subject
  *      seal, beside raw libsodium XChaCha20-Poly1305 of 33 bytes (and raw
@@ -423,7 +423,7 @@ log_new(const char *path)
 	return l;
 }
 
-/* The group commit of a turn, as node_audit_sync_begin and _end do it: a checkpoint
+/* The group commit of a turn, as node_audit_commit does it: a checkpoint
  * when the tree grew and the interval passed (or force), then one write
  * and one fdatasync. */
 static void
@@ -487,7 +487,7 @@ bench_durable(void)
 	printf("\n1. durable appends, group commit: SUBMIT + SEND records of one message each "
 	    "(msg_id, kind, sender, recipient, purpose,\n   mandate, legal basis, traceparent, "
 	    "envelope hash, one V-nummer sealed), committed every G records, a checkpoint per\n"
-	    "   commit once >= 1 s since the last (node_audit_sync_begin); baseline: raw write() + "
+	    "   commit once >= 1 s since the last (node_audit_commit); baseline: raw write() + "
 	    "fdatasync() of the same bytes in\n   the same groups to a new file in the same "
 	    "directory, %d rounds of %.2f s each alternating with it; %.1f s per G\n",
 	    DURABLE_ROUNDS, DURABLE_SECONDS / DURABLE_ROUNDS, DURABLE_SECONDS);
