@@ -6,6 +6,7 @@
 #   build/asan/       everything again under AddressSanitizer + UBSan
 #   build/fuzz/       libFuzzer harnesses (clang)
 #   build/bin/        ketend, keten, unit tests, benchmarks
+#   build/variant/    ketend with a part compiled out, for `make bench` only
 
 PREFIX    ?= /usr/local
 # V=1 shows every command.
@@ -147,6 +148,21 @@ build/bin/asan/test_%: build/asan/tests/unit/test_%.o build/asan/tests/unit/tap.
 
 build/bin/bench_%: build/obj/tests/bench/bench_%.o build/obj/tests/unit/tap.o build/libketend.a build/libketenclient.a build/libketen.a
 	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Benchmark builds of ketend, never installed: the same node with one part
+# compiled out, so that `make bench` can set the node against itself
+# without that part in the same run (mandate checks; the audit log).
+VARIANTS := build/variant/nomandate/ketend build/variant/noaudit/ketend
+build/variant/nomandate/part.o: proto/mandate.c $(GEN_H) $(wildcard proto/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) -DKETEN_BENCH_UNCHECKED -c $< -o $@
+build/variant/noaudit/part.o: daemon/audit.c $(GEN_H) $(wildcard proto/*.h daemon/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) -DKETEN_BENCH_NO_AUDIT -c $< -o $@
+# The variant's object comes first: the archives' own copy of it is
+# never pulled in.
+build/variant/%/ketend: build/variant/%/part.o build/obj/daemon/main.o build/libketend.a build/libketenclient.a build/libketen.a
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Helpers of the integration tests (a misbehaving peer).

@@ -321,7 +321,7 @@ inbound_flush(struct node *n)
 		if ((r = node_audit_message(n, &am)) != 0)
 			break;
 	}
-	if (r == 0 && (r = auditlog_checkpoint(n->audit, 0, n->note)) != 0)
+	if (r == 0 && n->audit != NULL && (r = auditlog_checkpoint(n->audit, 0, n->note)) != 0)
 		log_error("audit: cannot sign a checkpoint: %s", keten_strerror(r));
 	if (r != 0) {
 		/* Without their records nothing of the turn happens: no store,

@@ -757,7 +757,7 @@ op_audit_access(struct req_ctx *c, const Keten__V1__AuditAccessRequest *rq)
 	log_info("audit: %s used by local system %s", rq->command, c->sys->name);
 	keten__v1__local_response__init(&resp);
 	keten__v1__audit_access_response__init(&ar);
-	ar.record = auditlog_size(c->n->audit) - 1;
+	ar.record = c->n->audit != NULL ? auditlog_size(c->n->audit) - 1 : 0;
 	resp.request_id = c->request_id;
 	resp.result_case = KETEN__V1__LOCAL_RESPONSE__RESULT_AUDIT_ACCESS;
 	resp.audit_access = &ar;

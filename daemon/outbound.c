@@ -130,7 +130,7 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 	m.seqs = seqs;
 	m.case_ref = s->case_ref;
 	m.purpose = s->purpose;
-	m.mandate_id = dec->m->id;
+	m.mandate_id = dec->m != NULL ? dec->m->id : s->mandate_id != NULL ? s->mandate_id : "";
 	/* Every message has a trace, the same at every hop and in every
 	 * node's audit log: the sending system's, or a new one. */
 	if (s->traceparent == NULL || s->traceparent[0] == '\0') {

@@ -32,11 +32,22 @@ struct revocation {
 	uint8_t hash[32];
 };
 
+/* A mandate document that named an id but was not authentic (its
+ * signature, issuer or delegation did not hold): a message naming that id
+ * is refused as FORGED_MANDATE rather than as unknown. */
+struct forged {
+	char id[KETEN_MANDATE_ID_MAX + 1];
+	int err;
+};
+#define FORGED_MAX 1024		/* the first ones are kept, the rest are unknown */
+
 struct mandates {
 	struct mandate **m;
 	size_t n, cap;
 	struct revocation *rv;
 	size_t nrv, caprv;
+	struct forged *forged;
+	size_t nforged;
 };
 
 /* ------------------------------------------------------------------ */
@@ -80,6 +91,7 @@ mandates_destroy(struct mandates **rp)
 		mandate_free(r->m[i]);
 	free(r->m);
 	free(r->rv);
+	free(r->forged);
 	free(r);
 	*rp = NULL;
 }
@@ -90,6 +102,15 @@ mandates_find(const struct mandates *reg, const char *id)
 	for (size_t i = 0; id != NULL && i < reg->n; i++)
 		if (strcmp(reg->m[i]->id, id) == 0)
 			return reg->m[i];
+	return NULL;
+}
+
+static const struct forged *
+forged_find(const struct mandates *reg, const char *id)
+{
+	for (size_t i = 0; id != NULL && i < reg->nforged; i++)
+		if (strcmp(reg->forged[i].id, id) == 0)
+			return &reg->forged[i];
 	return NULL;
 }
 
@@ -377,6 +398,32 @@ out:
 	return r;
 }
 
+/* Remember the id a refused document claimed, when it was refused for
+ * not being authentic (not for being malformed: then no id is sure). */
+static void
+forged_put(struct mandates *reg, const uint8_t *p, size_t n, int err)
+{
+	Keten__V1__SignedMandate *sm;
+	Keten__V1__Mandate *pm = NULL;
+
+	if (err != KETEN_EMANDATESIG && err != KETEN_EMANDATEISSUER && err != KETEN_EMANDATEWIDER)
+		return;
+	if ((sm = keten__v1__signed_mandate__unpack(NULL, n, p)) == NULL)
+		return;
+	pm = keten__v1__mandate__unpack(NULL, sm->mandate.len, sm->mandate.data);
+	if (pm != NULL && id_valid(pm->id) && forged_find(reg, pm->id) == NULL &&
+	    mandates_find(reg, pm->id) == NULL) {
+		if (reg->forged == NULL)
+			reg->forged = calloc(FORGED_MAX, sizeof(*reg->forged));
+		if (reg->forged != NULL && reg->nforged < FORGED_MAX) {
+			snprintf(reg->forged[reg->nforged].id, sizeof(reg->forged[0].id), "%s", pm->id);
+			reg->forged[reg->nforged++].err = err;
+		}
+	}
+	keten__v1__mandate__free_unpacked(pm, NULL);
+	keten__v1__signed_mandate__free_unpacked(sm, NULL);
+}
+
 static int
 registry_put(struct mandates *reg, struct mandate *m)
 {
@@ -414,8 +461,10 @@ mandates_add(struct mandates *reg, const struct directory *dir, const uint8_t *p
 				*out = reg->m[i];
 			return 0;
 		}
-	if ((r = verify_one(reg, dir, p, n, 1, &m)) != 0)
+	if ((r = verify_one(reg, dir, p, n, 1, &m)) != 0) {
+		forged_put(reg, p, n, r);
 		return r;
+	}
 	if ((have = mandates_find(reg, m->id)) != NULL) {
 		mandate_free(m);
 		return memcmp(have->hash, h, 32) == 0 ? 0 : KETEN_EEXIST;
@@ -680,6 +729,20 @@ narrower(const struct mandate *a, const struct mandate *b, const struct director
 	return strcmp(a->id, b->id) < 0;
 }
 
+#ifdef KETEN_BENCH_UNCHECKED
+/* A benchmark build (build/variant/nomandate, `make bench`) that allows
+ * every message without looking at a mandate, so that the node's
+ * throughput with its checks can be set against the same node without
+ * them.  It is never installed. */
+#define UNCHECKED(d) do { \
+		memset((d), 0, sizeof(*(d))); \
+		decide((d), 1, 0, "unchecked", NULL, "not checked (benchmark build)"); \
+		return 1; \
+	} while (0)
+#else
+#define UNCHECKED(d) do { } while (0)
+#endif
+
 int
 mandates_check(const struct mandates *reg, const struct directory *dir, const char *sender,
     int kind, const char *recipient, const char *purpose, const char *mandate_id, uint64_t now,
@@ -689,6 +752,7 @@ mandates_check(const struct mandates *reg, const struct directory *dir, const ch
 	enum rule_step best_step = STEP_GRANTEE;
 	const struct mandate *m;
 
+	UNCHECKED(d);
 	memset(d, 0, sizeof(*d));
 	if (reg == NULL || dir == NULL || sender == NULL || recipient == NULL || purpose == NULL ||
 	    !kind_valid(kind)) {
@@ -697,8 +761,15 @@ mandates_check(const struct mandates *reg, const struct directory *dir, const ch
 	}
 	if (mandate_id != NULL && mandate_id[0] != '\0') {
 		if ((m = mandates_find(reg, mandate_id)) == NULL) {
-			decide(d, 0, KETEN__V1__REASON__NO_MANDATE, "unknown", NULL,
-			    "mandate %s is not known here", mandate_id);
+			const struct forged *f = forged_find(reg, mandate_id);
+
+			if (f != NULL)
+				decide(d, 0, KETEN__V1__REASON__FORGED_MANDATE, "forged", NULL,
+				    "mandate %s was refused when it reached this node: %s", mandate_id,
+				    keten_strerror(f->err));
+			else
+				decide(d, 0, KETEN__V1__REASON__NO_MANDATE, "unknown", NULL,
+				    "mandate %s is not known here", mandate_id);
 			return 0;
 		}
 		(void)evaluate(reg, dir, m, sender, kind, recipient, purpose, now, d);
@@ -736,6 +807,7 @@ mandates_check_all(const struct mandates *reg, const struct directory *dir,
 	const struct mandate *best = NULL;
 	struct mandate_decision cur;
 
+	UNCHECKED(d);
 	if (n == 0 || recipients == NULL)
 		return mandates_check(reg, dir, sender, kind, NULL, purpose, mandate_id, now, d);
 	if ((mandate_id == NULL || mandate_id[0] == '\0') && reg != NULL && dir != NULL &&
@@ -772,6 +844,7 @@ int
 mandates_check_relay(const struct mandates *reg, const char *relay, int kind, uint64_t now,
     struct mandate_decision *d)
 {
+	UNCHECKED(d);
 	memset(d, 0, sizeof(*d));
 	for (size_t i = 0; reg != NULL && relay != NULL && i < reg->n; i++) {
 		const struct mandate *m = reg->m[i];

@@ -2,12 +2,14 @@
 # test_mandates.sh — mandates checked at every hop, with real nodes of the
 # dev network (whose mandates certs/mkdevnet.sh issues):
 #   origin:   no mandate, wrong purpose, wrong recipient, wrong kind,
-#             another party's mandate, expired, revoked, revoked from a
-#             moment in the future;
-#   relay:    the sender's mandate revoked at the relay, the relay's own
-#             right to relay revoked: REFUSED receipts naming the recipient;
-#   receiver: a message in flight when its mandate is revoked: REFUSED
-#             with MANDATE_REVOKED, while one delivered before stays so;
+#             another party's mandate, a forged one, expired, revoked,
+#             revoked from a moment in the future;
+#   relay:    a mandate the relay holds only forged, the sender's mandate
+#             revoked at the relay, the relay's own right to relay
+#             revoked: REFUSED receipts naming the recipient;
+#   receiver: a mandate it holds only forged (FORGED_MANDATE); a message
+#             in flight when its mandate is revoked: REFUSED with
+#             MANDATE_REVOKED, while one delivered before stays so;
 # and the operator's `keten mandate list|show|check`.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,9 +54,30 @@ keten mandate issue --key "$AKEY" --issuer "$AUTH" --id old-intake --grantee "$I
 	--roles municipality --purpose lvv-intake --basis "Besluit 2025" --from "$(iso '-2 days')" \
 	--until "$(iso '-1 hour')" --bundle "$B" >/dev/null
 
-# The relay reads its own copy of the bundle (changed below).
+# IND's own copy holds a mandate IND made itself: not authentic.
+keten mandate issue --key "$NET/parties/ind/sign.key" --issuer "$IND" --id self-made --grantee "$IND" \
+	--kind DOSSIER_DELIVERY --roles municipality --purpose lvv-intake --basis "none" \
+	--until "$(iso '+1 day')" --bundle "$B" >/dev/null
+
+# The relay and Amsterdam read their own copies of the bundle (the
+# relay's is changed below).  Two mandates are genuine in IND's copy and
+# forged in theirs: the same id, but signed with IND's key, not the
+# authority's.  They are wider than the dev network's own, so they are
+# used only where a message names them.
 cp "$B" "$T/relay.bundle"
+cp "$B" "$T/amsterdam.bundle"
 sed -i "s|^mandates = .*|mandates = $T/relay.bundle|" "$NET/nodes/relay.conf"
+sed -i "s|^mandates = .*|mandates = $T/amsterdam.bundle|" "$NET/nodes/amsterdam.conf"
+issue2() {	# KEY BUNDLE ID KIND ROLES PURPOSE
+	keten mandate issue --key "$1" --issuer "$AUTH" --id "$3" --grantee "$IND" --kind "$4" \
+		--roles "$5" --purpose "$6" --basis "Besluit LVV-ketenmandaten (dev), art. 2" \
+		--from "$(iso '-1 hour')" --until "$(iso '+1 day')" --bundle "$2" >/dev/null
+}
+wide=municipality,ind,dtv,avim,coa,ngo,escalation_table
+issue2 "$AKEY" "$B" ind-dossier-2 DOSSIER_DELIVERY municipality,dtv,avim,coa,ngo lvv-intake
+issue2 "$NET/parties/ind/sign.key" "$T/amsterdam.bundle" ind-dossier-2 DOSSIER_DELIVERY municipality,dtv,avim,coa,ngo lvv-intake
+issue2 "$AKEY" "$B" ind-lso-2 CASE_EVENT,DTV_NOTIFICATION "$wide" lvv-lso
+issue2 "$NET/parties/ind/sign.key" "$T/relay.bundle" ind-lso-2 CASE_EVENT,DTV_NOTIFICATION "$wide" lvv-lso
 for n in ind amsterdam relay ngo; do node_start "$n" || bad "start $n"; done
 
 # --- at the origin -------------------------------------------------------
@@ -72,6 +95,10 @@ expect_out "another party's mandate is refused" "NO_MANDATE" \
 	send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json --mandate dev-dtv-dossier
 expect_out "an unknown mandate is refused" "NO_MANDATE" \
 	send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json --mandate nothing-like-it
+expect_out "a mandate that is not authentic is refused as forged" "FORGED_MANDATE" \
+	send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json --mandate self-made
+expect_out "... saying why it was not accepted" "was refused when it reached this node" \
+	send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json --mandate self-made
 expect_out "an expired mandate is refused" "MANDATE_EXPIRED" \
 	send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json --mandate old-intake
 expect_out "the refusal says which mandate and why" "mandate old-intake is not valid now" \
@@ -80,8 +107,11 @@ wait_for 2 logged ind "mandate: refused DOSSIER_DELIVERY from case for lvv-lso" 
 	ok "every refusal is logged with the mandate and rule" || bad "refusal not logged"
 
 # The end of the agreements: Amsterdam's notifications to DT&V end in 3 s.
-keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-amsterdam-dtv --at "$(date -u -d '+3 seconds' +%s)000" \
-	--reason "agreements end" --bundle "$B" >/dev/null
+at=$(date -u -d '+3 seconds' +%s)000
+for bundle in "$B" "$T/amsterdam.bundle"; do
+	keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-amsterdam-dtv --at "$at" \
+		--reason "agreements end" --bundle "$bundle" >/dev/null
+done
 kill -HUP "${NODE_PID[amsterdam]}"
 wait_for 5 logged amsterdam "reload: directory serial" || bad "Amsterdam reload"
 id=$(kt amsterdam send --kind DTV_NOTIFICATION --to "$DTV" --case C-R --purpose lvv-intake "$EX/dtv_notification.json")
@@ -89,6 +119,14 @@ id=$(kt amsterdam send --kind DTV_NOTIFICATION --to "$DTV" --case C-R --purpose 
 sleep 3.2
 expect_out "after it takes effect the same message is refused" "MANDATE_REVOKED" \
 	kt amsterdam send --kind DTV_NOTIFICATION --to "$DTV" --case C-R --purpose lvv-intake "$EX/dtv_notification.json"
+
+# --- at the receiver: a mandate it holds only as a forgery ----------------
+id=$(send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json --mandate ind-dossier-2)
+wait_for 10 refused_with ind "$id" "$AMS" FORGED_MANDATE &&
+	ok "the receiver refuses a message under a mandate it holds only forged: FORGED_MANDATE" ||
+	{ bad "receiver forged: $(reason_of ind "$id" "$AMS")"; kt ind status "$id"; }
+logged amsterdam "refused: mandate ind-dossier-2 was refused when it reached this node" &&
+	ok "... and logs the decision" || bad "receiver forged decision not logged"
 
 # --- at the receiver: in flight when the revocation takes effect -----------
 # DT&V is down; IND's dossier waits in IND's outbox.  The authority revokes
@@ -114,6 +152,10 @@ wait_for 10 refused_with ind "$id" "$DTV" LOCAL_NOT_PERMITTED &&
 	{ bad "local: $(reason_of ind "$id" "$DTV")"; kt ind status "$id"; }
 
 # --- at the relay --------------------------------------------------------
+id=$(send_ind CASE_EVENT "$NGO" lvv-lso case_event.json --mandate ind-lso-2)
+wait_for 10 refused_with ind "$id" "$NGO" FORGED_MANDATE &&
+	ok "the relay refuses a message under a mandate it holds only forged: FORGED_MANDATE" ||
+	{ bad "relay forged: $(reason_of ind "$id" "$NGO")"; kt ind status "$id"; }
 # The relay reads its own copy of the bundle: in it IND's case-event
 # mandate is revoked; later also the relay's own right to relay.
 keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-ind-lso --bundle "$T/relay.bundle" >/dev/null

@@ -261,6 +261,36 @@ test_refused_documents(void)
 	m.recipients = (char *[]){ AMS };
 	CHECK_EQ(add(reg, signed_by(&m, "authority")), KETEN_EEXIST);
 	CHECK_EQ(mandates_count(reg), 1);
+	/* A message naming a mandate whose document was not authentic is
+	 * refused as forged; one naming a malformed one, or one never seen,
+	 * as unknown. */
+	{
+		static const struct {
+			const char *id;
+			int reason;
+			const char *rule;
+		} want[] = {
+			{ "m-1", KETEN__V1__REASON__FORGED_MANDATE, "forged" },
+			{ "m-2", KETEN__V1__REASON__FORGED_MANDATE, "forged" },
+			{ "m-4", KETEN__V1__REASON__NO_MANDATE, "unknown" },
+			{ "m-5", KETEN__V1__REASON__NO_MANDATE, "unknown" },
+			{ "never-seen", KETEN__V1__REASON__NO_MANDATE, "unknown" },
+		};
+		struct mandate_decision d;
+
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			CHECK(!mandates_check(reg, dir, IND, KETEN__V1__KIND__DOSSIER_DELIVERY, AMS,
+			    "lvv-intake", want[i].id, T0, &d));
+			CHECK_EQ(d.reason, want[i].reason);
+			CHECK(d.rule != NULL && strcmp(d.rule, want[i].rule) == 0);
+			CHECK(d.m == NULL && strstr(d.text, want[i].id) != NULL);
+		}
+		/* the genuine document arriving later wins over the forged one */
+		base(&m, "m-2");
+		CHECK_EQ(add(reg, signed_by(&m, "authority")), 0);
+		CHECK(mandates_check(reg, dir, IND, KETEN__V1__KIND__DOSSIER_DELIVERY, AMS,
+		    "lvv-intake", "m-2", T0, &d));
+	}
 	mandates_destroy(&reg);
 }
 
@@ -348,6 +378,13 @@ test_delegation(void)
 	child.parent.data = (uint8_t *)buf_ptr(pb);
 	child.parent.len = buf_len(pb);
 	CHECK_EQ(add(reg, signed_by(&child, "rotterdam")), KETEN_EMANDATEISSUER);
+	/* a message naming one of them is refused as forged */
+	mandates_check(reg, dir, DTV, KETEN__V1__KIND__DOSSIER_DELIVERY, AMS, "lvv-intake", "m-wide2",
+	    T0, &d);
+	CHECK(!d.allow && d.reason == KETEN__V1__REASON__FORGED_MANDATE);
+	mandates_check(reg, dir, DTV, KETEN__V1__KIND__DOSSIER_DELIVERY, AMS, "lvv-intake", "m-steal",
+	    T0, &d);
+	CHECK(!d.allow && d.reason == KETEN__V1__REASON__FORGED_MANDATE);
 	/* revoking the parent ends the child */
 	CHECK_EQ(revoke(reg, revocation("m-parent", AUTH, T0, "authority")), 0);
 	mandates_check(reg, dir, DTV, KETEN__V1__KIND__DOSSIER_DELIVERY, AMS, "lvv-intake", "m-child",
