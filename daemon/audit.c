@@ -1,7 +1,10 @@
 /*
  * audit.c — the node's side of the audit log: opening it with its keys,
- * one record per event (node.h, "audit"), and the group commit that runs
- * before each turn's actions go out.
+ * one record per event (node.h, "audit"), and the group commit: a turn's
+ * frames are kept in the store transaction that commits the turn
+ * (node_commit), written to the file after it, and the file is made
+ * durable about once a second, after which the store's copy goes
+ * (PROTOCOL.md §17.2).
  *
  * Fail closed: a record that cannot be made durable refuses the turn's
  * work (node_commit), and the operator is told at error level.
@@ -27,7 +30,72 @@
 #include "mandate.h"
 #include "node.h"
 #include "payload.h"
+#include "store.h"
 #include "util.h"
+
+/* The file is made durable (and the store's copy dropped) at least this
+ * often while the log grows, and whenever this much is not yet on disk. */
+#define SYNC_BYTES (8u << 20)
+
+struct restore {
+	const char *path;
+	size_t bytes, rows;
+};
+
+static int
+restore_row(void *arg, uint64_t off, const uint8_t *frames, size_t len)
+{
+	struct restore *rs = arg;
+	size_t k = 0;
+	int r = auditlog_restore(rs->path, off, frames, len, &k);
+
+	if (r != 0)
+		log_error("audit: %s: the frames the store keeps for bytes %llu..%llu %s", rs->path,
+		    (unsigned long long)off, (unsigned long long)(off + len),
+		    r == KETEN_ETAMPER ? "do not match the file, which holds other bytes there or "
+		    "ends before them: it was altered; run `keten audit verify`" :
+		    "cannot be put back into it");
+	rs->bytes += k;
+	rs->rows += k > 0;
+	return r;
+}
+
+static int
+row_seen(void *arg, uint64_t off, const uint8_t *frames, size_t len)
+{
+	(void)off, (void)frames, (void)len;
+	*(int *)arg = 1;
+	return 0;
+}
+
+/* Frames a crash kept from reaching the file go back from the store. */
+static int
+audit_restore(struct node *n)
+{
+	struct restore rs = { n->cfg->audit_log, 0, 0 };
+	struct stat st;
+	int r;
+
+	if (stat(n->cfg->audit_log, &st) != 0) {
+		/* a node whose log is gone starts a new one only when its store
+		 * holds no frames of the old one */
+		int any = 0;
+
+		r = store_audit_each(n->store, row_seen, &any);
+		if (r == 0 && any) {
+			log_error("audit: %s is missing, but the store holds frames of it: the log "
+			    "was removed; the node does not start without it", n->cfg->audit_log);
+			return KETEN_ETAMPER;
+		}
+		return r;
+	}
+	if ((r = store_audit_each(n->store, restore_row, &rs)) != 0)
+		return r;
+	if (rs.bytes > 0)
+		log_warn("audit: %s: %zu bytes of records a crash kept from the file were put back "
+		    "from the store", n->cfg->audit_log, rs.bytes);
+	return 0;
+}
 
 static int
 keys_open(struct node *n)
@@ -70,7 +138,7 @@ node_audit_open(struct node *n)
 	log_warn("audit: benchmark build without an audit log");
 	return 0;
 #endif
-	if ((r = keys_open(n)) != 0)
+	if ((r = keys_open(n)) != 0 || (r = audit_restore(n)) != 0)
 		return r;
 	r = auditlog_open(n->cfg->audit_log, n->oin, n->keys->sign_sk, n->keys->sign_pk,
 	    n->audit_keys, n->cfg->audit_keys, &n->audit, &torn);
@@ -114,6 +182,13 @@ node_audit_open(struct node *n)
 		log_error("audit: %s: cannot write: %s", n->cfg->audit_log, keten_strerror(r));
 		return r;
 	}
+	/* everything is on disk in the file now: the store's copy goes with
+	 * the first turn */
+	if ((r = node_txn(n)) != 0 || (r = store_audit_trim(n->store, UINT64_MAX)) != 0) {
+		log_error("audit: store: %s", keten_strerror(r));
+		return r;
+	}
+	n->audit_sync_ms = clock_now_ms();
 	log_info("audit: %s: %llu records", n->cfg->audit_log,
 	    (unsigned long long)auditlog_size(n->audit));
 	return 0;
@@ -133,6 +208,11 @@ node_audit_close(struct node *n)
 	    (r = auditlog_checkpoint(n->audit, 0, NULL)) != 0 ||
 	    (r = auditlog_commit(n->audit)) != 0)
 		log_error("audit: cannot write the last checkpoint: %s", keten_strerror(r));
+	else if (node_txn(n) != 0 || store_audit_trim(n->store, UINT64_MAX) != 0 ||
+	    store_commit(n->store) != 0)
+		log_warn("audit: the store keeps a copy of frames that are on disk; dropped at the "
+		    "next start");
+	n->in_txn = 0;
 	auditlog_destroy(&n->audit);
 	audit_keys_destroy(&n->audit_keys);
 }
@@ -213,6 +293,9 @@ node_audit_message(struct node *n, const struct node_audit_msg *m)
 int
 node_audit_commit(struct node *n, uint64_t now, int force)
 {
+	const uint8_t *frames;
+	uint64_t off;
+	size_t len;
 	int r;
 
 	if (n->audit == NULL)
@@ -224,10 +307,48 @@ node_audit_commit(struct node *n, uint64_t now, int force)
 		auditlog_rollback(n->audit);
 		return r;
 	}
-	if ((r = auditlog_commit(n->audit)) != 0)
-		log_error("audit: %s: cannot make the audit log durable: %s; this turn's work is "
-		    "refused", n->cfg->audit_log, keten_strerror(r));
+	auditlog_staged(n->audit, &off, &frames, &len);
+	r = 0;
+	if (len > 0 && ((r = node_txn(n)) != 0 ||
+	    (r = store_audit_put(n->store, off, frames, len)) != 0))
+		log_error("audit: cannot keep this turn's records in the store: %s; its work is "
+		    "refused", keten_strerror(r));
+	/* the copies of what is on disk in the file go in the same commit */
+	else if (n->in_txn && n->audit_synced > n->audit_trimmed &&
+	    (r = store_audit_trim(n->store, n->audit_synced)) == 0)
+		n->audit_trimmed = n->audit_synced;
 	return r;
+}
+
+void
+node_audit_written(struct node *n, uint64_t now, int force)
+{
+	int r;
+
+	if (n->audit == NULL)
+		return;
+	if ((r = auditlog_write(n->audit)) != 0) {
+		/* the records are durable in the store; the file goes on only
+		 * once they are back in it, at the next start */
+		if (!n->stopping)
+			log_error("audit: %s: cannot write: %s; the records are kept in the store "
+			    "and put back at the next start; the node stops", n->cfg->audit_log,
+			    keten_strerror(r));
+		n->stopping = 1;
+		return;
+	}
+	if (auditlog_unsynced(n->audit) == 0 ||
+	    (!force && now < n->audit_sync_ms + n->cfg->audit_checkpoint_ms &&
+	    auditlog_unsynced(n->audit) < SYNC_BYTES))
+		return;
+	if ((r = auditlog_sync(n->audit, &n->audit_synced)) != 0) {
+		log_error("audit: %s: cannot make the file durable: %s; the records are kept in the "
+		    "store and put back at the next start; the node stops", n->cfg->audit_log,
+		    keten_strerror(r));
+		n->stopping = 1;
+		return;
+	}
+	n->audit_sync_ms = now;
 }
 
 uint64_t
@@ -236,22 +357,6 @@ node_audit_deadline(const struct node *n)
 	if (n->audit == NULL || auditlog_size(n->audit) == auditlog_checkpointed_size(n->audit))
 		return 0;
 	return auditlog_last_checkpoint_ms(n->audit) + n->cfg->audit_checkpoint_ms;
-}
-
-void
-node_audit_aborted(struct node *n, uint64_t first)
-{
-	struct audit_event e;
-
-	if (n->audit == NULL || auditlog_size(n->audit) == first)
-		return;
-	memset(&e, 0, sizeof(e));
-	e.event = KETEN__V1__AUDIT_EVENT__EVENT_TURN_ABORTED;
-	e.first = first;
-	e.detail = "the node's store could not commit: none of these took effect";
-	if (auditlog_append(n->audit, &e) != 0 || auditlog_commit(n->audit) != 0)
-		log_error("audit: cannot record that records from %llu did not take effect",
-		    (unsigned long long)first);
 }
 
 void
@@ -271,6 +376,34 @@ node_audit_config(struct node *n, int decision, const char *fmt, ...)
 	(void)node_audit(n, &e);
 }
 
+/* Remove the bodies of a period whose key is destroyed.  The rewrite
+ * moves frames: the store's copies, which name their place in the file,
+ * go first, once the file is on disk. */
+static int
+prune_period(struct node *n, const char *name, uint64_t end, const char *policy)
+{
+	uint64_t removed = 0;
+	int r;
+
+	if ((r = auditlog_sync(n->audit, &n->audit_synced)) != 0 ||
+	    (r = node_txn(n)) != 0 || (r = store_audit_trim(n->store, n->audit_synced)) != 0 ||
+	    (r = store_commit(n->store)) != 0) {
+		if (n->in_txn)
+			store_rollback(n->store);
+		n->in_txn = 0;
+		return r;
+	}
+	n->in_txn = 0;
+	r = auditlog_prune(n->audit, end, name, policy, &removed);
+	/* offsets from here on are those of the rewritten file */
+	if (auditlog_sync(n->audit, &n->audit_synced) == 0)
+		n->audit_trimmed = n->audit_synced;
+	if (r == 0)
+		log_info("audit: retention (%s): key of %s destroyed, %llu record bodies removed",
+		    policy, name, (unsigned long long)removed);
+	return r;
+}
+
 void
 node_audit_retention(struct node *n, uint64_t now)
 {
@@ -285,26 +418,31 @@ node_audit_retention(struct node *n, uint64_t now)
 	    (unsigned long long)(keep / (24ull * 3600 * 1000)));
 	for (size_t i = 0; (period = audit_keys_period_at(n->audit_keys, i, &destroyed)) != NULL;
 	    i++) {
-		uint64_t end = audit_period_end(period), removed = 0;
+		uint64_t end = audit_period_end(period);
+		int again;
 
-		if (destroyed || end == 0 || end + keep > now)
+		if (end == 0 || end + keep > now)
 			continue;
 		snprintf(name, sizeof(name), "%s", period);
+		/* a period whose key went but whose bodies stayed: again */
+		again = destroyed && strcmp(name, n->audit_prune_due) == 0;
+		if (destroyed && !again)
+			continue;
 		/* The key goes first: from this moment the period's subjects
 		 * cannot be read, even if removing the bodies fails. */
-		if ((r = audit_keys_destroy_period(n->audit_keys, name)) != 0 ||
-		    (r = audit_keys_save(n->audit_keys, n->cfg->audit_keys)) != 0) {
+		if (!destroyed && ((r = audit_keys_destroy_period(n->audit_keys, name)) != 0 ||
+		    (r = audit_keys_save(n->audit_keys, n->cfg->audit_keys)) != 0)) {
 			log_error("audit: retention: cannot destroy the key of %s: %s", name,
 			    keten_strerror(r));
 			return;
 		}
-		if ((r = auditlog_prune(n->audit, end, name, policy, &removed)) != 0) {
+		if ((r = prune_period(n, name, end, policy)) != 0) {
+			snprintf(n->audit_prune_due, sizeof(n->audit_prune_due), "%s", name);
 			log_error("audit: retention: key of %s destroyed, but the bodies could not "
 			    "be removed: %s; tried again at the next check", name, keten_strerror(r));
 			return;
 		}
-		log_info("audit: retention (%s): key of %s destroyed, %llu record bodies removed",
-		    policy, name, (unsigned long long)removed);
+		n->audit_prune_due[0] = '\0';
 	}
 }
 

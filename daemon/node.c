@@ -543,6 +543,7 @@ node_abort_turn(struct node *n, int code)
 	n->in_txn = 0;
 	if (n->audit != NULL)
 		auditlog_rollback(n->audit);
+	n->audit_trimmed = 0;	/* a removal of copies may have been rolled back */
 	for (size_t i = 0; i < n->nactions; i++) {
 		struct action *a = &n->actions[i];
 
@@ -575,13 +576,11 @@ node_next_hop(struct node *n, const struct party *to)
 static void
 node_commit(struct node *n)
 {
-	uint64_t first = n->audit ? auditlog_durable_size(n->audit) : 0;
 	int r;
 
-	/* The turn's audit records are durable before the store commits the
-	 * turn and before anything of it goes out: a crash can leave records
-	 * of work that did not happen (TURN_ABORTED says so when the node
-	 * sees it), never work without its records. */
+	/* The turn's audit records commit with the turn, in one store
+	 * transaction and one fsync, before anything of it goes out: a crash
+	 * leaves both or neither. */
 	if ((r = node_audit_commit(n, clock_now_ms(), n->stopping)) != 0) {
 		node_abort_turn(n, r);
 		return;
@@ -591,11 +590,11 @@ node_commit(struct node *n)
 			log_error("store: commit failed: %s; this turn's work is refused",
 			    keten_strerror(r));
 			node_abort_turn(n, r);
-			node_audit_aborted(n, first);
 			return;
 		}
 		n->in_txn = 0;
 	}
+	node_audit_written(n, clock_now_ms(), n->stopping);
 	for (size_t i = 0; i < n->nactions; i++) {
 		struct action *a = &n->actions[i];
 

@@ -111,6 +111,10 @@ struct node {
 	struct sigcache *sigcache;
 	struct auditlog *audit;
 	struct audit_keys *audit_keys;
+	uint64_t audit_synced;		/* bytes of the log file on disk */
+	uint64_t audit_trimmed;		/* the store's copies dropped up to here */
+	uint64_t audit_sync_ms;		/* when the file was last made durable */
+	char audit_prune_due[8];	/* a period whose key went, bodies not yet */
 	struct witnessed *witnessed;
 	size_t nwitnessed;
 	struct buf *note;		/* the checkpoint the turn's receipts carry */
@@ -201,16 +205,19 @@ struct node_audit_msg {
 };
 int node_audit_message(struct node *n, const struct node_audit_msg *m);
 
-/* The turn's records: sign a checkpoint when one is due (or force) and
- * make them durable, one write and one fdatasync.  0, or the error
- * (logged; the turn's records are undone). */
+/* Before the turn commits: sign a checkpoint when one is due (or force)
+ * and put the turn's frames into the store's transaction (opening it if
+ * need be), with the removal of the copies of frames the file has on
+ * disk.  0, or the error (logged; the turn must be refused). */
 int node_audit_commit(struct node *n, uint64_t now, int force);
+/* After the store committed the turn: write its frames to the file, and
+ * make the file durable when a checkpoint interval has passed since it
+ * last was, or much is waiting, or force.  A failure stops the node (the
+ * frames are in the store and go back into the file at the next start). */
+void node_audit_written(struct node *n, uint64_t now, int force);
 /* Close without the LOG_STOP record (node_destroy after a failure). */
 void node_audit_free(struct node *n);
 
-/* The store could not commit a turn whose records (from `first`) are
- * durable already: record that none of them took effect. */
-void node_audit_aborted(struct node *n, uint64_t first);
 /* A CONFIG record (reload of directory and mandates): decision ALLOW when
  * the new one was taken, DENY when it was refused and the old kept. */
 void node_audit_config(struct node *n, int decision, const char *fmt, ...)

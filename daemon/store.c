@@ -130,6 +130,9 @@ static const char *const migration[] = {
 	 * so that one left out of a later bundle is still known. */
 	"CREATE TABLE mandate_item(hash BLOB PRIMARY KEY, revocation INTEGER NOT NULL,"
 	"  body BLOB NOT NULL, seen_at INTEGER NOT NULL);",
+	/* 3 -> 4: audit log frames committed with the turn they record and
+	 * not yet known to be on disk in the log file (PROTOCOL.md §17.2). */
+	"CREATE TABLE audit_frames(off INTEGER PRIMARY KEY, frames BLOB NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migration) / sizeof(migration[0])))
 
@@ -142,6 +145,7 @@ enum stmt_id {
 	S_IN_ADD, S_IN_RECEIPT, S_REFUSED_ADD, S_IN_LAST_SEQ, S_IN_MAX,
 	S_RELAY_ADD, S_RELAY_DUE, S_RELAY_MARK, S_RELAY_STATE, S_RELAY_FIND, S_RELAY_DONE,
 	S_RELAY_RECEIPT, S_OUT_WAKE, S_RELAY_WAKE, S_MANDATE_ADD, S_MANDATE_ALL,
+	S_AUDIT_PUT, S_AUDIT_ALL, S_AUDIT_TRIM,
 	S_CUR_GET, S_CUR_ADD, S_CUR_FETCH, S_CUR_FETCH_CASE, S_CUR_ACK, S_CUR_DEL,
 	S_COUNT
 };
@@ -217,6 +221,9 @@ static const char *const sql[S_COUNT] = {
 	[S_MANDATE_ADD] = "INSERT INTO mandate_item(hash, revocation, body, seen_at)"
 	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(hash) DO NOTHING",
 	[S_MANDATE_ALL] = "SELECT revocation, body FROM mandate_item ORDER BY revocation, rowid",
+	[S_AUDIT_PUT] = "INSERT INTO audit_frames(off, frames) VALUES (?1, ?2)",
+	[S_AUDIT_ALL] = "SELECT off, frames FROM audit_frames ORDER BY off",
+	[S_AUDIT_TRIM] = "DELETE FROM audit_frames WHERE off + length(frames) <= ?1",
 	[S_RELAY_WAKE] = "UPDATE relay SET next_at = ?2 WHERE next_hop = ?1 AND state = 0",
 	[S_RELAY_MARK] = "UPDATE relay SET attempts = ?3, next_at = ?4"
 	    " WHERE msg_id = ?1 AND rcpt = ?2 AND state = 0",
@@ -1492,6 +1499,50 @@ store_mandate_each(struct store *s, store_mandate_fn *fn, void *arg)
 		r = sql_err(s, rc);
 	sqlite3_reset(x);
 	return r;
+}
+
+int
+store_audit_put(struct store *s, uint64_t off, const uint8_t *frames, size_t len)
+{
+	sqlite3_stmt *x;
+	int r;
+
+	if ((r = writable(s)) != 0)
+		return r;
+	if (!bytes_ok(frames, len) || off > INT64_MAX)
+		return KETEN_EINVAL;
+	x = q(s, S_AUDIT_PUT);
+	bind_u64(x, 1, off);
+	bind_blob(x, 2, frames, len);
+	return run(s, x);
+}
+
+int
+store_audit_each(struct store *s, store_audit_fn *fn, void *arg)
+{
+	sqlite3_stmt *x = q(s, S_AUDIT_ALL);
+	int rc, r = 0;
+
+	while (r == 0 && (rc = sqlite3_step(x)) == SQLITE_ROW)
+		r = fn(arg, (uint64_t)sqlite3_column_int64(x, 0), sqlite3_column_blob(x, 1),
+		    (size_t)sqlite3_column_bytes(x, 1));
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(s, rc);
+	sqlite3_reset(x);
+	return r;
+}
+
+int
+store_audit_trim(struct store *s, uint64_t synced)
+{
+	sqlite3_stmt *x;
+	int r;
+
+	if ((r = writable(s)) != 0)
+		return r;
+	x = q(s, S_AUDIT_TRIM);
+	bind_u64(x, 1, synced > INT64_MAX ? INT64_MAX : synced);
+	return run(s, x);
 }
 
 int

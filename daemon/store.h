@@ -241,6 +241,17 @@ int store_mandate_add(struct store *st, const uint8_t hash[32], int revocation,
 typedef void store_mandate_fn(void *arg, int revocation, const uint8_t *body, size_t len);
 int store_mandate_each(struct store *st, store_mandate_fn *fn, void *arg);
 
+/* Audit log frames (PROTOCOL.md §17.2): the frames a turn appended to
+ * the audit log, to go at byte offset off of the log file, are kept in
+ * the turn's transaction, which makes them durable with the turn; once
+ * the log file is on disk up to `synced` bytes, the rows it covers are
+ * trimmed.  At start each row is given to fn in order of offset (fn's
+ * non-zero return stops the walk and is returned). */
+int store_audit_put(struct store *st, uint64_t off, const uint8_t *frames, size_t len);
+typedef int store_audit_fn(void *arg, uint64_t off, const uint8_t *frames, size_t len);
+int store_audit_each(struct store *st, store_audit_fn *fn, void *arg);
+int store_audit_trim(struct store *st, uint64_t synced);
+
 /* Make every pending outbox row to rcpt, or relay row to next_hop, due at
  * now (a link came up: its backlog goes out in order).  The number of rows,
  * or an error. */

@@ -261,7 +261,11 @@ struct auditlog {
 	char keys_path[4096];
 
 	struct merkle_frontier tree, durable_tree;
-	uint64_t durable_len;		/* bytes of the file that are durable */
+	uint64_t durable_len;		/* bytes of the log that are durable: on disk,
+					 * or in the caller's store (auditlog_write) */
+	uint64_t file_len;		/* bytes written to the file */
+	uint64_t synced_len;		/* bytes of the file known to be on disk */
+	int behind;			/* a write failed: the file lacks durable frames */
 	struct buf *pending;		/* this turn's frames */
 	uint64_t cp_size;		/* size of the last checkpoint signed */
 	uint64_t cp_ms;
@@ -383,7 +387,7 @@ log_replay(struct auditlog *l, size_t *torn)
 	} else if (r == 1) {
 		r = 0;
 	}
-	l->durable_len = off;
+	l->durable_len = l->file_len = l->synced_len = off;
 	auditlog_file_close(&f);
 	return r;
 }
@@ -424,8 +428,13 @@ auditlog_open(const char *path, const char *oin, const uint8_t *sk, const uint8_
 		r = KETEN_EIO;
 		if (fdatasync(l->fd) != 0 || dir_fsync(path) != 0)
 			goto out;
-		l->durable_len = AUDITLOG_MAGIC_LEN;
+		l->durable_len = l->file_len = l->synced_len = AUDITLOG_MAGIC_LEN;
 	} else if ((r = log_replay(l, torn)) != 0) {
+		goto out;
+	} else if (fdatasync(l->fd) != 0) {
+		/* what a stopped process left in the page cache is on disk
+		 * from here on */
+		r = KETEN_EIO;
 		goto out;
 	}
 	l->durable_tree = l->tree;
@@ -722,6 +731,23 @@ write_undo(struct auditlog *l, int r)
 	return r;
 }
 
+static int
+sync_err(void)
+{
+	return errno == ENOSPC || errno == EDQUOT ? KETEN_EFULL : KETEN_EIO;
+}
+
+/* The buffered frames are durable: they are the log's from now on. */
+static void
+pending_done(struct auditlog *l)
+{
+	l->durable_len += buf_len(l->pending);
+	l->durable_tree = l->tree;
+	l->durable_cp_size = l->cp_size;
+	l->durable_cp_ms = l->cp_ms;
+	buf_reset(l->pending);
+}
+
 int
 auditlog_commit(struct auditlog *l)
 {
@@ -729,17 +755,131 @@ auditlog_commit(struct auditlog *l)
 
 	if (buf_len(l->pending) == 0)
 		return 0;
+	if (l->behind) {
+		auditlog_rollback(l);
+		return KETEN_EIO;
+	}
 	if ((r = write_all(l->fd, buf_ptr(l->pending), buf_len(l->pending))) == 0 &&
 	    fdatasync(l->fd) != 0)
-		r = errno == ENOSPC || errno == EDQUOT ? KETEN_EFULL : KETEN_EIO;
+		r = sync_err();
 	if (r != 0)
 		return write_undo(l, r);
-	l->durable_len += buf_len(l->pending);
-	l->durable_tree = l->tree;
-	l->durable_cp_size = l->cp_size;
-	l->durable_cp_ms = l->cp_ms;
-	buf_reset(l->pending);
+	pending_done(l);
+	l->file_len = l->synced_len = l->durable_len;
 	return 0;
+}
+
+void
+auditlog_staged(const struct auditlog *l, uint64_t *off, const uint8_t **p, size_t *len)
+{
+	*off = l->durable_len;
+	*p = buf_ptr(l->pending);
+	*len = buf_len(l->pending);
+}
+
+int
+auditlog_write(struct auditlog *l)
+{
+	int r;
+
+	if (buf_len(l->pending) == 0)
+		return l->behind ? KETEN_EIO : 0;
+	if (l->behind) {
+		pending_done(l);
+		return KETEN_EIO;
+	}
+	r = write_all(l->fd, buf_ptr(l->pending), buf_len(l->pending));
+	pending_done(l);
+	if (r != 0) {
+		/* no half frame stays; what is missing is in the caller's
+		 * store and goes back at the next start (auditlog_restore) */
+		if (ftruncate(l->fd, (off_t)l->file_len) != 0)
+			r = KETEN_EIO;
+		l->behind = 1;
+		return r;
+	}
+	l->file_len = l->durable_len;
+	return 0;
+}
+
+int
+auditlog_sync(struct auditlog *l, uint64_t *synced)
+{
+	if (l->behind)
+		return KETEN_EIO;
+	if (l->synced_len != l->file_len) {
+		if (fdatasync(l->fd) != 0)
+			return sync_err();
+		l->synced_len = l->file_len;
+	}
+	if (synced != NULL)
+		*synced = l->synced_len;
+	return 0;
+}
+
+uint64_t
+auditlog_unsynced(const struct auditlog *l)
+{
+	return l->durable_len - l->synced_len;
+}
+
+int
+auditlog_restore(const char *path, uint64_t off, const uint8_t *p, size_t len, size_t *restored)
+{
+	struct stat st;
+	uint8_t *have = NULL;
+	uint64_t size, same = 0, cmp;
+	int fd, r = 0;
+
+	*restored = 0;
+	if (len == 0)
+		return 0;
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return KETEN_EIO;
+	}
+	size = (uint64_t)st.st_size;
+	/* The file is on disk at least up to where the node last synced,
+	 * and rows are kept from there on: a file that ends before the row
+	 * begins lost frames that were on disk. */
+	if (off < AUDITLOG_MAGIC_LEN || off > size) {
+		r = KETEN_ETAMPER;
+		goto out;
+	}
+	cmp = size - off < len ? size - off : len;
+	if (cmp > 0) {
+		if ((have = malloc(cmp)) == NULL) {
+			r = KETEN_ENOMEM;
+			goto out;
+		}
+		if (pread(fd, have, cmp, (off_t)off) != (ssize_t)cmp) {
+			r = KETEN_EIO;
+			goto out;
+		}
+		while (same < cmp && have[same] == p[same])
+			same++;
+		/* What differs may only be what a crash leaves: zeros where
+		 * the writes did not reach the disk.  Anything else was
+		 * written there by someone else. */
+		if (same < cmp && !all_zero(have + same, cmp - same)) {
+			r = KETEN_ETAMPER;
+			goto out;
+		}
+	}
+	if (same < len) {
+		if (pwrite(fd, p + same, len - same, (off_t)(off + same)) != (ssize_t)(len - same)) {
+			r = sync_err();
+			goto out;
+		}
+		*restored = len - same;
+	}
+	if (*restored > 0 && fdatasync(fd) != 0)
+		r = sync_err();
+out:
+	free(have);
+	close(fd);
+	return r;
 }
 
 void
@@ -997,7 +1137,7 @@ log_rewrite(struct auditlog *l, uint64_t first, uint64_t end, uint64_t *removed)
 	close(l->fd);
 	if ((l->fd = open(l->path, O_RDWR | O_APPEND | O_CLOEXEC)) < 0)
 		goto out;
-	l->durable_len = buf_len(out);
+	l->durable_len = l->file_len = l->synced_len = buf_len(out);
 	r = 0;
 out:
 	if (fd >= 0)

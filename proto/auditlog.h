@@ -11,11 +11,16 @@
  * it.  A PRUNED frame (0x02) stands in for a record whose body retention
  * removed: u64be index || its 32-byte leaf hash.
  *
- * The writer (the node) appends records to a buffer during a turn, signs a
- * checkpoint when asked, and makes the turn durable with one write and one
- * fdatasync (group commit) before the turn's actions go out.  A crash can
- * leave a torn last frame; opening the log cuts it off (the records in it
- * were never acknowledged) and says so.
+ * The writer (the node) appends records to a buffer during a turn and signs
+ * a checkpoint when asked.  The node keeps the turn's frames in the same
+ * store transaction as the turn's work, which makes both durable with one
+ * fsync (auditlog_staged); then writes them to the file (auditlog_write)
+ * and makes the file durable about once a second (auditlog_sync), after
+ * which the store's copy is dropped.  At start the frames the file lost
+ * in a crash are put back from the store (auditlog_restore).  Standalone
+ * (auditlog_commit) the turn is made durable with one write and one
+ * fdatasync.  A crash can leave a torn last frame; opening the log cuts
+ * it off and says so.
  *
  * The reader and verifier work on a read-only copy and need no keys.
  */
@@ -155,6 +160,34 @@ int auditlog_commit(struct auditlog *l);
 /* Drop the buffer of a turn that is not going to be acted upon (the
  * records were never durable). */
 void auditlog_rollback(struct auditlog *l);
+
+/* The turn's frames, not yet durable, and the byte offset of the file
+ * they go to (p is valid until the next call on l). */
+void auditlog_staged(const struct auditlog *l, uint64_t *off, const uint8_t **p, size_t *len);
+
+/* The caller has made the staged frames durable elsewhere (its store, in
+ * the transaction of the turn they record): they are the log's now.
+ * Write them to the file without waiting for the disk.  On a failed
+ * write the file is cut back to its last whole frame and every later
+ * write fails too (KETEN_EIO) until the log is opened again and the
+ * missing frames put back: the caller keeps them and stops. */
+int auditlog_write(struct auditlog *l);
+
+/* fdatasync the file; *synced (may be NULL) gets the number of bytes of
+ * the file on disk: the caller's copies of frames before it may go. */
+int auditlog_sync(struct auditlog *l, uint64_t *synced);
+
+/* Bytes of durable frames not yet known to be on disk in the file. */
+uint64_t auditlog_unsynced(const struct auditlog *l);
+
+/* Before auditlog_open: put frames kept elsewhere back into the file at
+ * path at byte offset off (a crash may have lost them from the file).
+ * Bytes already there are compared: where the file differs from p it may
+ * hold only zeros (writes that did not reach the disk), else
+ * KETEN_ETAMPER; a file that ends before off lost frames that were on
+ * disk: KETEN_ETAMPER.  *restored gets the number of bytes written. */
+int auditlog_restore(const char *path, uint64_t off, const uint8_t *p, size_t len,
+    size_t *restored);
 
 /* Records in the log, durable or buffered. */
 uint64_t auditlog_size(const struct auditlog *l);

@@ -13,9 +13,11 @@
  * changes a copy of its bytes and verifies that copy as a fresh file.
  */
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <openssl/sha.h>
@@ -682,6 +684,168 @@ test_torn_last_frame(void)
 	CHECK(rep.checkpoints == 4 && rep.records == clean.records && rep.covered == 32);
 }
 
+/* The node's group commit: each turn's staged frames are kept elsewhere
+ * (here: copies, as the store keeps them), written without an fsync, and
+ * synced now and then.  A crash that loses the unsynced tail, or leaves
+ * zeros in its place, is repaired from the copies; a file that holds
+ * other bytes there, or lost what was synced, is tampered with. */
+struct kept {
+	uint64_t off[8];
+	uint8_t *p[8];
+	size_t len[8], n;
+};
+
+static void
+keep_turn(struct auditlog *l, struct kept *k)
+{
+	const uint8_t *p;
+	size_t len;
+
+	auditlog_staged(l, &k->off[k->n], &p, &len);
+	if (k->n == 8 || len == 0 || (k->p[k->n] = malloc(len)) == NULL)
+		die("keep_turn");
+	memcpy(k->p[k->n], p, len);
+	k->len[k->n++] = len;
+}
+
+static int
+restore_from(const char *path, const struct kept *k, size_t first, size_t *bytes)
+{
+	size_t b;
+	int r = 0;
+
+	*bytes = 0;
+	for (size_t i = first; i < k->n && r == 0; i++) {
+		r = auditlog_restore(path, k->off[i], k->p[i], k->len[i], &b);
+		*bytes += b;
+	}
+	return r;
+}
+
+static void
+test_restore(void)
+{
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	struct auditlog *l;
+	struct kept k;
+	char path[4096 + 16];
+	uint8_t *whole, *p;
+	uint64_t synced = 0, synced_at;
+	size_t len, wlen, bytes, torn;
+
+	memset(&k, 0, sizeof(k));
+	trust_init(&t, 0, 1);
+	snprintf(path, sizeof(path), "%s/restore.log", work);
+	l = writer_open(path, sk, pk, NULL);
+	CHECK_EQ(append_simple(l, KETEN__V1__AUDIT_EVENT__EVENT_LOG_START, pk, "start"), 0);
+	CHECK_EQ(auditlog_checkpoint(l, 1, NULL), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+	CHECK_EQ(auditlog_unsynced(l), 0);
+	/* turn 1: kept, written, synced */
+	CHECK_EQ(append_msg(l, KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT, 1, NULL, 0), 0);
+	keep_turn(l, &k);
+	CHECK_EQ(auditlog_write(l), 0);
+	CHECK(auditlog_unsynced(l) == k.len[0]);
+	CHECK_EQ(auditlog_sync(l, &synced), 0);
+	CHECK(synced == k.off[0] + k.len[0] && auditlog_unsynced(l) == 0);
+	synced_at = synced;
+	/* turns 2 and 3: kept and written, not synced */
+	CHECK_EQ(append_msg(l, KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT, 2, NULL, 0), 0);
+	keep_turn(l, &k);
+	CHECK_EQ(auditlog_write(l), 0);
+	CHECK_EQ(append_msg(l, KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT, 3, NULL, 0), 0);
+	CHECK_EQ(auditlog_checkpoint(l, 0, NULL), 0);
+	keep_turn(l, &k);
+	CHECK(k.off[2] == k.off[1] + k.len[1]);
+	CHECK_EQ(auditlog_write(l), 0);
+	CHECK_EQ(auditlog_size(l), 4);
+	auditlog_destroy(&l);
+	whole = file_get(path, &wlen);
+	CHECK(wlen == k.off[2] + k.len[2]);
+
+	/* nothing lost: the copies match, nothing is written */
+	CHECK_EQ(restore_from(path, &k, 0, &bytes), 0);
+	CHECK_EQ(bytes, 0);
+	/* the unsynced tail lost: cut inside turn 2 */
+	file_put(path, whole, k.off[1] + 5);
+	CHECK_EQ(restore_from(path, &k, 0, &bytes), 0);
+	CHECK(bytes == wlen - k.off[1] - 5);
+	p = file_get(path, &len);
+	CHECK(len == wlen && memcmp(p, whole, wlen) == 0);
+	free(p);
+	/* ... or left as zeros, with a zero tail after it */
+	p = malloc(wlen + 512);
+	if (p == NULL)
+		die("out of memory");
+	memcpy(p, whole, k.off[1]);
+	memset(p + k.off[1], 0, wlen + 512 - k.off[1]);
+	file_put(path, p, wlen + 512);
+	CHECK_EQ(restore_from(path, &k, 0, &bytes), 0);
+	CHECK(bytes > 0 && bytes <= wlen - k.off[1]);	/* zeros in the frames stay */
+	l = writer_open(path, sk, pk, &torn);
+	CHECK_EQ(torn, 512);	/* the zeros after the last frame */
+	CHECK_EQ(auditlog_size(l), 4);
+	auditlog_destroy(&l);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), 0);
+	CHECK(rep.records == 4 && rep.tamper == 0 && rep.torn == 0);
+	CHECK(has_msg(path, 3) == 1);
+	/* other bytes where a copy belongs: tampering, the file untouched */
+	memcpy(p, whole, wlen);
+	p[k.off[2] + 6] ^= 0x40;
+	file_put(path, p, wlen);
+	CHECK_EQ(restore_from(path, &k, 0, &bytes), KETEN_ETAMPER);
+	free(p);
+	p = file_get(path, &len);
+	CHECK(len == wlen && p[k.off[2] + 6] == (whole[k.off[2] + 6] ^ 0x40));
+	free(p);
+	/* a file that lost what was on disk: the copies of the synced turn
+	 * are gone, and the file ends before the next copy begins */
+	file_put(path, whole, synced_at - 3);
+	CHECK_EQ(restore_from(path, &k, 1, &bytes), KETEN_ETAMPER);
+	/* a failed write (the file may not grow): it is cut back to its
+	 * last whole frame, and later writes and syncs fail until the log is
+	 * opened again with the frames put back */
+	file_put(path, whole, wlen);
+	l = writer_open(path, sk, pk, NULL);
+	{
+		struct rlimit old, lim;
+		void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+
+		CHECK_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+		lim = old;
+		lim.rlim_cur = wlen + 10;
+		CHECK_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+		CHECK_EQ(append_msg(l, KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT, 4, NULL, 0), 0);
+		keep_turn(l, &k);
+		CHECK(auditlog_write(l) != 0);
+		CHECK_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+		signal(SIGXFSZ, was);
+	}
+	p = file_get(path, &len);
+	CHECK(len == wlen && memcmp(p, whole, wlen) == 0);
+	free(p);
+	CHECK_EQ(auditlog_size(l), 5);	/* the record is the log's: kept elsewhere */
+	CHECK_EQ(append_msg(l, KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT, 5, NULL, 0), 0);
+	keep_turn(l, &k);
+	CHECK_EQ(auditlog_write(l), KETEN_EIO);
+	CHECK_EQ(auditlog_sync(l, NULL), KETEN_EIO);
+	CHECK_EQ(append_simple(l, KETEN__V1__AUDIT_EVENT__EVENT_LOG_STOP, NULL, NULL), 0);
+	CHECK_EQ(auditlog_commit(l), KETEN_EIO);
+	auditlog_destroy(&l);
+	CHECK_EQ(restore_from(path, &k, 0, &bytes), 0);
+	CHECK(bytes == k.len[3] + k.len[4]);
+	l = writer_open(path, sk, pk, &torn);
+	CHECK(torn == 0 && auditlog_size(l) == 6);
+	auditlog_destroy(&l);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), 0);
+	CHECK(has_msg(path, 4) == 1 && has_msg(path, 5) == 1);
+	for (size_t i = 0; i < k.n; i++)
+		free(k.p[i]);
+	free(whole);
+}
+
 static void
 test_zero_tail(void)
 {
@@ -1320,6 +1484,7 @@ main(void)
 		{ "two records swapped: ETAMPER", test_swap_records },
 		{ "last frame torn: ETORN, cut off on open, then clean", test_torn_last_frame },
 		{ "zero-filled tail: ETORN, cut off on open", test_zero_tail },
+		{ "group commit: frames kept elsewhere put back after a crash", test_restore },
 		{ "cut at a frame boundary: caught by a witnessed checkpoint", test_truncated_witnessed },
 		{ "fork after a rollback: caught by an older checkpoint", test_fork },
 		{ "checkpoint signed by another key: forged", test_forged_checkpoint },

@@ -5,7 +5,8 @@
  * numbers, outbox (states, final states that never move back, receipts
  * and their idempotence, due order, expiry, next wake-up), inbox (dedup,
  * receipts and refusals, gaps), relay queue, durable cursors (filters,
- * reopen, ack, resume after close), transactions rolled back, a full
+ * reopen, ack, resume after close), audit frames kept with a turn,
+ * transactions rolled back, a full
  * database (KETEN_EFULL through a size cap) and argument checks.
  * Every test runs in its own temporary directory, removed afterwards.
  */
@@ -212,7 +213,7 @@ test_open(void)
 	sqlite3_finalize(x);
 	sqlite3_close(db);
 	CHECK(strcmp(jm, "wal") == 0);
-	CHECK_EQ(peek("PRAGMA user_version"), 3);
+	CHECK_EQ(peek("PRAGMA user_version"), 4);
 	CHECK_EQ(peek("PRAGMA application_id"), 0x4b54454e);
 	CHECK_EQ(store_open("", 1, &again), KETEN_EINVAL);
 	CHECK(again == NULL);
@@ -415,7 +416,7 @@ test_migrate_v1(void)
 		store_status_free(&ss);
 	}
 	store_close(&st);
-	CHECK_EQ(peek("PRAGMA user_version"), 3);
+	CHECK_EQ(peek("PRAGMA user_version"), 4);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_due'"), 1);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name LIKE '%2'"), 0);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_rcpt'"
@@ -1137,6 +1138,74 @@ test_txn(void)
 	done(&st);
 }
 
+/* Audit frames kept with a turn: put in order, rolled back with it,
+ * walked in order of offset after a restart, trimmed once on disk. */
+struct frames_seen {
+	uint64_t off[8];
+	size_t len[8], n;
+	int stop_at;
+};
+
+static int
+frames_note(void *arg, uint64_t off, const uint8_t *frames, size_t len)
+{
+	struct frames_seen *fs = arg;
+
+	if (fs->n < 8) {
+		fs->off[fs->n] = off;
+		fs->len[fs->n] = len;
+	}
+	CHECK(frames[0] == (uint8_t)off);
+	if ((int)++fs->n == fs->stop_at)
+		return KETEN_EIO;
+	return 0;
+}
+
+static void
+test_audit_frames(void)
+{
+	struct store *st = open_new();
+	struct frames_seen fs;
+	uint8_t f[64];
+
+	memset(f, 0, sizeof(f));
+	CHECK_EQ(store_begin(st), 0);
+	f[0] = 8;
+	CHECK_EQ(store_audit_put(st, 8, f, 20), 0);
+	f[0] = 28;
+	CHECK_EQ(store_audit_put(st, 28, f, 30), 0);
+	CHECK(store_audit_put(st, 28, f, 30) != 0);	/* the same offset twice: refused */
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_begin(st), 0);
+	f[0] = 58;
+	CHECK_EQ(store_audit_put(st, 58, f, 10), 0);
+	store_rollback(st);	/* with its turn */
+	CHECK_EQ(store_audit_put(st, 58, f, 0), KETEN_EINVAL);
+	store_close(&st);
+	CHECK_EQ(store_open(state, 1, &st), 0);
+	memset(&fs, 0, sizeof(fs));
+	CHECK_EQ(store_audit_each(st, frames_note, &fs), 0);
+	CHECK(fs.n == 2 && fs.off[0] == 8 && fs.len[0] == 20 && fs.off[1] == 28 && fs.len[1] == 30);
+	memset(&fs, 0, sizeof(fs));
+	fs.stop_at = 1;
+	CHECK_EQ(store_audit_each(st, frames_note, &fs), KETEN_EIO);
+	CHECK_EQ(fs.n, 1);
+	/* the file is on disk up to 50: the first row goes, not the second */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_audit_trim(st, 50), 0);
+	CHECK_EQ(store_commit(st), 0);
+	memset(&fs, 0, sizeof(fs));
+	CHECK_EQ(store_audit_each(st, frames_note, &fs), 0);
+	CHECK(fs.n == 1 && fs.off[0] == 28);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_audit_trim(st, UINT64_MAX), 0);
+	CHECK_EQ(store_commit(st), 0);
+	memset(&fs, 0, sizeof(fs));
+	CHECK_EQ(store_audit_each(st, frames_note, &fs), 0);
+	CHECK_EQ(fs.n, 0);
+	done(&st);
+}
+
 /* A size cap makes the disk "full": the failing write and (inside a
  * transaction) the turn leave nothing behind, and the store works again
  * once there is room. */
@@ -1236,6 +1305,7 @@ main(void)
 		{ "open refuses foreign, non-regular and exposed files", test_open_refused },
 		{ "garbage, a damaged page, newer or foreign schema: ECORRUPT", test_corrupt },
 		{ "a schema 1 database is migrated and keeps its rows", test_migrate_v1 },
+		{ "audit frames: kept with the turn, walked in order, trimmed", test_audit_frames },
 		{ "sequence numbers per stream, persisted, rolled back", test_seq },
 		{ "outbox add and status; duplicates and bad input leave nothing", test_outbox_add_status },
 		{ "outbox mark; final states never move back", test_outbox_mark },
