@@ -188,9 +188,15 @@ unit: all $(UNIT_BIN)
 # bench_nodes runs two real nodes: tests/bench/bench_nodes.sh makes their
 # dev network and runs it.
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(VARIANTS)
 	@for b in $(filter-out build/bin/bench_nodes,$(BENCH_BIN)); do $$b || exit 1; done
 	@tests/bench/bench_nodes.sh
+	@echo; echo "mandate checks: the node against itself without them (target >= 0.95)"
+	@tests/bench/bench_nodes.sh --ab build/variant/nomandate --rounds 4 --seconds 10 \
+	    --label-a "checks on" --label-b "checks off" --ab-target 0.95
+	@echo; echo "audit log: the node against itself without it (target >= 0.90)"
+	@tests/bench/bench_nodes.sh --ab build/variant/noaudit --rounds 4 --seconds 10 \
+	    --label-a "log on" --label-b "log off" --ab-target 0.90
 
 fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZ_BIN)

@@ -28,6 +28,26 @@
  * row id, and knows its messages by their case_ref ("bench-N").
  * `--receipts status` polls the status operation instead, for comparison.
  *
+ * A/B mode.  `--ab DIR_B` compares the ketend of --bin ("A", the build
+ * under test) with DIR_B/ketend ("B", the baseline, e.g. a variant built
+ * with a feature compiled out) in one run, because this machine's speed
+ * drifts by more than the differences to be measured.  After the raw
+ * CurveZMQ baseline it runs --rounds rounds (3) of two legs each, A then
+ * B in odd rounds and B then A in even ones (ABBA: a linear drift
+ * cancels).  A leg starts both nodes with its binary, sends a warm-up
+ * (every message must be receipted), paces 100/s for a few seconds (the
+ * p99 at low load) and saturates for --seconds, then stops both nodes
+ * with SIGTERM.  The legs share the network and the stores (these grow
+ * from leg to leg; the ABBA order cancels that too).  It prints a line
+ * per leg and then the mean saturated rate of each, the ratio A/B as the
+ * mean of the per-round ratios with its min and max, the p99 at 100/s of
+ * each, and the ratio against --ab-target.  It fails when a leg did not
+ * receipt everything or a node did not stop cleanly, not when the ratio
+ * misses the target.  Message numbers ("bench-N") run on across the legs,
+ * so that no leg mistakes another's rows for its own; the bookkeeping
+ * (M[]) starts again at every leg, and the receipt poller reads only the
+ * rows added after its leg started.
+ *
  * Latency is from the moment the SubmitRequest is handed to ZeroMQ.
  * Submissions are pipelined (--window requests outstanding, matched by
  * request_id) so that the node can put many into one batch and one
@@ -69,7 +89,9 @@
 #define PER_SOCK 512		/* requests outstanding per DEALER: below the
 				 * node's local ROUTER high-water mark (1000),
 				 * past which its replies would be dropped */
-#define MSG_MAX 1200000
+#define MSG_MAX 1200000	/* messages per start of the nodes (one A/B leg) */
+#define ROUNDS_MAX 100
+#define AB_WARMUP 500
 #define REQ_STATUS_BIT (1ull << 62)
 
 /* ------------------------------------------------------------------ */
@@ -88,10 +110,17 @@ static struct {
 	unsigned dossier_mib;
 	int status_mode;	/* receipts through the status operation */
 	unsigned timeout;	/* whole run, seconds */
+	int timeout_set;
+	/* A/B mode */
+	const char *ab;		/* directory of the baseline ketend, or NULL */
+	const char *label_a, *label_b;
+	unsigned rounds;
+	double ab_target;	/* 0: none */
 } opt = {
 	.from = "ind", .to = "amsterdam",
 	.seconds = 8, .rate = 15000, .slow_rate = 100, .slow_seconds = 5, .paced_seconds = 4,
 	.window = 1024, .inflight = 8192, .queued = 100000, .dossier_mib = 20, .timeout = 170,
+	.label_a = "A", .label_b = "B", .rounds = 3,
 };
 
 /* ------------------------------------------------------------------ */
@@ -290,15 +319,16 @@ log_tail(const struct node *n, int lines)
 	free(t);
 }
 
+/* Start bindir/ketend for node n and wait until it logs that it is ready. */
 static void
-node_start(struct node *n)
+node_start(struct node *n, const char *bindir)
 {
 	char ketend[PATH_MAX];
 	char *argv[] = { ketend, "-c", n->conf, NULL };
 	struct stat sb;
 	double end = now_s() + 15;
 
-	snprintf(ketend, sizeof(ketend), "%s/ketend", opt.bin);
+	snprintf(ketend, sizeof(ketend), "%s/ketend", bindir);
 	n->log_from = stat(n->log, &sb) == 0 ? sb.st_size : 0;
 	n->pid = spawn(argv, n->log);
 	for (;;) {
@@ -632,7 +662,11 @@ struct msg {
 	uint8_t msg_id[16];
 };
 
+/* M[i] is message number m_base + i, case_ref "bench-<m_base + i>": the
+ * numbers run on across the starts of the nodes (A/B legs), M[] starts
+ * again at each. */
 static struct msg *M;
+static size_t m_base;		/* changed only while the receipt poller is stopped */
 static atomic_size_t nsent;	/* M[0..nsent) are submitted (release/acquire) */
 static atomic_size_t phase_final[PH_COUNT];
 static atomic_size_t phase_delivered[PH_COUNT];
@@ -649,6 +683,25 @@ msg_final(size_t i, int state, double t)
 	if (state == KETEN__V1__DELIVERY_STATE__STATE_DELIVERED)
 		atomic_fetch_add(&phase_delivered[M[i].phase], 1);
 	atomic_fetch_add(&phase_final[M[i].phase], 1);
+}
+
+static size_t next_msg;	/* index in M[] of the next message */
+
+/* Start the bookkeeping again for a new start of the nodes, numbering on
+ * from the last message.  Only while the receipt poller is stopped. */
+static void
+msgs_reset(void)
+{
+	size_t used = atomic_load(&nsent);
+
+	memset(M, 0, used * sizeof(*M));
+	m_base += next_msg;
+	next_msg = 0;
+	atomic_store(&nsent, 0);
+	for (int k = 0; k < PH_COUNT; k++) {
+		atomic_store(&phase_final[k], 0);
+		atomic_store(&phase_delivered[k], 0);
+	}
 }
 
 /* A serialized DossierDelivery of exactly `target` bytes (padded in the
@@ -751,6 +804,7 @@ static void
 rp_open(const char *path)
 {
 	char uri[PATH_MAX + 32];
+	sqlite3_stmt *st;
 	int rc;
 
 	snprintf(uri, sizeof(uri), "file:%s?mode=ro", path);
@@ -759,12 +813,19 @@ rp_open(const char *path)
 	if (rc != SQLITE_OK)
 		die("%s: %s", path, rp.db ? sqlite3_errmsg(rp.db) : "cannot open");
 	sqlite3_busy_timeout(rp.db, 1000);
+	/* Rows already there are an earlier leg's: the watch starts after
+	 * them (outbox ids only grow: the node appends rows and deletes
+	 * none). */
+	if (sqlite3_prepare_v2(rp.db, "SELECT coalesce(max(id), 0) FROM outbox", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+		die("%s: %s", path, sqlite3_errmsg(rp.db));
+	rp.from = sqlite3_column_int64(st, 0) + 1;
+	sqlite3_finalize(st);
 	/* Walks outbox_rcpt's primary key (oid, rcpt) from `from`. */
 	if (sqlite3_prepare_v2(rp.db,
 	    "SELECT r.oid, r.state, o.case_ref FROM outbox_rcpt r JOIN outbox o ON o.id = r.oid"
 	    " WHERE r.oid >= ?1 ORDER BY r.oid", -1, &rp.scan, NULL) != SQLITE_OK)
 		die("%s: %s", path, sqlite3_errmsg(rp.db));
-	rp.from = 1;
 }
 
 static void
@@ -810,8 +871,8 @@ rp_poll(void)
 		if (ref == NULL || strncmp(ref, "bench-", 6) != 0)
 			continue;
 		i = strtoul(ref + 6, &end, 10);
-		if (*end == '\0' && i < ns)
-			msg_final(i, state, t0);
+		if (*end == '\0' && i >= m_base && i - m_base < ns)
+			msg_final(i - m_base, state, t0);
 	}
 	pthread_mutex_unlock(&mu);
 	sqlite3_reset(rp.scan);
@@ -834,6 +895,27 @@ rp_main(void *a)
 		sleep_s((double)atomic_load(&rp.interval_us) / 1e6);
 	}
 	return NULL;
+}
+
+/* Open the sender's store db (its node running) and start the poller
+ * thread; it watches only the rows added from now on. */
+static void
+rp_start(const char *db)
+{
+	rp_open(db);
+	atomic_store(&rp.run, 1);
+	atomic_store(&rp.enabled, !opt.status_mode);
+	atomic_store(&rp.interval_us, 1000);
+	if (pthread_create(&rp.th, NULL, rp_main, NULL) != 0)
+		die("pthread_create");
+}
+
+static void
+rp_stop(void)
+{
+	atomic_store(&rp.run, 0);
+	pthread_join(rp.th, NULL);
+	rp_close();
 }
 
 /* ------------------------------------------------------------------ */
@@ -927,7 +1009,7 @@ submit(struct client *c, size_t i, const uint8_t *p, size_t len, int phase)
 	for (unsigned j = 1; j < c->nsock; j++)
 		if (c->out[j] < c->out[k])
 			k = j;
-	snprintf(ref, sizeof(ref), "bench-%zu", i);
+	snprintf(ref, sizeof(ref), "bench-%zu", m_base + i);
 	sr.kind = KETEN__V1__KIND__DOSSIER_DELIVERY;
 	sr.n_recipients = 1;
 	sr.recipients = rcpts;
@@ -1093,8 +1175,6 @@ struct phase {
 	size_t plen;
 };
 
-static size_t next_msg;	/* index of the next message */
-
 static size_t
 phase_final_count(int id)
 {
@@ -1159,6 +1239,9 @@ run_phase(struct client *c, const struct phase *ph, struct phase_res *res)
 		}
 	}
 	next_msg = first + n;
+	if (ph->count == 0 && n >= cap)
+		die("%s: more than %d messages in one start of the nodes (fewer --seconds)",
+		    ph->name, MSG_MAX);
 	/* the answers to every submission */
 	{
 		double stop = now_s() + 60;
@@ -1352,8 +1435,12 @@ usage(void)
 	    "usage: bench_nodes --work DIR [--bin DIR] [--seconds S] [--rate R] [--window N]\n"
 	    "           [--inflight N] [--queued N] [--dossier-mib N] [--receipts db|status]\n"
 	    "           [--perf DIR] [--timeout S]\n"
+	    "       bench_nodes --work DIR [--bin DIR] --ab DIR_B [--rounds N] [--seconds S]\n"
+	    "           [--label-a TEXT] [--label-b TEXT] [--ab-target R] [--timeout S] ...\n"
 	    "DIR/net is a dev network made by certs/mkdevnet.sh; tests/bench/bench_nodes.sh\n"
-	    "makes one and runs this.\n");
+	    "makes one and runs this.  --ab compares the ketend of --bin (A) with\n"
+	    "DIR_B/ketend (B) in alternating legs (ABBA) and reports the ratio A/B of the\n"
+	    "saturated rates; its --timeout defaults to 60 + 2 N (5 + S + 30) seconds.\n");
 	exit(2);
 }
 
@@ -1372,9 +1459,14 @@ options(int argc, char **argv)
 		{ "receipts", required_argument, NULL, 'R' },
 		{ "perf", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "ab", required_argument, NULL, 'A' },
+		{ "rounds", required_argument, NULL, 'n' },
+		{ "label-a", required_argument, NULL, 'a' },
+		{ "label-b", required_argument, NULL, 'B' },
+		{ "ab-target", required_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int ch;
+	int ch, rounds = (int)opt.rounds;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
@@ -1393,15 +1485,42 @@ options(int argc, char **argv)
 				usage();
 			break;
 		case 'p': opt.perf = optarg; break;
-		case 't': opt.timeout = (unsigned)atoi(optarg); break;
+		case 't': opt.timeout = (unsigned)atoi(optarg); opt.timeout_set = 1; break;
+		case 'A': opt.ab = optarg; break;
+		case 'n': rounds = atoi(optarg); break;
+		case 'a': opt.label_a = optarg; break;
+		case 'B': opt.label_b = optarg; break;
+		case 'g': opt.ab_target = atof(optarg); break;
 		default: usage();
 		}
 	}
 	if (opt.work == NULL || optind != argc || opt.window < 1 ||
-	    opt.window > NSOCK_MAX * PER_SOCK || opt.seconds <= 0 || opt.rate <= 0)
+	    opt.window > NSOCK_MAX * PER_SOCK || opt.seconds <= 0 || opt.rate <= 0 ||
+	    rounds < 1 || rounds > ROUNDS_MAX || opt.ab_target < 0)
 		usage();
+	opt.rounds = (unsigned)rounds;
 	if (opt.bin == NULL)
 		opt.bin = KETEN_SRCDIR "/build/bin";
+	if (opt.ab != NULL) {
+		char path[PATH_MAX];
+
+		if (opt.perf != NULL) {
+			fprintf(stderr, "bench_nodes: --perf records one run of the nodes, not A/B legs\n");
+			usage();
+		}
+		snprintf(path, sizeof(path), "%s/ketend", opt.ab);
+		if (access(path, X_OK) != 0) {
+			fprintf(stderr, "bench_nodes: %s: %s\n", path, strerror(errno));
+			exit(2);
+		}
+		/* A leg takes about 10 s more than its saturated phase; this
+		 * leaves room for a slow machine and for a leg's drain to run
+		 * into its own time-out (tests/bench/bench_nodes.sh computes
+		 * the same and passes it). */
+		if (!opt.timeout_set)
+			opt.timeout = (unsigned)(60 + 2.0 * opt.rounds *
+			    (opt.slow_seconds + opt.seconds + 30));
+	}
 }
 
 static void
@@ -1415,6 +1534,214 @@ read_oin(const char *slug, char *out, size_t len)
 		die("%s: cannot read", path);
 	fclose(f);
 	out[strcspn(out, "\n")] = '\0';
+}
+
+/* ------------------------------------------------------------------ */
+/* a start of the nodes */
+
+/* Start both nodes with bindir/ketend (the recipient first), connect a
+ * local API client to the sender and start the receipt poller. */
+static void
+bench_up(struct client *c, const char *bindir)
+{
+	node_start(&rcpt, bindir);
+	node_start(&sender, bindir);
+	client_open(c, sender.sock, opt.window);
+	read_oin(opt.to, c->rcpt_oin, sizeof(c->rcpt_oin));
+	c->payload = payload_make(1024, 0, &c->plen);
+	rp_start(sender.db);
+}
+
+/* The reverse of bench_up; *clean_s and *clean_r are 0 when the sender
+ * and the recipient stopped cleanly on SIGTERM. */
+static void
+bench_down(struct client *c, int *clean_s, int *clean_r)
+{
+	rp_stop();
+	client_close(c);
+	*clean_s = node_stop(&sender);
+	*clean_r = node_stop(&rcpt);
+}
+
+/* ------------------------------------------------------------------ */
+/* A/B: two builds of ketend in alternating legs */
+
+struct samples {
+	double *v;
+	size_t n, cap;
+};
+
+static void
+samples_add(struct samples *s, double x)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 1024;
+		double *v = realloc(s->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			die("out of memory");
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = x;
+}
+
+struct leg {
+	unsigned round;		/* from 1 */
+	int b;			/* 1: the baseline's ketend (B) */
+	struct phase_res slow, sat;
+	int complete;		/* every message of both phases delivered */
+	int clean;		/* both nodes stopped cleanly */
+};
+
+/* "A" or "A (label)", for the summary rows. */
+static void
+side_name(int b, char *out, size_t len)
+{
+	const char *label = b ? opt.label_b : opt.label_a, *side = b ? "B" : "A";
+
+	if (strcmp(label, side) == 0)
+		snprintf(out, len, "%s", side);
+	else
+		snprintf(out, len, "%s (%s)", side, label);
+}
+
+/* One leg: both nodes started with bindir/ketend, a warm-up, paced at
+ * the low rate, saturated, both nodes stopped; prints its line.  The
+ * latencies at the low rate are added to pool. */
+static void
+ab_leg(struct leg *lg, const char *bindir, struct samples *pool)
+{
+	const char *label = lg->b ? opt.label_b : opt.label_a;
+	struct client c;
+	struct phase_res warm;
+	size_t first;
+	int clean_s, clean_r;
+	char what[64];
+
+	/* the poller is stopped between legs: M[] can start again */
+	msgs_reset();
+	bench_up(&c, bindir);
+	run_phase(&c, &(struct phase){ PH_WARMUP, "warm-up", AB_WARMUP, 0, 0, 1024, 1, 30, 1000,
+	    NULL, 0 }, &warm);
+	if (!warm.complete || warm.delivered != warm.n) {
+		log_tail(&sender, 10);
+		die("round %u, %s: warm-up: %zu of %zu messages delivered within 30 s", lg->round,
+		    label, warm.delivered, warm.n);
+	}
+	first = next_msg;
+	run_phase(&c, &(struct phase){ PH_SLOW, "paced low", (size_t)(opt.slow_rate *
+	    opt.slow_seconds), 0, opt.slow_rate, 0, 1, 20, 100, NULL, 0 }, &lg->slow);
+	pthread_mutex_lock(&mu);
+	for (size_t i = first; i < first + lg->slow.n; i++)
+		if (M[i].state == KETEN__V1__DELIVERY_STATE__STATE_DELIVERED)
+			samples_add(pool, M[i].t_done - M[i].t_sub);
+	pthread_mutex_unlock(&mu);
+	run_phase(&c, &(struct phase){ PH_SAT, "saturation", 0, opt.seconds, 0, opt.inflight, 1,
+	    30, 1000, NULL, 0 }, &lg->sat);
+	bench_down(&c, &clean_s, &clean_r);
+	lg->clean = clean_s == 0 && clean_r == 0;
+	lg->complete = lg->slow.complete && lg->slow.delivered == lg->slow.n &&
+	    lg->sat.complete && lg->sat.delivered == lg->sat.n && lg->sat.delivered > 0;
+
+	snprintf(what, sizeof(what), "round %u, %s", lg->round, label);
+	printf("  %-46s %10.0f/s  p50 %7.2f ms  p99 %7.2f ms  at %.0f/s p99 %7.2f ms\n", what,
+	    lg->sat.rate, lg->sat.lat.p50 * 1e3, lg->sat.lat.p99 * 1e3, opt.slow_rate,
+	    lg->slow.lat.p99 * 1e3);
+	if (!lg->complete)
+		printf("  %-46s NOT ALL RECEIPTED: %zu of %zu delivered at %.0f/s, "
+		    "%zu of %zu saturated\n", "", lg->slow.delivered, lg->slow.n, opt.slow_rate,
+		    lg->sat.delivered, lg->sat.n);
+	if (!lg->clean)
+		printf("  %-46s %s%s%s did NOT stop cleanly on SIGTERM\n", "",
+		    clean_s != 0 ? sender.slug : "", clean_s != 0 && clean_r != 0 ? " and " : "",
+		    clean_r != 0 ? rcpt.slug : "");
+}
+
+/* The A/B run after the baseline; 1 when every leg was complete and
+ * stopped cleanly (whatever the ratio). */
+static int
+ab_run(double raw, const struct dist *rtt, double t_start)
+{
+	struct leg legs[2 * ROUNDS_MAX];
+	struct samples pool[2] = { { NULL, 0, 0 }, { NULL, 0, 0 } };
+	double mean[2] = { 0, 0 }, rsum = 0, rmin = INFINITY, rmax = -INFINITY, ratio;
+	unsigned nleg = 2 * opt.rounds, incomplete = 0, unclean = 0;
+	char line[160], what[64];
+
+	printf("\nA/B, same run: A = %s/ketend (%s), B = %s/ketend (%s)\n", opt.bin, opt.label_a,
+	    opt.ab, opt.label_b);
+	printf("  %u round(s), A then B in odd rounds, B then A in even ones; a leg starts both\n"
+	    "  nodes, sends %d warm-up messages, paces %.0f/s for %.0f s, saturates for %.0f s\n"
+	    "  (window %u, <= %u in flight) and stops both nodes; the stores carry over\n",
+	    opt.rounds, AB_WARMUP, opt.slow_rate, opt.slow_seconds, opt.seconds, opt.window,
+	    opt.inflight);
+	printf("\nlegs: saturated rate, latency at saturation, p99 at %.0f/s:\n", opt.slow_rate);
+	for (unsigned r = 1; r <= opt.rounds; r++) {
+		for (int k = 0; k < 2; k++) {
+			struct leg *lg = &legs[2 * (r - 1) + (unsigned)k];
+
+			memset(lg, 0, sizeof(*lg));
+			lg->round = r;
+			lg->b = r % 2 == 1 ? k : !k;	/* ABBA */
+			ab_leg(lg, lg->b ? opt.ab : opt.bin, &pool[lg->b]);
+			incomplete += !lg->complete;
+			unclean += !lg->clean;
+		}
+	}
+
+	/* ---- summary */
+	for (unsigned i = 0; i < nleg; i++)
+		mean[legs[i].b] += legs[i].sat.rate / opt.rounds;
+	for (unsigned r = 0; r < opt.rounds; r++) {
+		const struct leg *x = &legs[2 * r], *y = &legs[2 * r + 1];
+		const struct leg *a = x->b ? y : x, *b = x->b ? x : y;
+		double q = a->sat.rate / b->sat.rate;
+
+		rsum += q;
+		if (q < rmin)
+			rmin = q;
+		if (q > rmax)
+			rmax = q;
+	}
+	ratio = rsum / opt.rounds;
+	printf("\nA/B summary, %u round(s), %.0f s saturated per leg:\n", opt.rounds, opt.seconds);
+	for (int b = 0; b < 2; b++) {
+		side_name(b, what, sizeof(what));
+		snprintf(line, sizeof(line), "%s, saturated, mean of %u leg(s)", what, opt.rounds);
+		row_rate(line, mean[b], 1024, raw, "of raw CurveZMQ");
+	}
+	snprintf(line, sizeof(line), "(min %.3f, max %.3f)", rmin, rmax);
+	printf("  %-46s %10.3f   %s\n", "ratio A/B, mean of the per-round ratios", ratio, line);
+	for (int b = 0; b < 2; b++) {
+		struct dist d = dist_of(pool[b].v, pool[b].n);
+
+		side_name(b, what, sizeof(what));
+		snprintf(line, sizeof(line), "%s, paced %.0f/s, all its legs", what, opt.slow_rate);
+		row_lat(line, &d, rtt, "p99 of raw round trip");
+		free(pool[b].v);
+	}
+	if (opt.ab_target > 0)
+		snprintf(line, sizeof(line), "ratio %.3f (target >= %g: %s)", ratio, opt.ab_target,
+		    verdict(ratio >= opt.ab_target));
+	else
+		snprintf(line, sizeof(line), "ratio %.3f (no target: --ab-target R)", ratio);
+	printf("  %-46s %s\n", "verdict, saturated A/B", line);
+	if (incomplete > 0)
+		printf("  %-46s NOT every leg receipted everything (%u of %u did not): the run "
+		    "fails\n", "", incomplete, nleg);
+
+	printf("\nnodes:\n");
+	if (unclean == 0)
+		printf("  %s and %s stopped on SIGTERM after every leg: cleanly\n", sender.slug,
+		    rcpt.slug);
+	else
+		printf("  %s and %s stopped on SIGTERM: NOT cleanly after %u of %u legs\n",
+		    sender.slug, rcpt.slug, unclean, nleg);
+	log_summary(&sender);
+	log_summary(&rcpt);
+	printf("  whole run %.0f s\n", now_s() - t_start);
+	return incomplete == 0 && unclean == 0;
 }
 
 int
@@ -1460,18 +1787,14 @@ main(int argc, char **argv)
 	row_lat("raw CurveZMQ round trip 1 KiB", &rtt, NULL, NULL);
 	row_lat("write 4 KiB + fsync (the nodes' file system)", &fs, NULL, NULL);
 
+	if (opt.ab != NULL) {
+		ok = ab_run(raw, &rtt, t_start);
+		free(M);
+		return ok ? 0 : 1;
+	}
+
 	/* ---- the nodes */
-	node_start(&rcpt);
-	node_start(&sender);
-	client_open(&c, sender.sock, opt.window);
-	read_oin(opt.to, c.rcpt_oin, sizeof(c.rcpt_oin));
-	c.payload = payload_make(1024, 0, &c.plen);
-	rp_open(sender.db);
-	atomic_store(&rp.run, 1);
-	atomic_store(&rp.enabled, !opt.status_mode);
-	atomic_store(&rp.interval_us, 1000);
-	if (pthread_create(&rp.th, NULL, rp_main, NULL) != 0)
-		die("pthread_create");
+	bench_up(&c, opt.bin);
 
 	run_phase(&c, &(struct phase){ PH_WARMUP, "warm-up", 2000, 0, 0, 1024, 1, 30, 1000,
 	    NULL, 0 }, &warm);
@@ -1543,7 +1866,7 @@ main(int argc, char **argv)
 	row_mem("  peak while queueing", (double)q_hwm, line);
 	/* ... and the catch-up when it starts */
 	hwm_reset(sender.pid);
-	node_start(&rcpt);
+	node_start(&rcpt, opt.bin);
 	{
 		double t0 = now_s(), stop = t0 + 45;
 		size_t want = queued.acked;
@@ -1608,7 +1931,7 @@ main(int argc, char **argv)
 		int r;
 		double t0;
 
-		snprintf(ref, sizeof(ref), "bench-%zu", next_msg - 1);
+		snprintf(ref, sizeof(ref), "bench-%zu", m_base + next_msg - 1);
 		mem_kib(rcpt.pid, &f_r0, &tmp);
 		hwm_reset(rcpt.pid);
 		t0 = now_s();
@@ -1633,12 +1956,7 @@ main(int argc, char **argv)
 	free(big);
 
 	/* ---- stop */
-	atomic_store(&rp.run, 0);
-	pthread_join(rp.th, NULL);
-	rp_close();
-	client_close(&c);
-	clean_s = node_stop(&sender);
-	clean_r = node_stop(&rcpt);
+	bench_down(&c, &clean_s, &clean_r);
 	printf("\nnodes:\n");
 	printf("  %s and %s stopped on SIGTERM: %s, %s\n", sender.slug, rcpt.slug,
 	    clean_s == 0 ? "cleanly" : "NOT cleanly", clean_r == 0 ? "cleanly" : "NOT cleanly");

@@ -7,6 +7,15 @@
 # exits, also after a failure, an interrupt or the time-out.
 #
 #   tests/bench/bench_nodes.sh [bench_nodes options]
+#   tests/bench/bench_nodes.sh --ab DIR [--rounds N] [--seconds S]
+#       [--label-a TEXT] [--label-b TEXT] [--ab-target R]
+#
+# --ab DIR compares, in one run, the ketend of this build (A) with
+# DIR/ketend (B, the baseline: e.g. build/variant/nomandate, a build with
+# a feature compiled out): alternating legs, each starting both nodes with
+# its binary, and the ratio A/B of their saturated rates (see
+# bench_nodes.c).  DIR/ketend is copied like this build's, and the
+# time-out grows with the rounds and seconds unless --timeout is given.
 #
 # BENCH_KEEP=1 keeps the scratch directory (node logs, stores);
 # BENCH_PERF=1 records `perf record -g` of both nodes during the
@@ -38,6 +47,39 @@ trap 'exit 130' INT TERM
 
 . "$top/tests/integration/ports.sh"
 
+# The arguments are passed on as they are, except --ab DIR (the copy of
+# DIR/ketend is passed instead); --rounds, --seconds and --timeout are
+# read for the time-out (defaults as in bench_nodes.c).
+ab="" rounds=3 seconds=8 tmo=""
+args=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--ab)
+		[ $# -ge 2 ] || { echo "bench_nodes.sh: --ab needs a directory" >&2; exit 2; }
+		ab=$2
+		shift 2
+		continue ;;
+	--ab=*) ab=${1#*=}; shift; continue ;;
+	--rounds) rounds=${2:-} ;;
+	--rounds=*) rounds=${1#*=} ;;
+	--seconds) seconds=${2:-} ;;
+	--seconds=*) seconds=${1#*=} ;;
+	--timeout) tmo=${2:-} ;;
+	--timeout=*) tmo=${1#*=} ;;
+	--label-a|--label-b)	# free text, that could look like an option
+		[ $# -ge 2 ] || { echo "bench_nodes.sh: $1 needs a text" >&2; exit 2; }
+		args+=("$1" "$2")
+		shift 2
+		continue ;;
+	esac
+	args+=("$1")
+	shift
+done
+if [ -n "$ab" ] && [ ! -x "$ab/ketend" ]; then
+	echo "bench_nodes.sh: $ab/ketend: no such executable (--ab)" >&2
+	exit 2
+fi
+
 for b in ketend keten bench_nodes; do
 	[ -x "$bin/$b" ] || { echo "bench_nodes.sh: $bin/$b not built (make bench)" >&2; exit 1; }
 done
@@ -67,10 +109,32 @@ mkdir -p "$T/bin"
 cp "$bin/ketend" "$T/bin/ketend" || exit 1
 rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo "?")
 if [ -n "$(git -C "$top" status --porcelain -- daemon proto 2>/dev/null)" ]; then rev="$rev+changes"; fi
-echo "bench_nodes.sh: ketend of $rev, built $(date -u -r "$bin/ketend" +%Y-%m-%dT%H:%M:%SZ)"
+echo "bench_nodes.sh: ${ab:+A: }ketend of $rev, built $(date -u -r "$bin/ketend" +%Y-%m-%dT%H:%M:%SZ)"
+if [ -n "$ab" ]; then
+	mkdir -p "$T/bin-b"
+	cp "$ab/ketend" "$T/bin-b/ketend" || exit 1
+	same=""
+	if cmp -s "$T/bin/ketend" "$T/bin-b/ketend"; then same=" (the same binary as A)"; fi
+	echo "bench_nodes.sh: B: $ab/ketend, built $(date -u -r "$ab/ketend" +%Y-%m-%dT%H:%M:%SZ)$same"
+	args=(--ab "$T/bin-b" "${args[@]}")
+fi
+
+# bench_nodes stops itself (and its nodes) after its own --timeout: 170 s,
+# or for --ab 60 + 2 rounds (5 + seconds + 30) s (the same formula as
+# bench_nodes.c, which is given it here); timeout(1) is the backstop,
+# 30 s later.
+if [ -z "$tmo" ]; then
+	if [ -n "$ab" ]; then
+		tmo=$(awk -v r="$rounds" -v s="$seconds" 'BEGIN { printf "%d", 60 + 2 * r * (5 + s + 30) }')
+		args=(--timeout "$tmo" "${args[@]}")
+	else
+		tmo=170
+	fi
+fi
+case $tmo in
+''|*[!0-9]*) echo "bench_nodes.sh: --timeout $tmo: not a number of seconds" >&2; exit 2 ;;
+esac
 
 perf=()
 if [ "${BENCH_PERF:-0}" = 1 ]; then perf=(--perf "$T"); fi
-# bench_nodes stops itself (and its nodes) after its own --timeout (170 s);
-# this one is the backstop.
-timeout -k 5 200 "$bin/bench_nodes" --work "$T" --bin "$T/bin" "${perf[@]}" "$@"
+timeout -k 5 $((tmo + 30)) "$bin/bench_nodes" --work "$T" --bin "$T/bin" "${perf[@]}" "${args[@]}"
