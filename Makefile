@@ -154,15 +154,20 @@ build/bin/bench_%: build/obj/tests/bench/bench_%.o build/obj/tests/unit/tap.o bu
 # compiled out, so that `make bench` can set the node against itself
 # without that part in the same run (mandate checks; the audit log).
 VARIANTS := build/variant/nomandate/ketend build/variant/noaudit/ketend
-build/variant/nomandate/part.o: proto/mandate.c $(GEN_H) $(wildcard proto/*.h)
+NOMANDATE_OBJ := build/variant/nomandate/proto/mandate.o build/variant/nomandate/daemon/inbound.o
+NOAUDIT_OBJ := build/variant/noaudit/daemon/audit.o
+build/variant/nomandate/%.o: %.c $(GEN_H) $(wildcard proto/*.h daemon/*.h)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) -DKETEN_BENCH_UNCHECKED -c $< -o $@
-build/variant/noaudit/part.o: daemon/audit.c $(GEN_H) $(wildcard proto/*.h daemon/*.h)
+build/variant/noaudit/%.o: %.c $(GEN_H) $(wildcard proto/*.h daemon/*.h)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) -DKETEN_BENCH_NO_AUDIT -c $< -o $@
-# The variant's object comes first: the archives' own copy of it is
+# The variant's objects come first: the archives' own copies of them are
 # never pulled in.
-build/variant/%/ketend: build/variant/%/part.o build/obj/daemon/main.o build/libketend.a build/libketenclient.a build/libketen.a
+VARIANT_LIBS := build/obj/daemon/main.o build/libketend.a build/libketenclient.a build/libketen.a
+build/variant/nomandate/ketend: $(NOMANDATE_OBJ) $(VARIANT_LIBS)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+build/variant/noaudit/ketend: $(NOAUDIT_OBJ) $(VARIANT_LIBS)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Helpers of the integration tests (a misbehaving peer).
