@@ -1033,3 +1033,9 @@ config_local_may_receive(const struct config_local *l, int kind)
 {
 	return l != NULL && kind > 0 && kind < 32 && (l->recv_kinds & (1u << kind)) != 0;
 }
+
+int
+config_local_may_read(const struct config_local *l, int kind, const char *purpose)
+{
+	return config_local_may_receive(l, kind) && local_purpose(l, purpose);
+}

@@ -124,6 +124,9 @@ int config_local_may_send(const struct config_local *l, int kind, const char *pu
 
 /* 1 if the local system may subscribe to messages of kind, else 0. */
 int config_local_may_receive(const struct config_local *l, int kind);
+/* 1 if it may read a message of kind for purpose (the kind in its
+ * receive list, the purpose among its own, or purposes = *), else 0. */
+int config_local_may_read(const struct config_local *l, int kind, const char *purpose);
 /* A local system of c that may receive kind for purpose (its purposes are
  * the processing activities it is registered for), or NULL. */
 const struct config_local *config_local_receiver(const struct config *c, int kind,

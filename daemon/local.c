@@ -411,6 +411,8 @@ op_subscribe(struct req_ctx *c, const Keten__V1__SubscribeRequest *rq)
 struct fetch_acc {
 	struct node *n;
 	const char *sysname;
+	const struct config_local *sys;
+	uint64_t passed;		/* the last row passed over before any delivered */
 	int audit_failed;
 	Keten__V1__Delivered *d;
 	Keten__V1__Delivered **pd;
@@ -445,6 +447,34 @@ fetch_one(void *arg, uint64_t id, const char *sender, const uint8_t *msg_id, int
 		return r;
 	}
 	h = envelope_header(e);
+	/* A system reads only what it is registered for: kind and purpose.
+	 * A message for another purpose is passed over, and the refusal
+	 * recorded; one before anything delivered is passed for good (the
+	 * cursor moves over it), so it is not refused again at every fetch. */
+	if (!config_local_may_read(a->sys, h->kind, h->purpose)) {
+		struct node_audit_msg am = {
+			.event = KETEN__V1__AUDIT_EVENT__EVENT_DELIVER,
+			.decision = KETEN__V1__DECISION__DECISION_DENY,
+			.reason = KETEN__V1__REASON__LOCAL_NOT_PERMITTED, .rule = "local-purpose",
+			.h = h, .local_system = a->sysname, .wire = env, .wire_len = len,
+		};
+		char hex[33];
+
+		hex_encode(h->msg_id, KETEN_MSG_ID_LEN, hex);
+		log_info("local %s: %s %s for purpose \"%s\" passed over: not registered for it",
+		    a->sysname, kind_name(h->kind), hex, h->purpose);
+		r = node_audit_message(a->n, &am);
+		envelope_destroy(&e);
+		buf_destroy(&pl);
+		if (r != 0) {
+			a->err = r;
+			a->audit_failed = 1;
+			return r;
+		}
+		if (a->n_d == 0)
+			a->passed = id;
+		return 0;
+	}
 	/* Each read by a local system is recorded, per data subject, before
 	 * the message goes out. */
 	{
@@ -538,13 +568,17 @@ fetch_reply(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_
 	memset(&a, 0, sizeof(a));
 	a.n = n;
 	a.sysname = sysname;
+	a.sys = config_local_find(n->cfg, sysname);
 	if ((a.d = calloc(max, sizeof(*a.d))) == NULL || (a.pd = calloc(max, sizeof(*a.pd))) == NULL ||
 	    (a.payloads = calloc(max, sizeof(*a.payloads))) == NULL) {
 		fetch_acc_free(&a, max);
 		FAIL(&c, KETEN_ENOMEM, "out of memory");
 		return -1;
 	}
-	r = store_cursor_fetch(n->store, sysname, cursor, max, fetch_one, &a);
+	if ((r = node_txn(n)) == 0)
+		r = store_cursor_fetch(n->store, sysname, cursor, max, fetch_one, &a);
+	if (r == 0 && a.err == 0 && a.passed != 0)
+		r = store_cursor_ack(n->store, sysname, cursor, a.passed);
 	if (a.audit_failed)
 		node_abort_turn(n, a.err);
 	if (r != 0 || a.err != 0) {

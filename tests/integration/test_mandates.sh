@@ -10,6 +10,9 @@
 #   receiver: a mandate it holds only forged (FORGED_MANDATE); a message
 #             in flight when its mandate is revoked: REFUSED with
 #             MANDATE_REVOKED, while one delivered before stays so;
+#   local:    no local system registered for the purpose
+#             (LOCAL_NOT_PERMITTED); with two systems, each reads only
+#             the purposes it is registered for;
 # and the operator's `keten mandate list|show|check`.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -78,6 +81,16 @@ issue2 "$AKEY" "$B" ind-dossier-2 DOSSIER_DELIVERY municipality,dtv,avim,coa,ngo
 issue2 "$NET/parties/ind/sign.key" "$T/amsterdam.bundle" ind-dossier-2 DOSSIER_DELIVERY municipality,dtv,avim,coa,ngo lvv-intake
 issue2 "$AKEY" "$B" ind-lso-2 CASE_EVENT,DTV_NOTIFICATION "$wide" lvv-lso
 issue2 "$NET/parties/ind/sign.key" "$T/relay.bundle" ind-lso-2 CASE_EVENT,DTV_NOTIFICATION "$wide" lvv-lso
+# Amsterdam has a second local system, registered for intake only.
+cat >>"$NET/nodes/amsterdam.conf" <<EOF
+
+[local intake]
+socket = ipc://$NET/run/amsterdam/intake.sock
+mode = 0600
+send = DTV_NOTIFICATION
+receive = DOSSIER_DELIVERY,CASE_EVENT
+purposes = lvv-intake
+EOF
 for n in ind amsterdam relay ngo; do node_start "$n" || bad "start $n"; done
 
 # --- at the origin -------------------------------------------------------
@@ -150,6 +163,29 @@ id=$(send_ind CASE_EVENT "$DTV" lvv-lso case_event.json)
 wait_for 10 refused_with ind "$id" "$DTV" LOCAL_NOT_PERMITTED &&
 	ok "a message no local system may receive for its purpose is refused: LOCAL_NOT_PERMITTED" ||
 	{ bad "local: $(reason_of ind "$id" "$DTV")"; kt ind status "$id"; }
+
+# Amsterdam's intake system reads the intake dossier but not a case event
+# for the case consultation (a purpose it is not registered for); the
+# case system, registered for every purpose, reads both.
+ki() { KETEN_SOCKET="ipc://$NET/run/amsterdam/intake.sock" keten "$@"; }
+ki subscribe --cursor in >/dev/null || bad "intake subscribe"
+kt amsterdam subscribe --cursor all >/dev/null || bad "case subscribe"
+id_lso=$(send_ind CASE_EVENT "$AMS" lvv-lso case_event.json)
+wait_for 10 delivered ind "$id_lso" "$AMS" || bad "case event to Amsterdam not delivered"
+id_dos=$(send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json)
+wait_for 10 delivered ind "$id_dos" "$AMS" || bad "dossier to Amsterdam not delivered"
+ki subscribe --cursor in --ack >"$T/in.jsonl" 2>&1
+kt amsterdam subscribe --cursor all --ack >"$T/all.jsonl" 2>&1
+grep -q "\"$id_dos\"" "$T/in.jsonl" && ! grep -q "\"$id_lso\"" "$T/in.jsonl" &&
+	ok "a local system reads only the purposes it is registered for" ||
+	{ bad "intake read: $(head -c 300 "$T/in.jsonl")"; }
+grep -q "\"$id_dos\"" "$T/all.jsonl" && grep -q "\"$id_lso\"" "$T/all.jsonl" &&
+	ok "... and one registered for every purpose reads both" || bad "case system read: $(head -c 300 "$T/all.jsonl")"
+wait_for 2 logged amsterdam "local intake: CASE_EVENT $id_lso for purpose \"lvv-lso\" passed over" &&
+	ok "... the message passed over is logged" || bad "pass-over not logged"
+ki subscribe --cursor in >"$T/in2.jsonl" 2>&1
+[ ! -s "$T/in2.jsonl" ] && [ "$(grep -c "passed over" "$T/amsterdam.log")" = 1 ] &&
+	ok "... and not offered again" || bad "offered again: $(grep -c "passed over" "$T/amsterdam.log") pass-overs"
 
 # --- at the relay --------------------------------------------------------
 id=$(send_ind CASE_EVENT "$NGO" lvv-lso case_event.json --mandate ind-lso-2)
