@@ -10,13 +10,14 @@
  * work (node_commit), and the operator is told at error level.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
+#include <unistd.h>
 
 #include "auditlog.h"
 #include "buf.h"
@@ -39,6 +40,7 @@
 
 struct restore {
 	const char *path;
+	int fd;
 	size_t bytes, rows;
 };
 
@@ -47,7 +49,7 @@ restore_row(void *arg, uint64_t off, const uint8_t *frames, size_t len)
 {
 	struct restore *rs = arg;
 	size_t k = 0;
-	int r = auditlog_restore(rs->path, off, frames, len, &k);
+	int r = auditlog_restore(rs->fd, off, frames, len, &k);
 
 	if (r != 0)
 		log_error("audit: %s: the frames the store keeps for bytes %llu..%llu %s", rs->path,
@@ -68,19 +70,21 @@ row_seen(void *arg, uint64_t off, const uint8_t *frames, size_t len)
 	return 0;
 }
 
-/* Frames a crash kept from reaching the file go back from the store. */
+/* Frames a crash kept from reaching the file go back from the store,
+ * and are on disk before the node goes on. */
 static int
 audit_restore(struct node *n)
 {
-	struct restore rs = { n->cfg->audit_log, 0, 0 };
-	struct stat st;
-	int r;
+	struct restore rs = { n->cfg->audit_log, -1, 0, 0 };
+	int r, any = 0;
 
-	if (stat(n->cfg->audit_log, &st) != 0) {
+	if ((rs.fd = open(n->cfg->audit_log, O_RDWR | O_CLOEXEC)) < 0) {
+		if (errno != ENOENT) {
+			log_error("audit: %s: %s", n->cfg->audit_log, strerror(errno));
+			return KETEN_EIO;
+		}
 		/* a node whose log is gone starts a new one only when its store
 		 * holds no frames of the old one */
-		int any = 0;
-
 		r = store_audit_each(n->store, row_seen, &any);
 		if (r == 0 && any) {
 			log_error("audit: %s is missing, but the store holds frames of it: the log "
@@ -89,12 +93,17 @@ audit_restore(struct node *n)
 		}
 		return r;
 	}
-	if ((r = store_audit_each(n->store, restore_row, &rs)) != 0)
-		return r;
-	if (rs.bytes > 0)
+	r = store_audit_each(n->store, restore_row, &rs);
+	if (r == 0 && rs.bytes > 0 && fdatasync(rs.fd) != 0) {
+		log_error("audit: %s: cannot make the records put back durable: %s",
+		    n->cfg->audit_log, strerror(errno));
+		r = KETEN_EIO;
+	}
+	close(rs.fd);
+	if (r == 0 && rs.bytes > 0)
 		log_warn("audit: %s: %zu bytes of records a crash kept from the file were put back "
 		    "from the store", n->cfg->audit_log, rs.bytes);
-	return 0;
+	return r;
 }
 
 static int
@@ -290,6 +299,44 @@ node_audit_message(struct node *n, const struct node_audit_msg *m)
 	return node_audit(n, &e);
 }
 
+/* The file cannot take the log's records any more: they are durable in
+ * the store and go back into the file at the next start (audit_restore).
+ * The node stops, and its exit status says it failed. */
+static void
+audit_failed(struct node *n, const char *what, int r)
+{
+	if (!n->audit_failed)
+		log_error("audit: %s: %s: %s; the records are kept in the store and put back "
+		    "at the next start; the node stops", n->cfg->audit_log, what,
+		    keten_strerror(r));
+	n->audit_failed = 1;
+	n->stopping = 1;
+}
+
+static int
+audit_sync(struct node *n, uint64_t now)
+{
+	int r;
+
+	if ((r = auditlog_sync(n->audit, &n->audit_synced)) != 0)
+		audit_failed(n, "cannot make the file durable", r);
+	else
+		n->audit_sync_ms = now;
+	return r;
+}
+
+/* Drop the store's copies of frames that are on disk in the file. */
+static int
+audit_trim(struct node *n)
+{
+	int r = 0;
+
+	if (n->audit_synced > n->audit_trimmed &&
+	    (r = store_audit_trim(n->store, n->audit_synced)) == 0)
+		n->audit_trimmed = n->audit_synced;
+	return r;
+}
+
 int
 node_audit_commit(struct node *n, uint64_t now, int force)
 {
@@ -308,15 +355,25 @@ node_audit_commit(struct node *n, uint64_t now, int force)
 		return r;
 	}
 	auditlog_staged(n->audit, &off, &frames, &len);
-	r = 0;
-	if (len > 0 && ((r = node_txn(n)) != 0 ||
-	    (r = store_audit_put(n->store, off, frames, len)) != 0))
-		log_error("audit: cannot keep this turn's records in the store: %s; its work is "
-		    "refused", keten_strerror(r));
-	/* the copies of what is on disk in the file go in the same commit */
-	else if (n->in_txn && n->audit_synced > n->audit_trimmed &&
-	    (r = store_audit_trim(n->store, n->audit_synced)) == 0)
-		n->audit_trimmed = n->audit_synced;
+	if (len == 0 && !n->in_txn)
+		return 0;
+	/* the copies of what is on disk in the file go in the same commit,
+	 * before this turn's are put: they make room */
+	if ((r = node_txn(n)) != 0 || (r = audit_trim(n)) != 0)
+		goto fail;
+	if (len == 0)
+		return 0;
+	r = store_audit_put(n->store, off, frames, len);
+	/* a full store: the file is made durable now, so that the copies of
+	 * all that went before can go */
+	if (r == KETEN_EFULL && auditlog_unsynced(n->audit) > 0 &&
+	    (r = audit_sync(n, now)) == 0 && (r = audit_trim(n)) == 0)
+		r = store_audit_put(n->store, off, frames, len);
+	if (r == 0)
+		return 0;
+fail:
+	log_error("audit: cannot keep this turn's records in the store: %s; its work is refused",
+	    keten_strerror(r));
 	return r;
 }
 
@@ -330,25 +387,19 @@ node_audit_written(struct node *n, uint64_t now, int force)
 	if ((r = auditlog_write(n->audit)) != 0) {
 		/* the records are durable in the store; the file goes on only
 		 * once they are back in it, at the next start */
-		if (!n->stopping)
-			log_error("audit: %s: cannot write: %s; the records are kept in the store "
-			    "and put back at the next start; the node stops", n->cfg->audit_log,
-			    keten_strerror(r));
-		n->stopping = 1;
+		audit_failed(n, "cannot write", r);
 		return;
 	}
+	/* With store_sync = normal the store's commit is not on disk yet:
+	 * the file is made durable at every turn instead, so that no record
+	 * is lost to a power cut even when the turn's other work may be. */
+	if (!n->cfg->store_sync_full)
+		force = 1;
 	if (auditlog_unsynced(n->audit) == 0 ||
 	    (!force && now < n->audit_sync_ms + n->cfg->audit_checkpoint_ms &&
 	    auditlog_unsynced(n->audit) < SYNC_BYTES))
 		return;
-	if ((r = auditlog_sync(n->audit, &n->audit_synced)) != 0) {
-		log_error("audit: %s: cannot make the file durable: %s; the records are kept in the "
-		    "store and put back at the next start; the node stops", n->cfg->audit_log,
-		    keten_strerror(r));
-		n->stopping = 1;
-		return;
-	}
-	n->audit_sync_ms = now;
+	(void)audit_sync(n, now);
 }
 
 uint64_t
@@ -380,7 +431,7 @@ node_audit_config(struct node *n, int decision, const char *fmt, ...)
  * moves frames: the store's copies, which name their place in the file,
  * go first, once the file is on disk. */
 static int
-prune_period(struct node *n, const char *name, uint64_t end, const char *policy)
+prune_period(struct node *n, const char *name, uint64_t end, const char *policy, int again)
 {
 	uint64_t removed = 0;
 	int r;
@@ -394,7 +445,7 @@ prune_period(struct node *n, const char *name, uint64_t end, const char *policy)
 		return r;
 	}
 	n->in_txn = 0;
-	r = auditlog_prune(n->audit, end, name, policy, &removed);
+	r = auditlog_prune(n->audit, end, name, policy, again, &removed);
 	/* offsets from here on are those of the rewritten file */
 	if (auditlog_sync(n->audit, &n->audit_synced) == 0)
 		n->audit_trimmed = n->audit_synced;
@@ -436,7 +487,7 @@ node_audit_retention(struct node *n, uint64_t now)
 			    keten_strerror(r));
 			return;
 		}
-		if ((r = prune_period(n, name, end, policy)) != 0) {
+		if ((r = prune_period(n, name, end, policy, again)) != 0) {
 			snprintf(n->audit_prune_due, sizeof(n->audit_prune_due), "%s", name);
 			log_error("audit: retention: key of %s destroyed, but the bodies could not "
 			    "be removed: %s; tried again at the next check", name, keten_strerror(r));

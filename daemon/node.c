@@ -338,6 +338,9 @@ signals_open(struct node *n)
 		return KETEN_EIO;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit fails the write (EFBIG), which the node handles
+	 * like a full disk, instead of killing it mid-turn */
+	signal(SIGXFSZ, SIG_IGN);
 	return 0;
 }
 
@@ -706,6 +709,10 @@ node_run(struct node *n)
 		outbound_flush(n);
 	node_commit(n);
 	node_audit_close(n);
+	if (n->audit_failed) {
+		log_error("stopped: the audit log failed; see above");
+		return KETEN_EIO;
+	}
 	log_info("stopped");
 	return 0;
 }

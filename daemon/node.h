@@ -114,6 +114,7 @@ struct node {
 	uint64_t audit_synced;		/* bytes of the log file on disk */
 	uint64_t audit_trimmed;		/* the store's copies dropped up to here */
 	uint64_t audit_sync_ms;		/* when the file was last made durable */
+	int audit_failed;		/* the file failed: the node stops, status 1 */
 	char audit_prune_due[8];	/* a period whose key went, bodies not yet */
 	struct witnessed *witnessed;
 	size_t nwitnessed;

@@ -760,8 +760,10 @@ auditlog_commit(struct auditlog *l)
 		return KETEN_EIO;
 	}
 	if ((r = write_all(l->fd, buf_ptr(l->pending), buf_len(l->pending))) == 0 &&
-	    fdatasync(l->fd) != 0)
+	    fdatasync(l->fd) != 0) {
 		r = sync_err();
+		l->behind = 1;	/* as in auditlog_sync */
+	}
 	if (r != 0)
 		return write_undo(l, r);
 	pending_done(l);
@@ -808,8 +810,12 @@ auditlog_sync(struct auditlog *l, uint64_t *synced)
 	if (l->behind)
 		return KETEN_EIO;
 	if (l->synced_len != l->file_len) {
-		if (fdatasync(l->fd) != 0)
+		if (fdatasync(l->fd) != 0) {
+			/* the kernel may have dropped the pages it could not
+			 * write: a later fdatasync proves nothing about them */
+			l->behind = 1;
 			return sync_err();
+		}
 		l->synced_len = l->file_len;
 	}
 	if (synced != NULL)
@@ -823,62 +829,83 @@ auditlog_unsynced(const struct auditlog *l)
 	return l->durable_len - l->synced_len;
 }
 
+static int
+pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t k = pread(fd, p, n, (off_t)off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return KETEN_EIO;
+		p += k, off += (uint64_t)k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int
+pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t k = pwrite(fd, p, n, (off_t)off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return sync_err();
+		p += k, off += (uint64_t)k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
 int
-auditlog_restore(const char *path, uint64_t off, const uint8_t *p, size_t len, size_t *restored)
+auditlog_restore(int fd, uint64_t off, const uint8_t *p, size_t len, size_t *restored)
 {
 	struct stat st;
 	uint8_t *have = NULL;
-	uint64_t size, same = 0, cmp;
-	int fd, r = 0;
+	uint64_t size, cmp;
+	size_t differ = 0;
+	int r = 0;
 
 	*restored = 0;
 	if (len == 0)
 		return 0;
-	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
-		if (fd >= 0)
-			close(fd);
+	if (fstat(fd, &st) != 0)
 		return KETEN_EIO;
-	}
 	size = (uint64_t)st.st_size;
 	/* The file is on disk at least up to where the node last synced,
 	 * and rows are kept from there on: a file that ends before the row
 	 * begins lost frames that were on disk. */
-	if (off < AUDITLOG_MAGIC_LEN || off > size) {
-		r = KETEN_ETAMPER;
-		goto out;
-	}
+	if (off < AUDITLOG_MAGIC_LEN || off > size)
+		return KETEN_ETAMPER;
 	cmp = size - off < len ? size - off : len;
 	if (cmp > 0) {
-		if ((have = malloc(cmp)) == NULL) {
-			r = KETEN_ENOMEM;
+		if ((have = malloc(cmp)) == NULL)
+			return KETEN_ENOMEM;
+		if ((r = pread_all(fd, have, cmp, off)) != 0)
 			goto out;
-		}
-		if (pread(fd, have, cmp, (off_t)off) != (ssize_t)cmp) {
-			r = KETEN_EIO;
-			goto out;
-		}
-		while (same < cmp && have[same] == p[same])
-			same++;
-		/* What differs may only be what a crash leaves: zeros where
-		 * the writes did not reach the disk.  Anything else was
-		 * written there by someone else. */
-		if (same < cmp && !all_zero(have + same, cmp - same)) {
-			r = KETEN_ETAMPER;
-			goto out;
+		/* Where the file differs it may hold only what a crash
+		 * leaves: zeros, in whichever blocks did not reach the disk
+		 * (not only at the end).  Anything else was written there by
+		 * someone else. */
+		for (size_t i = 0; i < cmp; i++) {
+			if (have[i] == p[i])
+				continue;
+			if (have[i] != 0) {
+				r = KETEN_ETAMPER;
+				goto out;
+			}
+			differ++;
 		}
 	}
-	if (same < len) {
-		if (pwrite(fd, p + same, len - same, (off_t)(off + same)) != (ssize_t)(len - same)) {
-			r = sync_err();
-			goto out;
-		}
-		*restored = len - same;
-	}
-	if (*restored > 0 && fdatasync(fd) != 0)
-		r = sync_err();
+	differ += len - cmp;
+	if (differ > 0 && (r = pwrite_all(fd, p, len, off)) == 0)
+		*restored = differ;
 out:
 	free(have);
-	close(fd);
 	return r;
 }
 
@@ -1048,11 +1075,18 @@ prunable(int event)
 	}
 }
 
+struct prune_range {
+	uint64_t first, end;
+};
+
 struct prune_scan {
 	uint64_t before;	/* ms */
 	uint64_t first, end;	/* the range to prune */
 	int have_first;
 	uint64_t done;		/* end of the last PRUNE record's range */
+	struct prune_range *ranges;	/* of every PRUNE record */
+	size_t n, cap;
+	int nomem;
 };
 
 static int
@@ -1064,9 +1098,22 @@ prune_find(void *arg, const struct auditlog_frame *f, uint64_t index,
 	(void)f;
 	if (rec == NULL)
 		return 0;
-	if (rec->event == KETEN__V1__AUDIT_EVENT__EVENT_PRUNE && rec->prune != NULL &&
-	    rec->prune->end > s->done)
-		s->done = rec->prune->end;
+	if (rec->event == KETEN__V1__AUDIT_EVENT__EVENT_PRUNE && rec->prune != NULL) {
+		if (rec->prune->end > s->done)
+			s->done = rec->prune->end;
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? 2 * s->cap : 16;
+			struct prune_range *r = realloc(s->ranges, cap * sizeof(*r));
+
+			if (r == NULL) {
+				s->nomem = 1;
+				return 1;
+			}
+			s->ranges = r;
+			s->cap = cap;
+		}
+		s->ranges[s->n++] = (struct prune_range){ rec->prune->first, rec->prune->end };
+	}
 	if (rec->time < s->before) {
 		if (!s->have_first) {
 			s->first = index;
@@ -1077,20 +1124,42 @@ prune_find(void *arg, const struct auditlog_frame *f, uint64_t index,
 	return 0;
 }
 
-/* Copy the log to a new file with the bodies of prunable records in
- * [first, end) replaced by PRUNED frames, then put it in place. */
 static int
-log_rewrite(struct auditlog *l, uint64_t first, uint64_t end, uint64_t *removed)
+range_cmp(const void *a, const void *b)
+{
+	const struct prune_range *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Whether record index lies in one of the ranges (sorted by first);
+ * *k moves along with index, which only grows. */
+static int
+in_ranges(const struct prune_range *rg, size_t n, size_t *k, uint64_t index)
+{
+	while (*k < n && rg[*k].end <= index)
+		(*k)++;
+	for (size_t j = *k; j < n && rg[j].first <= index; j++)
+		if (index < rg[j].end)
+			return 1;
+	return 0;
+}
+
+/* Copy the log to a new file with the bodies of prunable records in the
+ * ranges replaced by PRUNED frames, then put it in place. */
+static int
+log_rewrite(struct auditlog *l, struct prune_range *rg, size_t nrg, uint64_t *removed)
 {
 	struct auditlog_file f;
 	struct auditlog_frame fr;
 	struct buf *out = NULL;
 	char tmp[4200];
-	size_t off = AUDITLOG_MAGIC_LEN;
+	size_t off = AUDITLOG_MAGIC_LEN, k = 0;
 	uint64_t index = 0;
 	int r, fd = -1;
 
 	*removed = 0;
+	qsort(rg, nrg, sizeof(*rg), range_cmp);
 	if ((r = auditlog_file_open(l->path, &f)) != 0)
 		return r;
 	if ((out = buf_new(SIZE_MAX)) == NULL || buf_put(out, AUDITLOG_MAGIC, AUDITLOG_MAGIC_LEN)) {
@@ -1101,7 +1170,7 @@ log_rewrite(struct auditlog *l, uint64_t first, uint64_t end, uint64_t *removed)
 		Keten__V1__AuditRecord *rec = NULL;
 		int prune = 0;
 
-		if (fr.type == AUDITLOG_RECORD && index >= first && index < end &&
+		if (fr.type == AUDITLOG_RECORD && in_ranges(rg, nrg, &k, index) &&
 		    auditlog_record_parse(fr.payload, fr.payload_len, &rec) == 0) {
 			prune = prunable(rec->event);
 			keten__v1__audit_record__free_unpacked(rec, NULL);
@@ -1124,26 +1193,29 @@ log_rewrite(struct auditlog *l, uint64_t first, uint64_t end, uint64_t *removed)
 	if (r != 1)
 		goto out;	/* the log must be whole to be rewritten */
 	/* The new file is complete and durable before it replaces the old
-	 * one; then the directory entry is made durable. */
+	 * one; then the directory entry is made durable.  The writer goes on
+	 * with the new file's descriptor: no reopening that could fail. */
 	snprintf(tmp, sizeof(tmp), "%s.prune", l->path);
 	r = KETEN_EIO;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+	if ((fd = open(tmp, O_RDWR | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		goto out;
 	if ((r = write_all(fd, buf_ptr(out), buf_len(out))) != 0)
 		goto out;
 	r = KETEN_EIO;
-	if (fsync(fd) != 0 || rename(tmp, l->path) != 0 || dir_fsync(l->path) != 0)
+	if (fsync(fd) != 0 || rename(tmp, l->path) != 0)
 		goto out;
 	close(l->fd);
-	if ((l->fd = open(l->path, O_RDWR | O_APPEND | O_CLOEXEC)) < 0)
-		goto out;
+	l->fd = fd;
+	fd = -1;
 	l->durable_len = l->file_len = l->synced_len = buf_len(out);
-	r = 0;
+	r = dir_fsync(l->path) != 0 ? KETEN_EIO : 0;
 out:
-	if (fd >= 0)
+	if (fd >= 0) {
 		close(fd);
-	if (r != 0 && fd >= 0)
 		unlink(tmp);
+	}
+	if (r != 0)
+		*removed = 0;
 	buf_destroy(&out);
 	auditlog_file_close(&f);
 	return r;
@@ -1151,7 +1223,7 @@ out:
 
 int
 auditlog_prune(struct auditlog *l, uint64_t before_ms, const char *period, const char *policy,
-    uint64_t *removed)
+    int again, uint64_t *removed)
 {
 	Keten__V1__Prune pr = KETEN__V1__PRUNE__INIT;
 	struct prune_scan s;
@@ -1169,13 +1241,29 @@ auditlog_prune(struct auditlog *l, uint64_t before_ms, const char *period, const
 		return r;
 	r = auditlog_each(&f, 1, prune_find, &s, &bad);
 	auditlog_file_close(&f);
+	if (s.nomem)
+		r = KETEN_ENOMEM;
 	if (r != 0)
-		return r;
+		goto out;
 	/* a PRUNE record seen after its range's records: start after it */
 	if (s.first < s.done)
 		s.first = s.done;
-	if (!s.have_first || s.end <= s.first)
-		return 0;
+	if (!s.have_first || s.end <= s.first) {
+		/* nothing new; bodies an earlier rewrite left go now */
+		if (again && s.n > 0)
+			r = log_rewrite(l, s.ranges, s.n, removed);
+		goto out;
+	}
+	if (s.n == s.cap) {
+		struct prune_range *rg = realloc(s.ranges, (s.cap + 1) * sizeof(*rg));
+
+		if (rg == NULL) {
+			r = KETEN_ENOMEM;
+			goto out;
+		}
+		s.ranges = rg;
+		s.cap++;
+	}
 	/* The pruning is itself a record, signed into the log before any
 	 * body is removed. */
 	pr.first = s.first;
@@ -1188,7 +1276,13 @@ auditlog_prune(struct auditlog *l, uint64_t before_ms, const char *period, const
 	if ((r = auditlog_append(l, &e)) != 0 || (r = auditlog_checkpoint(l, 0, NULL)) != 0 ||
 	    (r = auditlog_commit(l)) != 0) {
 		auditlog_rollback(l);
-		return r;
+		goto out;
 	}
-	return log_rewrite(l, s.first, s.end, removed);
+	/* every range pruned so far: one the last rewrite could not finish
+	 * is finished with this one */
+	s.ranges[s.n++] = (struct prune_range){ s.first, s.end };
+	r = log_rewrite(l, s.ranges, s.n, removed);
+out:
+	free(s.ranges);
+	return r;
 }

@@ -174,20 +174,24 @@ void auditlog_staged(const struct auditlog *l, uint64_t *off, const uint8_t **p,
 int auditlog_write(struct auditlog *l);
 
 /* fdatasync the file; *synced (may be NULL) gets the number of bytes of
- * the file on disk: the caller's copies of frames before it may go. */
+ * the file on disk: the caller's copies of frames before it may go.  A
+ * failed fdatasync leaves the log as after a failed write: nothing from
+ * then on is known to be on disk, every later call fails (KETEN_EIO). */
 int auditlog_sync(struct auditlog *l, uint64_t *synced);
 
 /* Bytes of durable frames not yet known to be on disk in the file. */
 uint64_t auditlog_unsynced(const struct auditlog *l);
 
-/* Before auditlog_open: put frames kept elsewhere back into the file at
- * path at byte offset off (a crash may have lost them from the file).
- * Bytes already there are compared: where the file differs from p it may
- * hold only zeros (writes that did not reach the disk), else
- * KETEN_ETAMPER; a file that ends before off lost frames that were on
- * disk: KETEN_ETAMPER.  *restored gets the number of bytes written. */
-int auditlog_restore(const char *path, uint64_t off, const uint8_t *p, size_t len,
-    size_t *restored);
+/* Before auditlog_open: put frames kept elsewhere back into the log file
+ * open on fd (read and write) at byte offset off (a crash may have lost
+ * them from the file).  Bytes already there are compared: where the file
+ * differs from p it may hold only zeros (blocks that did not reach the
+ * disk, anywhere in the range), else KETEN_ETAMPER and the file is left
+ * as it is; a file that ends before off lost frames that were on disk:
+ * KETEN_ETAMPER.  When anything differs, all of p is written; *restored
+ * gets the number of bytes that differed or were missing.  The caller
+ * makes the file durable (fdatasync) once, after the last. */
+int auditlog_restore(int fd, uint64_t off, const uint8_t *p, size_t len, size_t *restored);
 
 /* Records in the log, durable or buffered. */
 uint64_t auditlog_size(const struct auditlog *l);
@@ -210,11 +214,15 @@ void auditlog_destroy(struct auditlog **lp);
  * record naming the range, period and policy is made durable with a
  * checkpoint; then the log is rewritten (temporary file, fsync, rename,
  * fsync of the directory) with PRUNED frames in their place, which keep
- * the leaf hashes: the tree and every checkpoint still verify.  Call
- * between turns.  *removed gets the number of bodies removed.  0,
- * KETEN_ESTATE (records pending), or an I/O error. */
+ * the leaf hashes: the tree and every checkpoint still verify.  Every
+ * rewrite removes the prunable bodies in the ranges of all PRUNE records,
+ * so one an earlier rewrite could not finish (an I/O error after its
+ * PRUNE record was durable) is finished by the next; with again set, the
+ * log is rewritten for that even when nothing new is due.  Call between
+ * turns.  *removed gets the number of bodies removed.  0, KETEN_ESTATE
+ * (records pending), or an I/O error. */
 int auditlog_prune(struct auditlog *l, uint64_t before_ms, const char *period,
-    const char *policy, uint64_t *removed);
+    const char *policy, int again, uint64_t *removed);
 
 /* --- reading and verifying (the auditor, offline) ------------------ */
 

@@ -33,13 +33,17 @@ struct revocation {
 };
 
 /* A mandate document that named an id but was not authentic (its
- * signature, issuer or delegation did not hold): a message naming that id
- * is refused as FORGED_MANDATE rather than as unknown. */
+ * signature, issuer or delegation did not hold) against the directory of
+ * that moment: a message naming that id is refused as FORGED_MANDATE
+ * rather than as unknown.  The last FORGED_MAX are kept (a ring); an id
+ * no longer kept, or not kept for want of memory, is refused as unknown,
+ * which is still a refusal. */
 struct forged {
 	char id[KETEN_MANDATE_ID_MAX + 1];
 	int err;
+	uint64_t serial;	/* of the directory it was checked against */
 };
-#define FORGED_MAX 1024		/* the first ones are kept, the rest are unknown */
+#define FORGED_MAX 1024
 
 struct mandates {
 	struct mandate **m;
@@ -108,7 +112,9 @@ mandates_find(const struct mandates *reg, const char *id)
 static const struct forged *
 forged_find(const struct mandates *reg, const char *id)
 {
-	for (size_t i = 0; id != NULL && i < reg->nforged; i++)
+	size_t n = reg->nforged < FORGED_MAX ? reg->nforged : FORGED_MAX;
+
+	for (size_t i = 0; id != NULL && i < n; i++)
 		if (strcmp(reg->forged[i].id, id) == 0)
 			return &reg->forged[i];
 	return NULL;
@@ -401,7 +407,8 @@ out:
 /* Remember the id a refused document claimed, when it was refused for
  * not being authentic (not for being malformed: then no id is sure). */
 static void
-forged_put(struct mandates *reg, const uint8_t *p, size_t n, int err)
+forged_put(struct mandates *reg, const struct directory *dir, const uint8_t *p, size_t n,
+    int err)
 {
 	Keten__V1__SignedMandate *sm;
 	Keten__V1__Mandate *pm = NULL;
@@ -415,9 +422,12 @@ forged_put(struct mandates *reg, const uint8_t *p, size_t n, int err)
 	    mandates_find(reg, pm->id) == NULL) {
 		if (reg->forged == NULL)
 			reg->forged = calloc(FORGED_MAX, sizeof(*reg->forged));
-		if (reg->forged != NULL && reg->nforged < FORGED_MAX) {
-			snprintf(reg->forged[reg->nforged].id, sizeof(reg->forged[0].id), "%s", pm->id);
-			reg->forged[reg->nforged++].err = err;
+		if (reg->forged != NULL) {
+			struct forged *f = &reg->forged[reg->nforged++ % FORGED_MAX];
+
+			snprintf(f->id, sizeof(f->id), "%s", pm->id);
+			f->err = err;
+			f->serial = directory_serial(dir);
 		}
 	}
 	keten__v1__mandate__free_unpacked(pm, NULL);
@@ -462,7 +472,7 @@ mandates_add(struct mandates *reg, const struct directory *dir, const uint8_t *p
 			return 0;
 		}
 	if ((r = verify_one(reg, dir, p, n, 1, &m)) != 0) {
-		forged_put(reg, p, n, r);
+		forged_put(reg, dir, p, n, r);
 		return r;
 	}
 	if ((have = mandates_find(reg, m->id)) != NULL) {
@@ -765,7 +775,8 @@ mandates_check(const struct mandates *reg, const struct directory *dir, const ch
 
 			if (f != NULL)
 				decide(d, 0, KETEN__V1__REASON__FORGED_MANDATE, "forged", NULL,
-				    "mandate %s was refused when it reached this node: %s", mandate_id,
+				    "mandate %s was refused when it reached this node (directory "
+				    "serial %llu): %s", mandate_id, (unsigned long long)f->serial,
 				    keten_strerror(f->err));
 			else
 				decide(d, 0, KETEN__V1__REASON__NO_MANDATE, "unknown", NULL,

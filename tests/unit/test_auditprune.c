@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -67,6 +68,25 @@ verify_file(const char *path, struct auditlog_report *rep)
 	return r;
 }
 
+/* A new log at logp, its keys saved at keysp, with a LOG_START record
+ * pending. */
+static struct auditlog *
+open_started(struct audit_keys **k)
+{
+	struct auditlog *l = NULL;
+	struct audit_event e;
+	size_t torn;
+
+	CHECK_EQ(audit_keys_new(k), 0);
+	CHECK_EQ(audit_keys_save(*k, keysp), 0);
+	CHECK_EQ(auditlog_open(logp, OIN, sk, pk, *k, keysp, &l, &torn), 0);
+	memset(&e, 0, sizeof(e));
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_LOG_START;
+	e.key = pk;
+	CHECK_EQ(auditlog_append(l, &e), 0);
+	return l;
+}
+
 static void
 test_prune(void)
 {
@@ -82,13 +102,7 @@ test_prune(void)
 	size_t torn, bad;
 	char period[AUDIT_PERIOD_LEN + 1];
 
-	CHECK_EQ(audit_keys_new(&k), 0);
-	CHECK_EQ(audit_keys_save(k, keysp), 0);
-	CHECK_EQ(auditlog_open(logp, OIN, sk, pk, k, keysp, &l, &torn), 0);
-	memset(&e, 0, sizeof(e));
-	e.event = KETEN__V1__AUDIT_EVENT__EVENT_LOG_START;
-	e.key = pk;
-	CHECK_EQ(auditlog_append(l, &e), 0);
+	l = open_started(&k);
 	for (int i = 0; i < 20; i++) {
 		memset(&e, 0, sizeof(e));
 		memset(id, i, sizeof(id));
@@ -112,10 +126,10 @@ test_prune(void)
 	/* everything written so far is before `before` */
 	before = clock_now_ms() + 1;
 	usleep(2000);
-	CHECK_EQ(auditlog_prune(l, before, period, "retention 365d", &removed), 0);
+	CHECK_EQ(auditlog_prune(l, before, period, "retention 365d", 0, &removed), 0);
 	CHECK_EQ(removed, 20);	/* the LOG_START record is kept whole */
 	/* again: nothing left to prune */
-	CHECK_EQ(auditlog_prune(l, before, period, "retention 365d", &removed), 0);
+	CHECK_EQ(auditlog_prune(l, before, period, "retention 365d", 0, &removed), 0);
 	CHECK_EQ(removed, 0);
 	memset(&e, 0, sizeof(e));
 	e.event = KETEN__V1__AUDIT_EVENT__EVENT_LOG_STOP;
@@ -263,6 +277,89 @@ test_key_change(void)
 	auditlog_file_close(&f);
 }
 
+/* n RECEIVE records in one durable turn */
+static void
+receives(struct auditlog *l, int n)
+{
+	struct audit_event e;
+	uint8_t id[16];
+
+	for (int i = 0; i < n; i++) {
+		memset(&e, 0, sizeof(e));
+		randombytes_buf(id, sizeof(id));
+		e.event = KETEN__V1__AUDIT_EVENT__EVENT_RECEIVE;
+		e.msg_id = id;
+		e.kind = 1;
+		e.sender = OIN;
+		CHECK_EQ(auditlog_append(l, &e), 0);
+	}
+	CHECK_EQ(auditlog_checkpoint(l, 0, NULL), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+}
+
+/* A moment after everything written so far. */
+static uint64_t
+after_now(void)
+{
+	uint64_t t = clock_now_ms() + 1;
+
+	usleep(2000);
+	return t;
+}
+
+/* A rewrite that fails after its PRUNE record is durable (here: the
+ * temporary file cannot be made) leaves the bodies; they go when asked
+ * again, or with the next pruning; the log verifies all along. */
+static void
+test_prune_again(void)
+{
+	struct audit_keys *k = NULL;
+	struct auditlog *l = NULL;
+	struct auditlog_report rep;
+	char tmp[160], period[AUDIT_PERIOD_LEN + 1];
+	uint64_t removed = 1, before;
+
+	unlink(logp);
+	snprintf(tmp, sizeof(tmp), "%s.prune", logp);
+	audit_period_of(clock_now_ms(), period);
+	l = open_started(&k);
+	receives(l, 10);
+	before = after_now();
+	CHECK_EQ(mkdir(tmp, 0700), 0);
+	CHECK_EQ(auditlog_prune(l, before, period, "retention 1d", 0, &removed), KETEN_EIO);
+	CHECK_EQ(removed, 0);
+	CHECK_EQ(rmdir(tmp), 0);
+	CHECK_EQ(verify_file(logp, &rep), 0);
+	CHECK(rep.prune_records == 1 && rep.pruned == 0);
+	/* not asked again: nothing new, nothing done */
+	CHECK_EQ(auditlog_prune(l, before, period, "retention 1d", 0, &removed), 0);
+	CHECK_EQ(removed, 0);
+	/* asked again: the bodies under the PRUNE record go, no new record */
+	CHECK_EQ(auditlog_prune(l, before, period, "retention 1d", 1, &removed), 0);
+	CHECK_EQ(removed, 10);
+	CHECK_EQ(verify_file(logp, &rep), 0);
+	CHECK(rep.prune_records == 1 && rep.pruned == 10 && rep.tamper == 0);
+
+	/* failed again; the next pruning finishes it with its own range */
+	receives(l, 5);
+	before = after_now();
+	CHECK_EQ(mkdir(tmp, 0700), 0);
+	CHECK_EQ(auditlog_prune(l, before, period, "retention 1d", 0, &removed), KETEN_EIO);
+	CHECK_EQ(rmdir(tmp), 0);
+	receives(l, 5);
+	before = after_now();
+	CHECK_EQ(auditlog_prune(l, before, period, "retention 1d", 0, &removed), 0);
+	CHECK_EQ(removed, 10);
+	/* the writer goes on in the rewritten file */
+	receives(l, 1);
+	CHECK_EQ(auditlog_size(l), 1 + 10 + 1 + 5 + 1 + 5 + 1 + 1);
+	auditlog_destroy(&l);
+	CHECK_EQ(verify_file(logp, &rep), 0);
+	CHECK(rep.prune_records == 3 && rep.pruned == 20 && rep.tamper == 0);
+	CHECK_EQ(rep.records, 5);	/* whole: LOG_START, the PRUNE records, the last */
+	audit_keys_destroy(&k);
+}
+
 int
 main(void)
 {
@@ -281,6 +378,8 @@ main(void)
 		{ "prune: bodies removed behind a PRUNE record; still verifies", test_prune },
 		{ "prune: a body removed without a PRUNE record is tampering",
 		    test_prune_unrecorded },
+		{ "prune: bodies a failed rewrite left go when asked again or with the next",
+		    test_prune_again },
 		{ "key change: seen by the writer, recorded, verified with both keys",
 		    test_key_change },
 		{ NULL, NULL },

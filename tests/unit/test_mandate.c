@@ -285,11 +285,34 @@ test_refused_documents(void)
 			CHECK(d.rule != NULL && strcmp(d.rule, want[i].rule) == 0);
 			CHECK(d.m == NULL && strstr(d.text, want[i].id) != NULL);
 		}
+		char serial[64];
+
+		/* the refusal names the directory the document was checked against */
+		CHECK(!mandates_check(reg, dir, IND, KETEN__V1__KIND__DOSSIER_DELIVERY, AMS,
+		    "lvv-intake", "m-1", T0, &d));
+		snprintf(serial, sizeof(serial), "(directory serial %llu)",
+		    (unsigned long long)directory_serial(dir));
+		CHECK(strstr(d.text, serial) != NULL);
 		/* the genuine document arriving later wins over the forged one */
 		base(&m, "m-2");
 		CHECK_EQ(add(reg, signed_by(&m, "authority")), 0);
 		CHECK(mandates_check(reg, dir, IND, KETEN__V1__KIND__DOSSIER_DELIVERY, AMS,
 		    "lvv-intake", "m-2", T0, &d));
+		/* a flood of forgeries: the latest 1,024 are kept, older ones
+		 * fall back to unknown (still refused) */
+		for (int i = 0; i < 1100; i++) {
+			char id[32];
+
+			snprintf(id, sizeof(id), "flood-%d", i);
+			base(&m, id);
+			CHECK_EQ(add(reg, signed_by(&m, "ind")), KETEN_EMANDATESIG);
+		}
+		CHECK(!mandates_check(reg, dir, IND, KETEN__V1__KIND__DOSSIER_DELIVERY, AMS,
+		    "lvv-intake", "flood-1099", T0, &d));
+		CHECK_EQ(d.reason, KETEN__V1__REASON__FORGED_MANDATE);
+		CHECK(!mandates_check(reg, dir, IND, KETEN__V1__KIND__DOSSIER_DELIVERY, AMS,
+		    "lvv-intake", "flood-0", T0, &d));
+		CHECK_EQ(d.reason, KETEN__V1__REASON__NO_MANDATE);
 	}
 	mandates_destroy(&reg);
 }
