@@ -597,7 +597,12 @@ node_commit(struct node *n)
 		}
 		n->in_txn = 0;
 	}
-	node_audit_written(n, clock_now_ms(), n->stopping);
+	/* With store_sync = full the records are durable in the store now,
+	 * and the log file can wait until the turn's replies and envelopes
+	 * are out; with store_sync = normal the file is what makes them
+	 * durable, so it comes first (node_audit_written). */
+	if (!n->cfg->store_sync_full)
+		node_audit_written(n, clock_now_ms(), n->stopping);
 	for (size_t i = 0; i < n->nactions; i++) {
 		struct action *a = &n->actions[i];
 
@@ -614,6 +619,8 @@ node_commit(struct node *n)
 		buf_destroy(&a->body);
 	}
 	n->nactions = 0;
+	if (n->cfg->store_sync_full)
+		node_audit_written(n, clock_now_ms(), n->stopping);
 }
 
 /* ------------------------------------------------------------------ */
