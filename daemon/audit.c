@@ -437,11 +437,12 @@ prune_period(struct node *n, const char *name, uint64_t end, const char *policy,
 	int r;
 
 	if ((r = auditlog_sync(n->audit, &n->audit_synced)) != 0 ||
-	    (r = node_txn(n)) != 0 || (r = store_audit_trim(n->store, n->audit_synced)) != 0 ||
+	    (r = node_txn(n)) != 0 || (r = audit_trim(n)) != 0 ||
 	    (r = store_commit(n->store)) != 0) {
 		if (n->in_txn)
 			store_rollback(n->store);
 		n->in_txn = 0;
+		n->audit_trimmed = 0;	/* the removal of copies was rolled back */
 		return r;
 	}
 	n->in_txn = 0;

@@ -1101,16 +1101,9 @@ prune_find(void *arg, const struct auditlog_frame *f, uint64_t index,
 	if (rec->event == KETEN__V1__AUDIT_EVENT__EVENT_PRUNE && rec->prune != NULL) {
 		if (rec->prune->end > s->done)
 			s->done = rec->prune->end;
-		if (s->n == s->cap) {
-			size_t cap = s->cap ? 2 * s->cap : 16;
-			struct prune_range *r = realloc(s->ranges, cap * sizeof(*r));
-
-			if (r == NULL) {
-				s->nomem = 1;
-				return 1;
-			}
-			s->ranges = r;
-			s->cap = cap;
+		if (array_room(&s->ranges, s->n, &s->cap, sizeof(*s->ranges), 16) != 0) {
+			s->nomem = 1;
+			return 1;
 		}
 		s->ranges[s->n++] = (struct prune_range){ rec->prune->first, rec->prune->end };
 	}
@@ -1254,16 +1247,8 @@ auditlog_prune(struct auditlog *l, uint64_t before_ms, const char *period, const
 			r = log_rewrite(l, s.ranges, s.n, removed);
 		goto out;
 	}
-	if (s.n == s.cap) {
-		struct prune_range *rg = realloc(s.ranges, (s.cap + 1) * sizeof(*rg));
-
-		if (rg == NULL) {
-			r = KETEN_ENOMEM;
-			goto out;
-		}
-		s.ranges = rg;
-		s.cap++;
-	}
+	if ((r = array_room(&s.ranges, s.n, &s.cap, sizeof(*s.ranges), 16)) != 0)
+		goto out;
 	/* The pruning is itself a record, signed into the log before any
 	 * body is removed. */
 	pr.first = s.first;
