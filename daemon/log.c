@@ -1,18 +1,26 @@
 /*
  * log.c — see log.h.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
 static enum log_level cur_level = LOG_LEVEL_INFO;
 static int to_syslog;
 static const char *log_ident = "ketend";
+
+/* Lines held for log_flush() while batching: a busy node writes one
+ * write(2) per turn instead of one per line. */
+static int batching;
+static char held[64 * 1024];
+static size_t nheld;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static const int level_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
@@ -58,9 +66,52 @@ log_emit(enum log_level level, const char *fmt, va_list ap)
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s\n",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, ts.tv_nsec / 1000000, log_ident, level_names[level], msg);
+	if (!batching) {
+		fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s\n",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		    tm.tm_sec, ts.tv_nsec / 1000000, log_ident, level_names[level], msg);
+		return;
+	}
+	for (int tries = 0; tries < 2; tries++) {
+		size_t room = sizeof(held) - nheld;
+		int len = snprintf(held + nheld, room,
+		    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s\n",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		    tm.tm_sec, ts.tv_nsec / 1000000, log_ident, level_names[level], msg);
+		if (len >= 0 && (size_t)len < room) {
+			nheld += (size_t)len;
+			return;
+		}
+		log_flush();	/* full: out with what is held, then again */
+	}
+}
+
+void
+log_batch(int on)
+{
+	static int at_exit;
+
+	log_flush();
+	batching = on;
+	/* whatever way the process ends, held lines are written */
+	if (on && !at_exit && atexit(log_flush) == 0)
+		at_exit = 1;
+}
+
+void
+log_flush(void)
+{
+	size_t done = 0;
+
+	while (done < nheld) {
+		ssize_t w = write(STDERR_FILENO, held + done, nheld - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;	/* stderr is gone: nothing better to do with the lines */
+		done += (size_t)w;
+	}
+	nheld = 0;
 }
 
 #define LOG_FN(name, level) \
@@ -87,5 +138,6 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_emit(LOG_LEVEL_ERROR, fmt, ap);
 	va_end(ap);
+	log_flush();
 	exit(1);
 }

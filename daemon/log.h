@@ -17,6 +17,13 @@ void log_set_level(enum log_level level);
 /* "error" "warn" "info" "debug" -> level; -1 when unknown. */
 int log_level_from_name(const char *name);
 
+/* Batching on: lines are held in memory and written by log_flush() (or
+ * when the held lines fill 64 KiB), one write(2) for many lines; off
+ * (the start): each line is written at once.  Turning it either way
+ * writes what is held. */
+void log_batch(int on);
+void log_flush(void);
+
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

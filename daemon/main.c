@@ -19,10 +19,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "config.h"
 #include "err.h"
 #include "log.h"
 #include "node.h"
+#include "store.h"
 
 #define DEFAULT_CONFIG "/etc/keten/ketend.conf"
 
@@ -104,6 +107,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("ketend", LOG_LEVEL_INFO, 0);
+	/* Random bytes from libsodium's ChaCha20 generator, seeded from
+	 * getrandom(2) and stirred again after a fork: nonces and ids cost
+	 * no system call each.  Only the node's own thread uses SQLite. */
+	if (randombytes_set_implementation(&randombytes_internal_implementation) != 0 ||
+	    sodium_init() < 0 || store_one_thread() != 0) {
+		log_error("cannot set up libsodium and SQLite");
+		return 1;
+	}
 	if (config_load(path, &cfg, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return 1;

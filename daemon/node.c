@@ -668,6 +668,8 @@ node_run(struct node *n)
 	zmq_pollitem_t items[3 + KETEN_LOCAL_MAX];
 	size_t nlocal;
 
+	/* a turn's log lines go out together at its end */
+	log_batch(1);
 	while (!n->stopping) {
 		uint64_t now = clock_now_ms();
 		size_t ni = 0;
@@ -709,7 +711,9 @@ node_run(struct node *n)
 			node_audit_retention(n, now);
 			n->next_retention = now + 3600 * 1000;
 		}
+		log_flush();
 	}
+	log_batch(0);
 	/* Drain: what was read is committed and answered; what is queued
 	 * stays durably queued for the next start. */
 	if (n->nstaged > 0)

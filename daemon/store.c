@@ -456,6 +456,15 @@ exec(struct store *s, const char *text)
 	return rc == SQLITE_OK ? 0 : sql_err(s, rc);
 }
 
+int
+store_one_thread(void)
+{
+	if (sqlite3_config(SQLITE_CONFIG_SINGLETHREAD) != SQLITE_OK ||
+	    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+		return KETEN_EIO;
+	return 0;
+}
+
 /* A one-row PRAGMA (or query) with an integer result. */
 static int
 pragma_int(struct store *s, const char *text, long long *v)

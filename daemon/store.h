@@ -55,6 +55,11 @@ struct store;
  * store_errmsg(NULL) says why. */
 int store_open(const char *dir, int sync_full, struct store **out);
 
+/* For a process that uses SQLite from one thread only (ketend): SQLite
+ * takes no mutexes and keeps no memory statistics.  Call before
+ * anything else uses SQLite; KETEN_EIO if it is too late. */
+int store_one_thread(void);
+
 /* Roll back an open transaction, close, free and set *sp to NULL;
  * NULL-safe and idempotent. */
 void store_close(struct store **sp);
