@@ -320,18 +320,33 @@ dir_fsync(const char *path)
 
 /* Re-hash an existing log: rebuild the tree, check it against the last
  * checkpoint, cut a torn tail. */
+#define RELEASE_STEP ((size_t)16 << 20)
+
+void
+auditlog_file_release(const struct auditlog_file *f, size_t off, size_t *released)
+{
+	size_t upto = off & ~(size_t)(sysconf(_SC_PAGESIZE) - 1);
+
+	if (upto >= *released + RELEASE_STEP) {
+		(void)madvise((void *)(uintptr_t)(f->p + *released), upto - *released,
+		    MADV_DONTNEED);
+		*released = upto;
+	}
+}
+
 static int
 log_replay(struct auditlog *l, size_t *torn)
 {
 	struct auditlog_file f;
 	struct auditlog_frame fr;
 	struct checkpoint cp;
-	size_t off = AUDITLOG_MAGIC_LEN;
+	size_t off = AUDITLOG_MAGIC_LEN, released = 0;
 	int r, have_cp = 0;
 
 	if ((r = auditlog_file_open(l->path, &f)) != 0)
 		return r;
 	while ((r = auditlog_frame_next(f.p, f.len, &off, &fr)) == 0) {
+		auditlog_file_release(&f, fr.offset, &released);
 		if (fr.type == AUDITLOG_RECORD) {
 			/* the first record says whose log this is */
 			if (l->tree.size == 0) {
@@ -980,11 +995,13 @@ auditlog_each_from(const struct auditlog_file *f, size_t start, uint64_t index, 
     auditlog_each_fn fn, void *arg, size_t *bad_offset)
 {
 	struct auditlog_frame fr;
-	size_t off = start;
+	size_t off = start, released = 0;
 	int r;
 
 	while ((r = auditlog_frame_next(f->p, f->len, &off, &fr)) == 0) {
 		Keten__V1__AuditRecord *rec = NULL;
+
+		auditlog_file_release(f, fr.offset, &released);
 
 		if (fr.type == AUDITLOG_RECORD && parse &&
 		    (r = auditlog_record_parse(fr.payload, fr.payload_len, &rec)) != 0) {

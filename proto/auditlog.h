@@ -233,6 +233,13 @@ struct auditlog_file {
 	int fd;
 };
 
+/* For a reader going through f front to back: every 16 MiB, the pages
+ * before off are given back (MADV_DONTNEED), so that reading a large log
+ * once (a node's start, verify) does not hold the whole file in memory.
+ * The mapping is read-only: a page touched again is mapped again from the
+ * file, so pointers into it stay good.  *released starts at 0. */
+void auditlog_file_release(const struct auditlog_file *f, size_t off, size_t *released);
+
 /* Map path read-only.  0, KETEN_EIO, KETEN_EFIELD (not an audit log). */
 int auditlog_file_open(const char *path, struct auditlog_file *f);
 void auditlog_file_close(struct auditlog_file *f);

@@ -396,7 +396,7 @@ auditlog_verify(const struct auditlog_file *f, const struct auditlog_trust *t,
 {
 	struct verify v;
 	struct auditlog_frame fr;
-	size_t off = AUDITLOG_MAGIC_LEN;
+	size_t off = AUDITLOG_MAGIC_LEN, released = 0;
 	uint64_t index = 0;
 	int r;
 
@@ -419,6 +419,7 @@ auditlog_verify(const struct auditlog_file *f, const struct auditlog_trust *t,
 	}
 	ext_take_roots(&v);
 	while ((r = auditlog_frame_next(f->p, f->len, &off, &fr)) == 0) {
+		auditlog_file_release(f, fr.offset, &released);
 		if (fr.type == AUDITLOG_CHECKPOINT) {
 			check_checkpoint(&v, &fr, index);
 			continue;

@@ -1492,6 +1492,69 @@ work_rm(void)
 	}
 }
 
+/* Resident pages of this process (/proc/self/statm), or -1. */
+static long
+resident_pages(void)
+{
+	long size = -1, res = -1;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%ld %ld", &size, &res) != 2)
+			res = -1;
+		fclose(f);
+	}
+	return res;
+}
+
+static uint64_t
+sum_bytes(const uint8_t *p, size_t len)
+{
+	uint64_t s = 0;
+
+	for (size_t i = 0; i < len; i++)
+		s += p[i] * (uint64_t)(i % 251 + 1);
+	return s;
+}
+
+static void
+test_release(void)
+{
+	const size_t len = (size_t)40 << 20;
+	long page = sysconf(_SC_PAGESIZE), before, after;
+	char path[300];
+	uint8_t *data = malloc(len);
+	struct auditlog_file f;
+	size_t released = 0;
+	uint64_t sum;
+
+	CHECK(data != NULL);
+	if (data == NULL)
+		return;
+	memcpy(data, AUDITLOG_MAGIC, AUDITLOG_MAGIC_LEN);
+	for (size_t i = AUDITLOG_MAGIC_LEN; i < len; i++)
+		data[i] = (uint8_t)(i * 2654435761u >> 13);
+	snprintf(path, sizeof(path), "%s/big.log", work);
+	file_put(path, data, len);
+	sum = sum_bytes(data, len);
+	free(data);
+	CHECK_EQ(auditlog_file_open(path, &f), 0);
+	CHECK_EQ(sum_bytes(f.p, f.len), sum);	/* every page mapped in */
+	before = resident_pages();
+	/* less than 16 MiB read: nothing given back yet */
+	auditlog_file_release(&f, ((size_t)16 << 20) - 1, &released);
+	CHECK_EQ(released, 0);
+	auditlog_file_release(&f, len - 1, &released);
+	CHECK_EQ(released, (len - 1) / (size_t)page * (size_t)page);
+	after = resident_pages();
+	/* the pages behind went back (with room for what else moved) */
+	CHECK(before > 0 && after > 0 && before - after >= (long)((32u << 20) / page));
+	/* and they read the same as before, mapped again from the file */
+	CHECK_EQ(sum_bytes(f.p, f.len), sum);
+	auditlog_file_close(&f);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -1518,6 +1581,7 @@ main(void)
 		{ "no audit keys: subjects refused", test_no_audit_keys },
 		{ "V-nummer and BSN classification", test_classify },
 		{ "rollback drops the turn; commit keeps the next", test_rollback },
+		{ "a log read through gives its pages back", test_release },
 		{ NULL, NULL },
 	};
 	uint8_t seed[32];
