@@ -197,10 +197,10 @@ bench: deps
 	@for b in $(filter-out build/bin/bench_nodes,$(BENCH_BIN)); do $$b || exit 1; done
 	@tests/bench/bench_nodes.sh
 	@echo; echo "mandate checks: the node against itself without them (target >= 0.95)"
-	@tests/bench/bench_nodes.sh --ab build/variant/nomandate --rounds 4 --seconds 10 \
+	@tests/bench/bench_nodes.sh --ab build/variant/nomandate --rounds 4 --seconds 10 --fresh \
 	    --label-a "checks on" --label-b "checks off" --ab-target 0.95
 	@echo; echo "audit log: the node against itself without it (target >= 0.90)"
-	@tests/bench/bench_nodes.sh --ab build/variant/noaudit --rounds 4 --seconds 10 \
+	@tests/bench/bench_nodes.sh --ab build/variant/noaudit --rounds 4 --seconds 10 --fresh \
 	    --label-a "log on" --label-b "log off" --ab-target 0.90
 
 fuzz: deps

@@ -278,6 +278,13 @@ struct auditlog {
 	uint64_t nonce_ctr;
 	uint8_t *pack;			/* record packing space */
 	size_t pack_cap;
+	/* The last record's period (by day) and trace context, parsed once
+	 * for the several records of one message. */
+	uint64_t period_day;		/* day + 1 since the epoch; 0: none */
+	char period[AUDIT_PERIOD_LEN + 1];
+	char tp[56];			/* the traceparent trace and span are of */
+	int tp_ok;
+	uint8_t trace[16], span[8];
 };
 
 static int
@@ -639,7 +646,14 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 	rec.n_recipients = nrcpt;
 	rec.decision = (Keten__V1__Decision)e->decision;
 	rec.reason = (Keten__V1__Reason)e->reason;
-	if (trace_parse(e->traceparent, trace, span) == 0) {
+	if (e->traceparent != NULL && strcmp(e->traceparent, l->tp) != 0) {
+		snprintf(l->tp, sizeof(l->tp), "%s", e->traceparent);
+		l->tp_ok = strlen(e->traceparent) < sizeof(l->tp) &&
+		    trace_parse(e->traceparent, l->trace, l->span) == 0;
+	}
+	if (e->traceparent != NULL && l->tp_ok) {
+		memcpy(trace, l->trace, sizeof(trace));
+		memcpy(span, l->span, sizeof(span));
 		rec.trace_id.data = trace;
 		rec.trace_id.len = 16;
 		rec.span_id.data = span;
@@ -660,7 +674,11 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 	rec.first = e->first;
 	rec.prune = (Keten__V1__Prune *)e->prune;
 	if (e->n_subjects > 0) {
-		audit_period_of(rec.time, period);
+		if (l->period_day != rec.time / 86400000u + 1) {
+			audit_period_of(rec.time, l->period);
+			l->period_day = rec.time / 86400000u + 1;
+		}
+		memcpy(period, l->period, sizeof(period));
 		if ((r = audit_keys_ensure_period(l->keys, period, &added)) != 0)
 			return r;
 		/* A new period key is on disk before anything is sealed with it. */

@@ -67,6 +67,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <libgen.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -116,6 +118,7 @@ static struct {
 	const char *label_a, *label_b;
 	unsigned rounds;
 	double ab_target;	/* 0: none */
+	int fresh;		/* --fresh: every A/B leg on empty node state */
 } opt = {
 	.from = "ind", .to = "amsterdam",
 	.seconds = 8, .rate = 15000, .slow_rate = 100, .slow_seconds = 5, .paced_seconds = 4,
@@ -1436,11 +1439,14 @@ usage(void)
 	    "           [--inflight N] [--queued N] [--dossier-mib N] [--receipts db|status]\n"
 	    "           [--perf DIR] [--timeout S]\n"
 	    "       bench_nodes --work DIR [--bin DIR] --ab DIR_B [--rounds N] [--seconds S]\n"
-	    "           [--label-a TEXT] [--label-b TEXT] [--ab-target R] [--timeout S] ...\n"
+	    "           [--label-a TEXT] [--label-b TEXT] [--ab-target R] [--fresh]\n"
+	    "           [--timeout S] ...\n"
 	    "DIR/net is a dev network made by certs/mkdevnet.sh; tests/bench/bench_nodes.sh\n"
 	    "makes one and runs this.  --ab compares the ketend of --bin (A) with\n"
 	    "DIR_B/ketend (B) in alternating legs (ABBA) and reports the ratio A/B of the\n"
-	    "saturated rates; its --timeout defaults to 60 + 2 N (5 + S + 30) seconds.\n");
+	    "saturated rates; its --timeout defaults to 60 + 2 N (5 + S + 30) seconds.\n"
+	    "--fresh starts every leg on empty node state (store, audit log and keys\n"
+	    "removed), so that no leg runs on what the legs before it stored.\n");
 	exit(2);
 }
 
@@ -1464,6 +1470,7 @@ options(int argc, char **argv)
 		{ "label-a", required_argument, NULL, 'a' },
 		{ "label-b", required_argument, NULL, 'B' },
 		{ "ab-target", required_argument, NULL, 'g' },
+		{ "fresh", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch, rounds = (int)opt.rounds;
@@ -1491,6 +1498,7 @@ options(int argc, char **argv)
 		case 'a': opt.label_a = optarg; break;
 		case 'B': opt.label_b = optarg; break;
 		case 'g': opt.ab_target = atof(optarg); break;
+		case 'F': opt.fresh = 1; break;
 		default: usage();
 		}
 	}
@@ -1606,6 +1614,30 @@ side_name(int b, char *out, size_t len)
 		snprintf(out, len, "%s (%s)", side, label);
 }
 
+/* Remove the files in the state directory of n (its store, audit log and
+ * audit keys): the node makes them anew at its next start. */
+static void
+state_clear(const struct node *n)
+{
+	char buf[PATH_MAX], path[PATH_MAX + NAME_MAX + 2];
+	const char *dir;
+	struct dirent *d;
+	DIR *dp;
+
+	snprintf(buf, sizeof(buf), "%s", n->db);
+	dir = dirname(buf);
+	if ((dp = opendir(dir)) == NULL)
+		die("%s: %s", dir, strerror(errno));
+	while ((d = readdir(dp)) != NULL) {
+		if (d->d_type != DT_REG)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		if (unlink(path) != 0)
+			die("%s: %s", path, strerror(errno));
+	}
+	closedir(dp);
+}
+
 /* One leg: both nodes started with bindir/ketend, a warm-up, paced at
  * the low rate, saturated, both nodes stopped; prints its line.  The
  * latencies at the low rate are added to pool. */
@@ -1621,6 +1653,10 @@ ab_leg(struct leg *lg, const char *bindir, struct samples *pool)
 
 	/* the poller is stopped between legs: M[] can start again */
 	msgs_reset();
+	if (opt.fresh) {
+		state_clear(&sender);
+		state_clear(&rcpt);
+	}
 	bench_up(&c, bindir);
 	run_phase(&c, &(struct phase){ PH_WARMUP, "warm-up", AB_WARMUP, 0, 0, 1024, 1, 30, 1000,
 	    NULL, 0 }, &warm);
@@ -1673,9 +1709,10 @@ ab_run(double raw, const struct dist *rtt, double t_start)
 	    opt.ab, opt.label_b);
 	printf("  %u round(s), A then B in odd rounds, B then A in even ones; a leg starts both\n"
 	    "  nodes, sends %d warm-up messages, paces %.0f/s for %.0f s, saturates for %.0f s\n"
-	    "  (window %u, <= %u in flight) and stops both nodes; the stores carry over\n",
+	    "  (window %u, <= %u in flight) and stops both nodes; %s\n",
 	    opt.rounds, AB_WARMUP, opt.slow_rate, opt.slow_seconds, opt.seconds, opt.window,
-	    opt.inflight);
+	    opt.inflight, opt.fresh ? "every leg starts on empty stores and audit logs (--fresh)" :
+	    "the stores carry over");
 	printf("\nlegs: saturated rate, latency at saturation, p99 at %.0f/s:\n", opt.slow_rate);
 	for (unsigned r = 1; r <= opt.rounds; r++) {
 		for (int k = 0; k < 2; k++) {
