@@ -27,9 +27,9 @@ FUZZ_SECONDS ?= 30
 # missing ones and says nothing when all are present.
 DEB_PKGS := build-essential pkg-config libzmq3-dev libsodium-dev \
             libprotobuf-c-dev protobuf-c-compiler libssl-dev openssl \
-            libsqlite3-dev sqlite3 libjansson-dev libinih-dev clang python3
+            libsqlite3-dev sqlite3 libjansson-dev libinih-dev liblz4-dev clang python3
 
-PKGS      := libzmq libsodium libprotobuf-c openssl sqlite3 jansson inih
+PKGS      := libzmq libsodium libprotobuf-c openssl sqlite3 jansson inih liblz4
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <lz4.h>
 #include <sqlite3.h>
 
 #include "buf.h"
@@ -133,6 +134,9 @@ static const char *const migration[] = {
 	/* 3 -> 4: audit log frames committed with the turn they record and
 	 * not yet known to be on disk in the log file (PROTOCOL.md §17.2). */
 	"CREATE TABLE audit_frames(off INTEGER PRIMARY KEY, frames BLOB NOT NULL);",
+	/* 4 -> 5: the frames LZ4-compressed, len their size before; a row
+	 * without len holds them as they are */
+	"ALTER TABLE audit_frames ADD COLUMN len INTEGER;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migration) / sizeof(migration[0])))
 
@@ -221,9 +225,9 @@ static const char *const sql[S_COUNT] = {
 	[S_MANDATE_ADD] = "INSERT INTO mandate_item(hash, revocation, body, seen_at)"
 	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(hash) DO NOTHING",
 	[S_MANDATE_ALL] = "SELECT revocation, body FROM mandate_item ORDER BY revocation, rowid",
-	[S_AUDIT_PUT] = "INSERT INTO audit_frames(off, frames) VALUES (?1, ?2)",
-	[S_AUDIT_ALL] = "SELECT off, frames FROM audit_frames ORDER BY off",
-	[S_AUDIT_TRIM] = "DELETE FROM audit_frames WHERE off + length(frames) <= ?1",
+	[S_AUDIT_PUT] = "INSERT INTO audit_frames(off, frames, len) VALUES (?1, ?2, ?3)",
+	[S_AUDIT_ALL] = "SELECT off, frames, len FROM audit_frames ORDER BY off",
+	[S_AUDIT_TRIM] = "DELETE FROM audit_frames WHERE off + coalesce(len, length(frames)) <= ?1",
 	[S_RELAY_WAKE] = "UPDATE relay SET next_at = ?2 WHERE next_hop = ?1 AND state = 0",
 	[S_RELAY_MARK] = "UPDATE relay SET attempts = ?3, next_at = ?4"
 	    " WHERE msg_id = ?1 AND rcpt = ?2 AND state = 0",
@@ -257,6 +261,8 @@ struct store {
 	 * later writes would otherwise autocommit, half a turn. */
 	int txn_err;
 	int lock_fd;		/* node.lock, flock()ed for the store's lifetime */
+	char *lz;		/* audit frames compressed or expanded */
+	size_t lz_cap;
 };
 
 /* Why the last store_open() of this thread failed. */
@@ -772,6 +778,7 @@ store_close(struct store **sp)
 	sqlite3_close_v2(s->db);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	free(s->lz);
 	free(s);
 	*sp = NULL;
 }
@@ -1512,19 +1519,45 @@ store_mandate_each(struct store *s, store_mandate_fn *fn, void *arg)
 	return r;
 }
 
+/* Room for n bytes in s->lz. */
+static int
+lz_room(struct store *s, size_t n)
+{
+	char *p;
+
+	if (n <= s->lz_cap)
+		return 0;
+	if ((p = realloc(s->lz, n)) == NULL)
+		return KETEN_ENOMEM;
+	s->lz = p;
+	s->lz_cap = n;
+	return 0;
+}
+
 int
 store_audit_put(struct store *s, uint64_t off, const uint8_t *frames, size_t len)
 {
 	sqlite3_stmt *x;
-	int r;
+	int r, k = 0;
 
 	if ((r = writable(s)) != 0)
 		return r;
 	if (!bytes_ok(frames, len) || off > INT64_MAX)
 		return KETEN_EINVAL;
+	/* LZ4 takes the audit records to about 40% of their size: less for
+	 * the store to write and copy into the database at a checkpoint.
+	 * What does not compress, or is too large for LZ4, is kept as it is. */
+	if (len <= LZ4_MAX_INPUT_SIZE && (r = lz_room(s, (size_t)LZ4_compressBound((int)len))) == 0)
+		k = LZ4_compress_default((const char *)frames, s->lz, (int)len, (int)s->lz_cap);
 	x = q(s, S_AUDIT_PUT);
 	bind_u64(x, 1, off);
-	bind_blob(x, 2, frames, len);
+	if (k > 0 && (size_t)k < len) {
+		bind_blob(x, 2, s->lz, (size_t)k);
+		bind_u64(x, 3, len);
+	} else {
+		bind_blob(x, 2, frames, len);
+		sqlite3_bind_null(x, 3);
+	}
 	return run(s, x);
 }
 
@@ -1534,9 +1567,28 @@ store_audit_each(struct store *s, store_audit_fn *fn, void *arg)
 	sqlite3_stmt *x = q(s, S_AUDIT_ALL);
 	int rc, r = 0;
 
-	while (r == 0 && (rc = sqlite3_step(x)) == SQLITE_ROW)
-		r = fn(arg, (uint64_t)sqlite3_column_int64(x, 0), sqlite3_column_blob(x, 1),
-		    (size_t)sqlite3_column_bytes(x, 1));
+	while (r == 0 && (rc = sqlite3_step(x)) == SQLITE_ROW) {
+		const uint8_t *p = sqlite3_column_blob(x, 1);
+		size_t n = (size_t)sqlite3_column_bytes(x, 1);
+		sqlite3_int64 len = sqlite3_column_int64(x, 2);
+
+		if (sqlite3_column_type(x, 2) != SQLITE_NULL) {
+			/* LZ4 expands at most 255-fold */
+			if (len <= 0 || len > LZ4_MAX_INPUT_SIZE || (uint64_t)len > 255 * (uint64_t)n + 16) {
+				r = KETEN_ECORRUPT;
+				break;
+			}
+			if ((r = lz_room(s, (size_t)len)) != 0)
+				break;
+			if (LZ4_decompress_safe((const char *)p, s->lz, (int)n, (int)len) != len) {
+				r = KETEN_ECORRUPT;
+				break;
+			}
+			p = (const uint8_t *)s->lz;
+			n = (size_t)len;
+		}
+		r = fn(arg, (uint64_t)sqlite3_column_int64(x, 0), p, n);
+	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = sql_err(s, rc);
 	sqlite3_reset(x);

@@ -1,5 +1,6 @@
 # lib.sh — shared by the integration tests: a scratch directory removed on
-# exit, and checks that print "ok"/"FAIL" lines and the closing
+# exit (kept, and named, when KETEN_IT_KEEP is set and a check failed),
+# and checks that print "ok"/"FAIL" lines and the closing
 # "N passed, N failed" line.
 T=$(mktemp -d "${TMPDIR:-/tmp}/keten-it.XXXXXX")
 chmod 0755 "$T"	# the nodes run as their own account
@@ -9,7 +10,7 @@ CLEANUP=()
 on_exit() {
 	local c
 	for c in "${CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1; done
-	rm -rf "$T"
+	if [ -n "${KETEN_IT_KEEP:-}" ] && [ "$FAIL" -gt 0 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM

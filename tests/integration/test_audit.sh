@@ -531,25 +531,40 @@ tail -n +"$mark" "$T/amsterdam.log" | grep -q "torn write" && echo "# restart 1:
 	echo "# restart 1: no torn tail to cut (a killed process leaves whole writes)"
 sleep 0.6
 node_kill amsterdam
-# A crash mid-append: the first half of the write the crash cut short.
-# The node writes the file from frames its store has already committed,
-# so if the store holds frames past the file's end, the write carried
-# those; if not, a copy of the last frame stands in for it.
+# A crash mid-append: the first half of the first frame of the write the
+# crash cut short.  The node writes the file from frames its store has
+# already committed, so if the store holds frames past the file's end, the
+# write carried those; if not, a copy of the last frame stands in for it.
 size=$(stat -c %s "$NET/state/amsterdam/audit.log")
+# (A row with len holds its frames LZ4-compressed, len bytes before.)
 sqlite3 "$NET/state/amsterdam/node.db" \
-	"SELECT off, hex(frames) FROM audit_frames WHERE off + length(frames) > $size ORDER BY off" |
+	"SELECT off, hex(frames), coalesce(len, -1) FROM audit_frames
+	 WHERE off + coalesce(len, length(frames)) > $size ORDER BY off" |
 	python3 -c '
-import sys
+import ctypes, sys
+lz4 = ctypes.CDLL("liblz4.so.1")
+def frames_of(hexed, n):
+    b = bytes.fromhex(hexed)
+    if n < 0:
+        return b
+    out = ctypes.create_string_buffer(n)
+    if lz4.LZ4_decompress_safe(b, out, len(b), n) != n:
+        sys.exit("a row of audit_frames does not decompress")
+    return out.raw
 size, ahead = int(sys.argv[1]), b""
 for line in sys.stdin:
-    off, frames = line.strip().split("|")
-    b = bytes.fromhex(frames)
+    off, hexed, n = line.strip().split("|")
+    b = frames_of(hexed, int(n))
     if int(off) <= size + len(ahead):
         ahead += b[size + len(ahead) - int(off):]
+# half of the first frame: never a whole one (a whole frame appended to a
+# log is a copy of a record, which verify reports as tampering)
+if len(ahead) >= 8:
+    ahead = ahead[:min(len(ahead), int.from_bytes(ahead[:4], "big") + 8)]
 sys.stdout.buffer.write(ahead[:len(ahead) // 2])' "$size" >"$T/tail"
 if [ -s "$T/tail" ]; then
 	ahead=1
-	echo "# the store holds $(($(stat -c %s "$T/tail") * 2)) bytes or so of frames the file had not received"
+	echo "# the store holds frames the file had not received; the torn write is half of the first ($(stat -c %s "$T/tail") bytes)"
 else
 	ahead=0
 	read -r _ off end _ < <(fr ls "$NET/state/amsterdam/audit.log" | tail -1)

@@ -213,7 +213,7 @@ test_open(void)
 	sqlite3_finalize(x);
 	sqlite3_close(db);
 	CHECK(strcmp(jm, "wal") == 0);
-	CHECK_EQ(peek("PRAGMA user_version"), 4);
+	CHECK_EQ(peek("PRAGMA user_version"), 5);
 	CHECK_EQ(peek("PRAGMA application_id"), 0x4b54454e);
 	CHECK_EQ(store_open("", 1, &again), KETEN_EINVAL);
 	CHECK(again == NULL);
@@ -416,7 +416,7 @@ test_migrate_v1(void)
 		store_status_free(&ss);
 	}
 	store_close(&st);
-	CHECK_EQ(peek("PRAGMA user_version"), 4);
+	CHECK_EQ(peek("PRAGMA user_version"), 5);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_due'"), 1);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name LIKE '%2'"), 0);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_rcpt'"
@@ -1206,6 +1206,79 @@ test_audit_frames(void)
 	done(&st);
 }
 
+/* Frames as the log has them: records that repeat most of their text. */
+struct frames_copy {
+	const uint8_t *want;
+	size_t len;
+	int n, equal;
+};
+
+static int
+frames_copy_fn(void *arg, uint64_t off, const uint8_t *frames, size_t len)
+{
+	struct frames_copy *fc = arg;
+
+	fc->n++;
+	fc->equal = off == 1000 && len == fc->len && memcmp(frames, fc->want, len) == 0;
+	return 0;
+}
+
+static void
+test_audit_frames_lz4(void)
+{
+	struct store *st = open_new();
+	const size_t len = 100000;
+	uint8_t *f = malloc(len);
+	struct frames_copy fc = { NULL, 0, 0, 0 };
+	char path[160];
+
+	CHECK(f != NULL);
+	if (f == NULL) {
+		done(&st);
+		return;
+	}
+	for (size_t i = 0; i < len; i++)
+		f[i] = i % 413 < 300 ? (uint8_t)"00000001999000010000 lvv-intake "[i % 32] : (uint8_t)(i * 7);
+	fc.want = f;
+	fc.len = len;
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_audit_put(st, 1000, f, len), 0);
+	CHECK_EQ(store_commit(st), 0);
+	/* kept compressed, its size before in len */
+	CHECK(peek("SELECT length(frames) FROM audit_frames") < (long long)len / 2);
+	CHECK_EQ(peek("SELECT len FROM audit_frames"), (long long)len);
+	CHECK_EQ(store_audit_each(st, frames_copy_fn, &fc), 0);
+	CHECK(fc.n == 1 && fc.equal);
+	/* trimmed by the bytes it stands for, not by its compressed size */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_audit_trim(st, 1000 + len - 1), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(peek("SELECT count(*) FROM audit_frames"), 1);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_audit_trim(st, 1000 + len), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(peek("SELECT count(*) FROM audit_frames"), 0);
+	/* a row an older node kept as it is (no len) reads as it is; one
+	 * whose compressed bytes are damaged is ECORRUPT */
+	store_close(&st);
+	snprintf(path, sizeof(path), "%s/node.db", state);
+	CHECK_EQ(raw_exec(path, "INSERT INTO audit_frames(off, frames) VALUES (1000, x'0102030405')"),
+	    SQLITE_OK);
+	CHECK_EQ(store_open(state, 1, &st), 0);
+	fc.want = (const uint8_t *)"\x01\x02\x03\x04\x05";
+	fc.len = 5;
+	fc.n = 0;
+	CHECK_EQ(store_audit_each(st, frames_copy_fn, &fc), 0);
+	CHECK(fc.n == 1 && fc.equal);
+	store_close(&st);
+	CHECK_EQ(raw_exec(path, "UPDATE audit_frames SET frames = x'ff00ff00ff', len = 4000"),
+	    SQLITE_OK);
+	CHECK_EQ(store_open(state, 1, &st), 0);
+	CHECK_EQ(store_audit_each(st, frames_copy_fn, &fc), KETEN_ECORRUPT);
+	free(f);
+	done(&st);
+}
+
 /* A size cap makes the disk "full": the failing write and (inside a
  * transaction) the turn leave nothing behind, and the store works again
  * once there is room. */
@@ -1319,6 +1392,7 @@ main(void)
 		{ "transactions: rollback leaves nothing, commit persists", test_txn },
 		{ "full database: EFULL, nothing half written, recovers", test_full },
 		{ "argument checks", test_args },
+		{ "audit frames: LZ4 in the store, trimmed by their size before, old rows read", test_audit_frames_lz4 },
 		{ NULL, NULL },
 	};
 	int r;
