@@ -21,6 +21,7 @@ static const char *log_ident = "ketend";
 static int batching;
 static char held[64 * 1024];
 static size_t nheld;
+#define LINE_EXTRA 128		/* a line's time, ident and level */
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static const int level_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
@@ -56,6 +57,8 @@ log_emit(enum log_level level, const char *fmt, va_list ap)
 	char msg[2048];
 	struct timespec ts;
 	struct tm tm;
+	size_t room;
+	int len;
 
 	if (level > cur_level)
 		return;
@@ -66,24 +69,18 @@ log_emit(enum log_level level, const char *fmt, va_list ap)
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	if (!batching) {
-		fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s\n",
-		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		    tm.tm_sec, ts.tv_nsec / 1000000, log_ident, level_names[level], msg);
-		return;
-	}
-	for (int tries = 0; tries < 2; tries++) {
-		size_t room = sizeof(held) - nheld;
-		int len = snprintf(held + nheld, room,
-		    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s\n",
-		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		    tm.tm_sec, ts.tv_nsec / 1000000, log_ident, level_names[level], msg);
-		if (len >= 0 && (size_t)len < room) {
-			nheld += (size_t)len;
-			return;
-		}
-		log_flush();	/* full: out with what is held, then again */
-	}
+	/* every line goes through the held lines: written at once unless
+	 * batching; room for a whole line is made first */
+	if (sizeof(held) - nheld < sizeof(msg) + LINE_EXTRA)
+		log_flush();
+	room = sizeof(held) - nheld;
+	len = snprintf(held + nheld, room, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s\n",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, ts.tv_nsec / 1000000, log_ident, level_names[level], msg);
+	if (len > 0)
+		nheld += (size_t)len < room ? (size_t)len : room - 1;
+	if (!batching)
+		log_flush();
 }
 
 void

@@ -261,8 +261,7 @@ struct store {
 	 * later writes would otherwise autocommit, half a turn. */
 	int txn_err;
 	int lock_fd;		/* node.lock, flock()ed for the store's lifetime */
-	char *lz;		/* audit frames compressed or expanded */
-	size_t lz_cap;
+	struct buf *lz;		/* audit frames compressed or expanded */
 };
 
 /* Why the last store_open() of this thread failed. */
@@ -705,7 +704,12 @@ store_open(const char *dir, int sync_full, struct store **out)
 		return r;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return KETEN_ENOMEM;
+	if ((s->lz = buf_new(SIZE_MAX)) == NULL) {
+		free(s);
+		return KETEN_ENOMEM;
+	}
 	if ((r = lock_dir(dir, &s->lock_fd)) != 0) {
+		buf_destroy(&s->lz);
 		free(s);
 		return r;
 	}
@@ -778,7 +782,7 @@ store_close(struct store **sp)
 	sqlite3_close_v2(s->db);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
-	free(s->lz);
+	buf_destroy(&s->lz);
 	free(s);
 	*sp = NULL;
 }
@@ -1519,25 +1523,11 @@ store_mandate_each(struct store *s, store_mandate_fn *fn, void *arg)
 	return r;
 }
 
-/* Room for n bytes in s->lz. */
-static int
-lz_room(struct store *s, size_t n)
-{
-	char *p;
-
-	if (n <= s->lz_cap)
-		return 0;
-	if ((p = realloc(s->lz, n)) == NULL)
-		return KETEN_ENOMEM;
-	s->lz = p;
-	s->lz_cap = n;
-	return 0;
-}
-
 int
 store_audit_put(struct store *s, uint64_t off, const uint8_t *frames, size_t len)
 {
 	sqlite3_stmt *x;
+	uint8_t *z;
 	int r, k = 0;
 
 	if ((r = writable(s)) != 0)
@@ -1547,12 +1537,17 @@ store_audit_put(struct store *s, uint64_t off, const uint8_t *frames, size_t len
 	/* LZ4 takes the audit records to about 40% of their size: less for
 	 * the store to write and copy into the database at a checkpoint.
 	 * What does not compress, or is too large for LZ4, is kept as it is. */
-	if (len <= LZ4_MAX_INPUT_SIZE && (r = lz_room(s, (size_t)LZ4_compressBound((int)len))) == 0)
-		k = LZ4_compress_default((const char *)frames, s->lz, (int)len, (int)s->lz_cap);
+	buf_reset(s->lz);
+	if (len <= LZ4_MAX_INPUT_SIZE) {
+		int bound = LZ4_compressBound((int)len);
+
+		if (buf_reserve(s->lz, (size_t)bound, &z) == 0)
+			k = LZ4_compress_default((const char *)frames, (char *)z, (int)len, bound);
+	}
 	x = q(s, S_AUDIT_PUT);
 	bind_u64(x, 1, off);
 	if (k > 0 && (size_t)k < len) {
-		bind_blob(x, 2, s->lz, (size_t)k);
+		bind_blob(x, 2, z, (size_t)k);
 		bind_u64(x, 3, len);
 	} else {
 		bind_blob(x, 2, frames, len);
@@ -1565,6 +1560,7 @@ int
 store_audit_each(struct store *s, store_audit_fn *fn, void *arg)
 {
 	sqlite3_stmt *x = q(s, S_AUDIT_ALL);
+	uint8_t *z;
 	int rc, r = 0;
 
 	while (r == 0 && (rc = sqlite3_step(x)) == SQLITE_ROW) {
@@ -1578,13 +1574,14 @@ store_audit_each(struct store *s, store_audit_fn *fn, void *arg)
 				r = KETEN_ECORRUPT;
 				break;
 			}
-			if ((r = lz_room(s, (size_t)len)) != 0)
+			buf_reset(s->lz);
+			if ((r = buf_reserve(s->lz, (size_t)len, &z)) != 0)
 				break;
-			if (LZ4_decompress_safe((const char *)p, s->lz, (int)n, (int)len) != len) {
+			if (LZ4_decompress_safe((const char *)p, (char *)z, (int)n, (int)len) != len) {
 				r = KETEN_ECORRUPT;
 				break;
 			}
-			p = (const uint8_t *)s->lz;
+			p = z;
 			n = (size_t)len;
 		}
 		r = fn(arg, (uint64_t)sqlite3_column_int64(x, 0), p, n);

@@ -325,15 +325,16 @@ dir_fsync(const char *path)
 	return r;
 }
 
-/* Re-hash an existing log: rebuild the tree, check it against the last
- * checkpoint, cut a torn tail. */
 #define RELEASE_STEP ((size_t)16 << 20)
 
 void
 auditlog_file_release(const struct auditlog_file *f, size_t off, size_t *released)
 {
-	size_t upto = off & ~(size_t)(sysconf(_SC_PAGESIZE) - 1);
+	size_t upto;
 
+	if (off < *released + RELEASE_STEP)
+		return;		/* the page size is looked up only every 16 MiB */
+	upto = off & ~(size_t)(sysconf(_SC_PAGESIZE) - 1);
 	if (upto >= *released + RELEASE_STEP) {
 		(void)madvise((void *)(uintptr_t)(f->p + *released), upto - *released,
 		    MADV_DONTNEED);
@@ -341,6 +342,8 @@ auditlog_file_release(const struct auditlog_file *f, size_t off, size_t *release
 	}
 }
 
+/* Re-hash an existing log: rebuild the tree, check it against the last
+ * checkpoint, cut a torn tail. */
 static int
 log_replay(struct auditlog *l, size_t *torn)
 {
@@ -610,9 +613,9 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 	struct merkle_frontier before = l->tree;
 	Keten__V1__AuditRecord rec = KETEN__V1__AUDIT_RECORD__INIT;
 	Keten__V1__SealedSubject ss = KETEN__V1__SEALED_SUBJECT__INIT;
-	uint8_t trace[16], span[8], nonce[AUDIT_NONCE_LEN], sealed[AUDIT_SEALED_LEN];
+	uint8_t nonce[AUDIT_NONCE_LEN], sealed[AUDIT_SEALED_LEN];
 	uint8_t pseudonym[AUDIT_PSEUDONYM_LEN];
-	char period[AUDIT_PERIOD_LEN + 1];
+	char *period = NULL;
 	size_t nsub = e->n_subjects ? e->n_subjects : 1;
 	int r, added;
 
@@ -652,11 +655,9 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 		    trace_parse(e->traceparent, l->trace, l->span) == 0;
 	}
 	if (e->traceparent != NULL && l->tp_ok) {
-		memcpy(trace, l->trace, sizeof(trace));
-		memcpy(span, l->span, sizeof(span));
-		rec.trace_id.data = trace;
+		rec.trace_id.data = l->trace;
 		rec.trace_id.len = 16;
-		rec.span_id.data = span;
+		rec.span_id.data = l->span;
 		rec.span_id.len = 8;
 	}
 	if (e->envelope_hash != NULL) {
@@ -678,7 +679,7 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 			audit_period_of(rec.time, l->period);
 			l->period_day = rec.time / 86400000u + 1;
 		}
-		memcpy(period, l->period, sizeof(period));
+		period = l->period;
 		if ((r = audit_keys_ensure_period(l->keys, period, &added)) != 0)
 			return r;
 		/* A new period key is on disk before anything is sealed with it. */
@@ -1020,7 +1021,6 @@ auditlog_each_from(const struct auditlog_file *f, size_t start, uint64_t index, 
 		Keten__V1__AuditRecord *rec = NULL;
 
 		auditlog_file_release(f, fr.offset, &released);
-
 		if (fr.type == AUDITLOG_RECORD && parse &&
 		    (r = auditlog_record_parse(fr.payload, fr.payload_len, &rec)) != 0) {
 			*bad_offset = fr.offset;

@@ -55,9 +55,11 @@
  * the sustained rate is what the whole path completes, not what the
  * sender can queue.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -67,8 +69,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <libgen.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>

@@ -87,6 +87,16 @@ open_started(struct audit_keys **k)
 	return l;
 }
 
+/* A moment after everything written so far. */
+static uint64_t
+after_now(void)
+{
+	uint64_t t = clock_now_ms() + 1;
+
+	usleep(2000);
+	return t;
+}
+
 static void
 test_prune(void)
 {
@@ -124,8 +134,7 @@ test_prune(void)
 	CHECK_EQ(audit_period_end("2026-13"), 0);
 
 	/* everything written so far is before `before` */
-	before = clock_now_ms() + 1;
-	usleep(2000);
+	before = after_now();
 	CHECK_EQ(auditlog_prune(l, before, period, "retention 365d", 0, &removed), 0);
 	CHECK_EQ(removed, 20);	/* the LOG_START record is kept whole */
 	/* again: nothing left to prune */
@@ -295,16 +304,6 @@ receives(struct auditlog *l, int n)
 	}
 	CHECK_EQ(auditlog_checkpoint(l, 0, NULL), 0);
 	CHECK_EQ(auditlog_commit(l), 0);
-}
-
-/* A moment after everything written so far. */
-static uint64_t
-after_now(void)
-{
-	uint64_t t = clock_now_ms() + 1;
-
-	usleep(2000);
-	return t;
 }
 
 /* A rewrite that fails after its PRUNE record is durable (here: the
