@@ -227,7 +227,8 @@ void node_audit_config(struct node *n, int decision, const char *fmt, ...)
  * retention ago and remove their record bodies (auditlog_prune).  Call
  * between turns. */
 void node_audit_retention(struct node *n, uint64_t now);
-/* When the next checkpoint is due (ms), 0 when none is. */
+/* When the next checkpoint, or the file's next fdatasync, is due (ms);
+ * 0 when neither is. */
 uint64_t node_audit_deadline(const struct node *n);
 
 #endif

@@ -635,8 +635,8 @@ fi
 # 7b. A power cut: what the file had not yet made durable is lost
 # =====================================================================
 # The node keeps each turn's frames in the store's commit and makes the
-# file durable about once a checkpoint interval (here an hour: only the
-# start is on disk).  After kill -9 the file is cut back to what was on
+# file durable every 30 s, or every checkpoint interval if that is longer
+# (here an hour: only the start is on disk).  After kill -9 the file is cut back to what was on
 # disk, as a power cut would leave it, and its tail filled with zeros; at
 # the restart the node puts the lost frames back from its store.
 cp "$NET/nodes/amsterdam.conf" "$T/ams.conf.saved"
