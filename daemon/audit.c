@@ -36,8 +36,8 @@
 
 /* The file is made durable (and the store's copies of its records
  * dropped) every SYNC_MS while some of it is not (or every checkpoint
- * interval, if that is longer), and whenever SYNC_BYTES
- * are not yet on disk; until then its records are durable in the store.
+ * interval, if that is longer), and whenever SYNC_BYTES are not yet on
+ * disk; until then its records are durable in the store.
  * An fdatasync holds up the node's thread: once every 30 s instead of
  * every checkpoint interval (1 s) keeps it out of the way of nearly every
  * message at low load (make bench A/B: p99 at 100/s 3.42 ms against

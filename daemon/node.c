@@ -642,17 +642,21 @@ signals_read(struct node *n)
 	}
 }
 
+/* The earlier of next and deadline d (0: none). */
+static uint64_t
+earlier(uint64_t next, uint64_t d)
+{
+	return d != 0 && d < next ? d : next;
+}
+
 static long
 turn_timeout(struct node *n, uint64_t now)
 {
 	uint64_t next = n->next_retry;
 
-	if (n->batch_deadline && n->batch_deadline < next)
-		next = n->batch_deadline;
-	if (node_audit_deadline(n) && node_audit_deadline(n) < next)
-		next = node_audit_deadline(n);
-	if (local_next_deadline(n->local) && local_next_deadline(n->local) < next)
-		next = local_next_deadline(n->local);
+	next = earlier(next, n->batch_deadline);
+	next = earlier(next, node_audit_deadline(n));
+	next = earlier(next, local_next_deadline(n->local));
 	/* a link that is down is looked at again soon: its backlog goes out
 	 * as soon as it connects */
 	if (n->links_down && now + LINK_CHECK_MS < next)
