@@ -770,6 +770,18 @@ stanza_make(struct sealer *s, const char *oin, const uint8_t rpk[32],
 	return 0;
 }
 
+/* A new msg_id: the creation time in ms (48 bits, big-endian), then 80
+ * random bits.  Ids in time order are appended to the stores' msg_id
+ * indexes at both ends, where random ones land on a random page each
+ * (and make every commit write that page). */
+static void
+msg_id_new(uint64_t created_at, uint8_t msg_id[KETEN_MSG_ID_LEN])
+{
+	for (int i = 0; i < 6; i++)
+		msg_id[i] = (uint8_t)(created_at >> (8 * (5 - i)));
+	randombytes_buf(msg_id + 6, KETEN_MSG_ID_LEN - 6);
+}
+
 int
 envelope_seal(const struct envelope_meta *m, const uint8_t *payload, size_t len,
     struct sealer *sealer, struct envelope **out)
@@ -800,7 +812,7 @@ envelope_seal(const struct envelope_meta *m, const uint8_t *payload, size_t len,
 	ss = &sealer->ss;
 	memcpy(msg_id, m->msg_id, sizeof(msg_id));
 	if (sodium_is_zero(msg_id, sizeof(msg_id)))
-		randombytes_buf(msg_id, sizeof(msg_id));
+		msg_id_new(m->created_at, msg_id);
 	if ((r = meta_to_header(m, len, &h, msg_id)) != 0)
 		return r;
 	hlen = keten__v1__header__get_packed_size(&h);
