@@ -142,7 +142,7 @@ static const char *const migration[] = {
 
 enum stmt_id {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SP, S_SP_RELEASE, S_SP_ROLLBACK,
-	S_SEQ_NEXT,
+	S_SEQ_GET, S_SEQ_SET,
 	S_OUT_ADD, S_OUT_RCPT_ADD, S_OUT_MARK, S_OUT_RCPT_STATE, S_OUT_DUE, S_OUT_EXPIRE,
 	S_RELAY_EXPIRE, S_OUT_EXPIRING, S_RELAY_EXPIRING, S_NEXT_DUE, S_OUT_RCPT_GET, S_OUT_FINAL, S_OUT_MSG, S_OUT_RCPTS,
 	S_COUNTS, S_RELAY_COUNT, S_INBOX_COUNT, S_PEER_QUEUED,
@@ -165,8 +165,9 @@ static const char *const sql[S_COUNT] = {
 	[S_SP] = "SAVEPOINT store_write",
 	[S_SP_RELEASE] = "RELEASE store_write",
 	[S_SP_ROLLBACK] = "ROLLBACK TO store_write",
-	[S_SEQ_NEXT] = "INSERT INTO seq(sender, rcpt, last) VALUES (?1, ?2, 1)"
-	    " ON CONFLICT(sender, rcpt) DO UPDATE SET last = last + 1 RETURNING last",
+	[S_SEQ_GET] = "SELECT last FROM seq WHERE sender = ?1 AND rcpt = ?2",
+	[S_SEQ_SET] = "INSERT INTO seq(sender, rcpt, last) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT(sender, rcpt) DO UPDATE SET last = excluded.last",
 	[S_OUT_ADD] = "INSERT INTO outbox(msg_id, kind, local_system, case_ref, created_at,"
 	    " expires_at, digest, env) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_OUT_RCPT_ADD] = "INSERT INTO outbox_rcpt(oid, rcpt, seq, state, attempts, next_at,"
@@ -253,10 +254,24 @@ static const char *const sql[S_COUNT] = {
 	[S_CUR_DEL] = "DELETE FROM cursor WHERE local_system = ?1 AND name = ?2",
 };
 
+/* A stream's last sequence number: in the store (stored) and given out
+ * in the open transaction (last). */
+struct seq_ent {
+	char sender[STORE_OIN_MAX + 1], rcpt[STORE_OIN_MAX + 1];
+	uint64_t stored, last;
+};
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_COUNT];
 	int in_txn;
+	/* The streams used since the store opened, an open-addressing hash
+	 * table of nseq_cap (a power of two, or 0) slots; a slot with an
+	 * empty sender is free.  Numbers are given out from here and written
+	 * to the seq table once per stream when the transaction commits. */
+	struct seq_ent *seq;
+	size_t nseq, nseq_cap;
+	int seq_dirty;		/* some entry has last != stored */
 	/* Set when SQLite abandoned the open transaction after a failure:
 	 * later writes would otherwise autocommit, half a turn. */
 	int txn_err;
@@ -783,6 +798,7 @@ store_close(struct store **sp)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	buf_destroy(&s->lz);
+	free(s->seq);
 	free(s);
 	*sp = NULL;
 }
@@ -804,6 +820,132 @@ store_set_max_size(struct store *s, uint64_t max_bytes)
 		return KETEN_EINVAL;
 	snprintf(text, sizeof(text), "PRAGMA max_page_count = %lld", pages);
 	return pragma_int(s, text, &pages);
+}
+
+/* ------------------------------------------------------------------ */
+/* sequence numbers */
+
+static size_t
+seq_slot_of(const struct store *s, const char *sender, const char *rcpt)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a over sender, NUL, rcpt */
+	size_t i;
+
+	for (const char *p = sender; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h *= 16777619u;
+	for (const char *p = rcpt; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	for (i = h & (s->nseq_cap - 1); s->seq[i].sender[0] != '\0';
+	    i = (i + 1) & (s->nseq_cap - 1))
+		if (strcmp(s->seq[i].sender, sender) == 0 && strcmp(s->seq[i].rcpt, rcpt) == 0)
+			break;
+	return i;
+}
+
+/* The entry of the stream sender -> rcpt, read from the store the first
+ * time; NULL with *r set on failure. */
+static struct seq_ent *
+seq_entry(struct store *s, const char *sender, const char *rcpt, int *r)
+{
+	struct seq_ent *e;
+	sqlite3_stmt *x;
+	uint64_t last;
+
+	if (s->nseq_cap != 0) {
+		e = &s->seq[seq_slot_of(s, sender, rcpt)];
+		if (e->sender[0] != '\0')
+			return e;
+	}
+	x = q(s, S_SEQ_GET);
+	bind_text(x, 1, sender);
+	bind_text(x, 2, rcpt);
+	if ((*r = get_u64(s, x, &last)) != 0)
+		return NULL;
+	if (2 * (s->nseq + 1) > s->nseq_cap) {	/* at most half full */
+		size_t cap = s->nseq_cap ? 2 * s->nseq_cap : 16;
+		struct seq_ent *old = s->seq, *grown = calloc(cap, sizeof(*grown));
+
+		if (grown == NULL) {
+			*r = KETEN_ENOMEM;
+			return NULL;
+		}
+		s->seq = grown;
+		s->nseq_cap = cap;
+		for (size_t i = 0; i < cap / 2 && old != NULL; i++)
+			if (old[i].sender[0] != '\0')
+				s->seq[seq_slot_of(s, old[i].sender, old[i].rcpt)] = old[i];
+		free(old);
+	}
+	e = &s->seq[seq_slot_of(s, sender, rcpt)];
+	snprintf(e->sender, sizeof(e->sender), "%s", sender);
+	snprintf(e->rcpt, sizeof(e->rcpt), "%s", rcpt);
+	e->stored = e->last = last;
+	s->nseq++;
+	return e;
+}
+
+static int
+seq_write(struct store *s, const struct seq_ent *e)
+{
+	sqlite3_stmt *x = q(s, S_SEQ_SET);
+
+	bind_text(x, 1, e->sender);
+	bind_text(x, 2, e->rcpt);
+	bind_u64(x, 3, e->last);
+	return run(s, x);
+}
+
+/* Write the numbers given out in the transaction, before it commits. */
+static int
+seq_flush(struct store *s)
+{
+	int r;
+
+	for (size_t i = 0; s->seq_dirty && i < s->nseq_cap; i++)
+		if (s->seq[i].last != s->seq[i].stored && (r = seq_write(s, &s->seq[i])) != 0)
+			return r;
+	return 0;
+}
+
+/* After the transaction: its numbers are stored (kept) or rolled back
+ * (given out again). */
+static void
+seq_settle(struct store *s, int kept)
+{
+	for (size_t i = 0; s->seq_dirty && i < s->nseq_cap; i++) {
+		if (kept)
+			s->seq[i].stored = s->seq[i].last;
+		else
+			s->seq[i].last = s->seq[i].stored;
+	}
+	s->seq_dirty = 0;
+}
+
+int
+store_seq_next(struct store *s, const char *sender, const char *rcpt, uint64_t *seq)
+{
+	struct seq_ent *e;
+	int r;
+
+	if ((r = writable(s)) != 0)
+		return r;
+	if (!oin_ok(sender) || !oin_ok(rcpt))
+		return KETEN_EINVAL;
+	if ((e = seq_entry(s, sender, rcpt, &r)) == NULL)
+		return r;
+	e->last++;
+	if (!s->in_txn) {	/* on its own: stored at once */
+		if ((r = seq_write(s, e)) != 0) {
+			e->last--;
+			return r;
+		}
+		e->stored = e->last;
+	} else {
+		s->seq_dirty = 1;
+	}
+	*seq = e->last;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -832,9 +974,13 @@ store_commit(struct store *s)
 		return KETEN_ESTATE;
 	if (s->txn_err != 0)
 		return s->txn_err;
+	if ((r = seq_flush(s)) != 0)
+		return r;
 	r = run(s, q(s, S_COMMIT));
-	if (r == 0 || sqlite3_get_autocommit(s->db))
+	if (r == 0 || sqlite3_get_autocommit(s->db)) {
 		s->in_txn = 0;
+		seq_settle(s, r == 0);
+	}
 	return r;
 }
 
@@ -849,33 +995,7 @@ store_rollback(struct store *s)
 	}
 	s->in_txn = 0;
 	s->txn_err = 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* sequence numbers */
-
-int
-store_seq_next(struct store *s, const char *sender, const char *rcpt, uint64_t *seq)
-{
-	sqlite3_stmt *x;
-	int r;
-
-	if ((r = writable(s)) != 0)
-		return r;
-	if (!oin_ok(sender) || !oin_ok(rcpt))
-		return KETEN_EINVAL;
-	x = q(s, S_SEQ_NEXT);
-	bind_text(x, 1, sender);
-	bind_text(x, 2, rcpt);
-	if ((r = one(s, x)) < 0)
-		return r;
-	if (r == 0)
-		return KETEN_EDB;
-	*seq = (uint64_t)sqlite3_column_int64(x, 0);
-	/* The write is complete once the RETURNING row is out; reset ends
-	 * the statement. */
-	sqlite3_reset(x);
-	return 0;
+	seq_settle(s, 0);
 }
 
 /* ------------------------------------------------------------------ */

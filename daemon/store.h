@@ -85,7 +85,9 @@ int store_commit(struct store *st);
 void store_rollback(struct store *st);
 
 /* Next sequence number (from 1) of the stream sender -> rcpt into *seq,
- * persisted: a rolled-back transaction gives the number out again. */
+ * persisted: inside a transaction it is written (once per stream) when
+ * the transaction commits, and a rolled-back transaction gives the
+ * number out again; outside one it is written at once. */
 int store_seq_next(struct store *st, const char *sender, const char *rcpt, uint64_t *seq);
 
 /* ---- outbox ---- */

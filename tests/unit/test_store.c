@@ -451,11 +451,34 @@ test_seq(void)
 	store_rollback(st);
 	CHECK_EQ(store_seq_next(st, A, B, &s), 0);
 	CHECK_EQ(s, 3);
+	/* numbers taken in a transaction are stored when it commits */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_seq_next(st, A, B, &s), 0);
+	CHECK_EQ(s, 4);
+	CHECK_EQ(store_seq_next(st, A, B, &s), 0);
+	CHECK_EQ(s, 5);
+	CHECK_EQ(store_seq_next(st, A, C, &s), 0);
+	CHECK_EQ(s, 2);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_seq_next(st, A, B, &s), 0);
+	CHECK_EQ(s, 6);
+	/* many streams, as many peers would give */
+	for (unsigned i = 0; i < 100; i++) {
+		char r[24];
+
+		snprintf(r, sizeof(r), "000000030000000%05u", i);
+		CHECK_EQ(store_seq_next(st, A, r, &s), 0);
+		CHECK_EQ(s, 1);
+	}
 	/* persisted */
 	store_close(&st);
 	CHECK_EQ(store_open(state, 1, &st), 0);
 	CHECK_EQ(store_seq_next(st, A, B, &s), 0);
-	CHECK_EQ(s, 4);
+	CHECK_EQ(s, 7);
+	CHECK_EQ(store_seq_next(st, A, C, &s), 0);
+	CHECK_EQ(s, 3);
+	CHECK_EQ(store_seq_next(st, A, "00000003000000000099", &s), 0);
+	CHECK_EQ(s, 2);
 	CHECK_EQ(store_seq_next(st, A, "", &s), KETEN_EINVAL);
 	CHECK_EQ(store_seq_next(st, A, "000000010000000000021", &s), KETEN_EINVAL);
 	done(&st);
