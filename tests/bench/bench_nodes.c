@@ -6,6 +6,10 @@
  * DELIVERED receipt in its store.  Beside it, measured in the same run so
  * that the ratios hold on a busy machine: raw CurveZMQ PUSH/PULL of 1 KiB
  * frames over tcp://127.0.0.1, a raw CurveZMQ round trip and an fsync.
+ * For the saturated and the 100/s phases it also gives the CPU time each
+ * node used (user and system, every thread, from /proc/PID/stat) per
+ * receipted message: a yardstick of the work a message costs that moves
+ * much less than the rate when other work shares the machine.
  * Then memory: the peak RSS of each node, the sender with 100,000 messages
  * queued for a recipient that is down (and the catch-up when it starts),
  * and a 20 MiB dossier delivered and fetched.
@@ -40,8 +44,9 @@
  * with SIGTERM.  The legs share the network and the stores (these grow
  * from leg to leg; the ABBA order cancels that too).  It prints a line
  * per leg and then the mean saturated rate of each, the ratio A/B as the
- * mean of the per-round ratios with its min and max, the p99 at 100/s of
- * each, and the ratio against --ab-target.  It fails when a leg did not
+ * mean of the per-round ratios with its min and max, the CPU per message
+ * of each and its ratio A/B likewise, the p99 at 100/s of each, and the
+ * ratio against --ab-target.  It fails when a leg did not
  * receipt everything or a node did not stop cleanly, not when the ratio
  * misses the target.  Message numbers ("bench-N") run on across the legs,
  * so that no leg mistakes another's rows for its own; the bookkeeping
@@ -374,6 +379,29 @@ node_stop(struct node *n)
 	}
 	n->pid = 0;
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* CPU time (user and system, all threads) pid has used, in seconds; 0
+ * when it cannot be read. */
+static double
+cpu_s(pid_t pid)
+{
+	char path[64], line[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+	int ok = 0;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	/* after the ")" that ends comm: state (3), ..., utime (14), stime (15) */
+	if (fgets(line, sizeof(line), f) != NULL && (p = strrchr(line, ')')) != NULL)
+		ok = sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+		    &ut, &st) == 2;
+	fclose(f);
+	return ok ? (double)(ut + st) / (double)sysconf(_SC_CLK_TCK) : 0;
 }
 
 /* VmRSS and VmHWM of pid, in KiB. */
@@ -1161,6 +1189,7 @@ struct phase_res {
 	double submit_rate;
 	struct dist lat, ack;
 	double behind;			/* largest lag of the pacer behind schedule */
+	double cpu[2];			/* CPU seconds of the sender, the recipient */
 	int complete;
 };
 
@@ -1200,6 +1229,8 @@ run_phase(struct client *c, const struct phase *ph, struct phase_res *res)
 		die("more than %d messages", MSG_MAX);
 	atomic_store(&rp.interval_us, ph->poll_us);
 	res->t0 = t0;
+	res->cpu[0] = -cpu_s(sender.pid);
+	res->cpu[1] = -cpu_s(rcpt.pid);
 	c->errors = 0;
 	/* submit */
 	for (;;) {
@@ -1276,6 +1307,8 @@ run_phase(struct client *c, const struct phase *ph, struct phase_res *res)
 		}
 	}
 	res->t_end = now_s();
+	res->cpu[0] += cpu_s(sender.pid);
+	res->cpu[1] += cpu_s(rcpt.pid);
 	/* results */
 	lat = calloc(n ? n : 1, sizeof(*lat));
 	ack = calloc(n ? n : 1, sizeof(*ack));
@@ -1602,6 +1635,21 @@ struct leg {
 	int clean;		/* both nodes stopped cleanly */
 };
 
+/* CPU per receipted message of a phase, in µs: sender, recipient (0 for
+ * none). */
+static double
+cpu_per_msg(const struct phase_res *r, int node)
+{
+	return r->delivered ? r->cpu[node] / (double)r->delivered * 1e6 : 0;
+}
+
+static void
+row_cpu(const char *what, const struct phase_res *r)
+{
+	printf("  %-46s sender %7.1f µs  recipient %7.1f µs  (CPU time, all threads)\n", what,
+	    cpu_per_msg(r, 0), cpu_per_msg(r, 1));
+}
+
 /* "A" or "A (label)", for the summary rows. */
 static void
 side_name(int b, char *out, size_t len)
@@ -1681,9 +1729,10 @@ ab_leg(struct leg *lg, const char *bindir, struct samples *pool)
 	    lg->sat.complete && lg->sat.delivered == lg->sat.n && lg->sat.delivered > 0;
 
 	snprintf(what, sizeof(what), "round %u, %s", lg->round, label);
-	printf("  %-46s %10.0f/s  p50 %7.2f ms  p99 %7.2f ms  at %.0f/s p99 %7.2f ms\n", what,
-	    lg->sat.rate, lg->sat.lat.p50 * 1e3, lg->sat.lat.p99 * 1e3, opt.slow_rate,
-	    lg->slow.lat.p99 * 1e3);
+	printf("  %-46s %10.0f/s  p50 %7.2f ms  p99 %7.2f ms  at %.0f/s p99 %7.2f ms"
+	    "  CPU/msg %.1f + %.1f µs\n", what, lg->sat.rate, lg->sat.lat.p50 * 1e3,
+	    lg->sat.lat.p99 * 1e3, opt.slow_rate, lg->slow.lat.p99 * 1e3,
+	    cpu_per_msg(&lg->sat, 0), cpu_per_msg(&lg->sat, 1));
 	if (!lg->complete)
 		printf("  %-46s NOT ALL RECEIPTED: %zu of %zu delivered at %.0f/s, "
 		    "%zu of %zu saturated\n", "", lg->slow.delivered, lg->slow.n, opt.slow_rate,
@@ -1702,6 +1751,7 @@ ab_run(double raw, const struct dist *rtt, double t_start)
 	struct leg legs[2 * ROUNDS_MAX];
 	struct samples pool[2] = { { NULL, 0, 0 }, { NULL, 0, 0 } };
 	double mean[2] = { 0, 0 }, rsum = 0, rmin = INFINITY, rmax = -INFINITY, ratio;
+	double cpu[2][2] = { { 0, 0 }, { 0, 0 } }, csum = 0, cmin = INFINITY, cmax = -INFINITY;
 	unsigned nleg = 2 * opt.rounds, incomplete = 0, unclean = 0;
 	char line[160], what[64];
 
@@ -1713,7 +1763,8 @@ ab_run(double raw, const struct dist *rtt, double t_start)
 	    opt.rounds, AB_WARMUP, opt.slow_rate, opt.slow_seconds, opt.seconds, opt.window,
 	    opt.inflight, opt.fresh ? "every leg starts on empty stores and audit logs (--fresh)" :
 	    "the stores carry over");
-	printf("\nlegs: saturated rate, latency at saturation, p99 at %.0f/s:\n", opt.slow_rate);
+	printf("\nlegs: saturated rate, latency at saturation, p99 at %.0f/s, CPU per message at\n"
+	    "saturation (sender + recipient):\n", opt.slow_rate);
 	for (unsigned r = 1; r <= opt.rounds; r++) {
 		for (int k = 0; k < 2; k++) {
 			struct leg *lg = &legs[2 * (r - 1) + (unsigned)k];
@@ -1728,18 +1779,29 @@ ab_run(double raw, const struct dist *rtt, double t_start)
 	}
 
 	/* ---- summary */
-	for (unsigned i = 0; i < nleg; i++)
+	for (unsigned i = 0; i < nleg; i++) {
 		mean[legs[i].b] += legs[i].sat.rate / opt.rounds;
+		for (int k = 0; k < 2; k++)
+			cpu[legs[i].b][k] += cpu_per_msg(&legs[i].sat, k) / opt.rounds;
+	}
 	for (unsigned r = 0; r < opt.rounds; r++) {
 		const struct leg *x = &legs[2 * r], *y = &legs[2 * r + 1];
 		const struct leg *a = x->b ? y : x, *b = x->b ? x : y;
 		double q = a->sat.rate / b->sat.rate;
+		double ca = cpu_per_msg(&a->sat, 0) + cpu_per_msg(&a->sat, 1);
+		double cb = cpu_per_msg(&b->sat, 0) + cpu_per_msg(&b->sat, 1);
 
 		rsum += q;
 		if (q < rmin)
 			rmin = q;
 		if (q > rmax)
 			rmax = q;
+		q = cb > 0 ? ca / cb : 0;
+		csum += q;
+		if (q < cmin)
+			cmin = q;
+		if (q > cmax)
+			cmax = q;
 	}
 	ratio = rsum / opt.rounds;
 	printf("\nA/B summary, %u round(s), %.0f s saturated per leg:\n", opt.rounds, opt.seconds);
@@ -1750,6 +1812,14 @@ ab_run(double raw, const struct dist *rtt, double t_start)
 	}
 	snprintf(line, sizeof(line), "(min %.3f, max %.3f)", rmin, rmax);
 	printf("  %-46s %10.3f   %s\n", "ratio A/B, mean of the per-round ratios", ratio, line);
+	for (int b = 0; b < 2; b++) {
+		side_name(b, what, sizeof(what));
+		snprintf(line, sizeof(line), "%s, CPU per message saturated", what);
+		printf("  %-46s sender %7.1f µs  recipient %7.1f µs\n", line, cpu[b][0], cpu[b][1]);
+	}
+	snprintf(line, sizeof(line), "(min %.3f, max %.3f)", cmin, cmax);
+	printf("  %-46s %10.3f   %s\n", "CPU per message A/B, both nodes, mean", csum / opt.rounds,
+	    line);
 	for (int b = 0; b < 2; b++) {
 		struct dist d = dist_of(pool[b].v, pool[b].n);
 
@@ -1861,6 +1931,7 @@ main(int argc, char **argv)
 	printf("  %-46s %s\n", "", line);
 	row_lat("  latency at saturation", &sat.lat, &rtt, "p99 of raw round trip");
 	row_lat("  submit -> SubmitResponse at saturation", &sat.ack, &fs, "p99 of fsync");
+	row_cpu("  CPU per message at saturation", &sat);
 	snprintf(line, sizeof(line), "paced %.0f/s for %.0f s: achieved", opt.rate,
 	    opt.paced_seconds);
 	row_rate(line, paced.rate, 1024, raw, "of raw CurveZMQ");
@@ -1875,6 +1946,7 @@ main(int argc, char **argv)
 	snprintf(what, sizeof(what), "paced %.0f/s for %.0f s", opt.slow_rate, opt.slow_seconds);
 	row_lat(what, &slow.lat, &rtt, line);
 	row_lat("  submit -> SubmitResponse", &slow.ack, &fs, "p99 of fsync");
+	row_cpu("  CPU per message", &slow);
 	printf("  %-46s %s, every %s\n", "receipts seen by", opt.status_mode ?
 	    "polling the status operation" : "polling the sender's store read-only",
 	    "0.1 ms (paced low) / 0.25 ms (paced) / 1 ms (saturated)");
