@@ -24,8 +24,13 @@ static const char CTX_TAG[] = "keten/v1/audit-index";
 struct period {
 	char name[AUDIT_PERIOD_LEN + 1];
 	int destroyed;
-	uint8_t *key;		/* 32 bytes, sodium_malloc; NULL when destroyed */
+	/* KEY_ALLOC bytes, sodium_malloc; NULL when destroyed: the key (32),
+	 * then, once sub_ok, the first 16 bytes of the nonce last sealed with
+	 * (16) and the XChaCha20 subkey they give (32) */
+	uint8_t *key;
+	int sub_ok;
 };
+#define KEY_ALLOC (32 + 16 + 32)
 
 struct audit_keys {
 	uint8_t *pseudonym_key;	/* 32 bytes, sodium_malloc */
@@ -77,7 +82,7 @@ period_add(struct audit_keys *k, const char *name, const uint8_t *key)
 	if (key == NULL) {
 		p->destroyed = 1;
 	} else {
-		if ((p->key = sodium_malloc(32)) == NULL)
+		if ((p->key = sodium_malloc(KEY_ALLOC)) == NULL)
 			return KETEN_ENOMEM;
 		memcpy(p->key, key, 32);
 	}
@@ -387,16 +392,27 @@ audit_subject_seal(const struct audit_keys *k, const char *period, const char *o
     uint64_t index, int type, const uint8_t pseudonym[AUDIT_PSEUDONYM_LEN],
     const uint8_t nonce[AUDIT_NONCE_LEN], uint8_t sealed[AUDIT_SEALED_LEN])
 {
-	const struct period *p = period_find(k, period);
-	uint8_t pt[1 + AUDIT_PSEUDONYM_LEN], ad[64];
+	struct period *p = period_find(k, period);
+	uint8_t pt[1 + AUDIT_PSEUDONYM_LEN], ad[64], n12[12] = { 0 };
 	size_t adlen = subject_ad(oin, index, ad);
 
 	if (p == NULL || p->destroyed)
 		return KETEN_EAUDITKEY;
+	/* XChaCha20-Poly1305 as libsodium computes it (HChaCha20 of the key
+	 * and the nonce's first 16 bytes, then ChaCha20-Poly1305 with 4 zero
+	 * bytes and the nonce's last 8), keeping the subkey: a log seals
+	 * with one nonce prefix and a counter, so one HChaCha20 per prefix
+	 * instead of one per record. */
+	if (!p->sub_ok || sodium_memcmp(p->key + 32, nonce, 16) != 0) {
+		memcpy(p->key + 32, nonce, 16);
+		crypto_core_hchacha20(p->key + 48, nonce, p->key, NULL);
+		p->sub_ok = 1;
+	}
+	memcpy(n12 + 4, nonce + 16, 8);
 	pt[0] = (uint8_t)type;
 	memcpy(pt + 1, pseudonym, AUDIT_PSEUDONYM_LEN);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, pt, sizeof(pt), ad,
-	    adlen, NULL, nonce, p->key);
+	crypto_aead_chacha20poly1305_ietf_encrypt(sealed, NULL, pt, sizeof(pt), ad, adlen, NULL,
+	    n12, p->key + 48);
 	sodium_memzero(pt, sizeof(pt));
 	return 0;
 }

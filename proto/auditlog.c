@@ -573,11 +573,22 @@ record_put(struct auditlog *l, const Keten__V1__AuditRecord *rec)
 static const char *
 text_defuse(const char *in, char *out, size_t cap)
 {
-	size_t o = 0;
+	size_t o = 0, run = 0, i;
 
 	if (in == NULL)
 		return "";
-	for (size_t i = 0; in[i] != '\0' && o + 1 < cap;) {
+	/* most text needs nothing done: written as it is */
+	for (i = 0; in[i] != '\0' && i + 1 < cap; i++) {
+		if (in[i] >= '0' && in[i] <= '9')
+			run++;
+		else if (run == 9 || run == 10 || in[i] < 0x20 || in[i] > 0x7e)
+			break;
+		else
+			run = 0;
+	}
+	if (in[i] == '\0' && run != 9 && run != 10)
+		return in;
+	for (i = 0; in[i] != '\0' && o + 1 < cap;) {
 		size_t j = i;
 
 		while (in[j] >= '0' && in[j] <= '9')

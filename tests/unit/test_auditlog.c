@@ -31,6 +31,7 @@
 #include "err.h"
 #include "merkle.h"
 #include "tap.h"
+#include "util.h"
 
 #define OIN "00000001999000010000"
 #define OTHER_OIN "00000001999000020000"
@@ -1381,6 +1382,41 @@ out:
 	CHECK(loaded == NULL);
 }
 
+/* Sealing keeps the subkey of the nonce prefix it saw last: with one
+ * prefix, another, and the first again, every seal opens as the
+ * XChaCha20-Poly1305 it is. */
+static void
+test_seal_nonces(void)
+{
+	static const uint8_t prefix_at[] = { 1, 1, 2, 1, 2, 2 };
+	struct audit_keys *k = NULL;
+	uint8_t ps[AUDIT_PSEUDONYM_LEN], got[AUDIT_PSEUDONYM_LEN], nonce[AUDIT_NONCE_LEN];
+	uint8_t sealed[AUDIT_SEALED_LEN];
+	int added = 0, bad = 0, type = 0;
+
+	CHECK_EQ(audit_keys_new(&k), 0);
+	if (k == NULL)
+		return;
+	CHECK_EQ(audit_keys_ensure_period(k, "2026-11", &added), 0);
+	for (size_t i = 0; i < sizeof(prefix_at); i++) {
+		memset(nonce, prefix_at[i], 16);
+		be64_store(nonce + 16, i);
+		memset(ps, (int)(0x30 + i), sizeof(ps));
+		if (audit_subject_seal(k, "2026-11", OIN, 7 + i, AUDIT_SUBJECT_BSN, ps, nonce,
+		    sealed) != 0 ||
+		    audit_subject_open(k, "2026-11", OIN, 7 + i, nonce, sealed, sizeof(sealed),
+		    &type, got) != 0 || type != AUDIT_SUBJECT_BSN || memcmp(got, ps, 32) != 0)
+			bad++;
+		/* the nonce's prefix is part of it: another one does not open it */
+		nonce[0] ^= 1;
+		if (audit_subject_open(k, "2026-11", OIN, 7 + i, nonce, sealed, sizeof(sealed),
+		    &type, got) != KETEN_EDECRYPT)
+			bad++;
+	}
+	CHECK_EQ(bad, 0);
+	audit_keys_destroy(&k);
+}
+
 static void
 test_no_audit_keys(void)
 {
@@ -1578,6 +1614,7 @@ main(void)
 		{ "pruned bodies need a PRUNE record", test_pruned },
 		{ "a raw BSN in a record: EPOLICY", test_raw_identifier },
 		{ "sealed subjects: pseudonym, bound to record and period key", test_subjects },
+		{ "subject seal: the subkey of each nonce prefix", test_seal_nonces },
 		{ "no audit keys: subjects refused", test_no_audit_keys },
 		{ "V-nummer and BSN classification", test_classify },
 		{ "rollback drops the turn; commit keeps the next", test_rollback },
