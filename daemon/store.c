@@ -22,6 +22,7 @@
 #include "err.h"
 #include "local.pb-c.h"
 #include "store.h"
+#include "walbuf.h"
 
 _Static_assert(STORE_ENVELOPE_MAX == KETEN_MAX_ENVELOPE, "store and wire limits differ");
 _Static_assert(STORE_OIN_MAX == 20, "struct store_rcpt_status and callers use 21 bytes");
@@ -728,8 +729,11 @@ store_open(const char *dir, int sync_full, struct store **out)
 		free(s);
 		return r;
 	}
+	/* With a sync at every commit, the WAL's writes can be gathered
+	 * (walbuf.h); without one they must reach the file as SQLite makes
+	 * them, and where the VFS is missing they still do. */
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
+	    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, sync_full ? walbuf_vfs() : NULL);
 	if (rc != SQLITE_OK) {
 		open_fail("%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		r = s->db ? sql_err(s, rc) : KETEN_ENOMEM;
