@@ -96,6 +96,7 @@ struct sigcache {
 	uint8_t entry[SIGCACHE_SETS][SIGCACHE_WAYS][32];
 	uint8_t valid[SIGCACHE_SETS][SIGCACHE_WAYS];
 	uint8_t next[SIGCACHE_SETS];
+	struct merkle_memo memo[SIGCACHE_MEMOS];	/* batch paths, by kind */
 };
 
 /* ------------------------------------------------------------------ */
@@ -441,13 +442,10 @@ ciphertext_len(uint64_t payload_size)
 static void
 digest_make(const uint8_t header_hash[32], const uint8_t body_hash[32], uint8_t out[32])
 {
-	crypto_hash_sha256_state s;
+	const void *p[3] = { CTX_ENVELOPE, header_hash, body_hash };
+	const size_t len[3] = { sizeof(CTX_ENVELOPE), 32, 32 };
 
-	crypto_hash_sha256_init(&s);
-	crypto_hash_sha256_update(&s, (const uint8_t *)CTX_ENVELOPE, sizeof(CTX_ENVELOPE));
-	crypto_hash_sha256_update(&s, header_hash, 32);
-	crypto_hash_sha256_update(&s, body_hash, 32);
-	crypto_hash_sha256_final(&s, out);
+	merkle_sha256_parts(p, len, 3, out);
 }
 
 /* The message an Ed25519 signature covers: single or batch. */
@@ -640,6 +638,12 @@ sigcache_new(struct sigcache **out)
 	return 0;
 }
 
+struct merkle_memo *
+sigcache_memo(struct sigcache *c, int which)
+{
+	return c != NULL && which >= 0 && which < SIGCACHE_MEMOS ? &c->memo[which] : NULL;
+}
+
 void
 sigcache_destroy(struct sigcache **cp)
 {
@@ -654,13 +658,10 @@ sigcache_destroy(struct sigcache **cp)
 static void
 sigcache_key(const uint8_t *pk, const uint8_t *m, size_t mlen, const uint8_t *sig, uint8_t key[32])
 {
-	crypto_hash_sha256_state s;
+	const void *p[3] = { pk, m, sig };
+	const size_t len[3] = { 32, mlen, 64 };
 
-	crypto_hash_sha256_init(&s);
-	crypto_hash_sha256_update(&s, pk, 32);
-	crypto_hash_sha256_update(&s, m, mlen);
-	crypto_hash_sha256_update(&s, sig, 64);
-	crypto_hash_sha256_final(&s, key);
+	merkle_sha256_parts(p, len, 3, key);
 }
 
 static int
@@ -843,7 +844,7 @@ envelope_seal(const struct envelope_meta *m, const uint8_t *payload, size_t len,
 	e->hdr_len = hlen;
 	if ((r = buf_put(e->own, hbytes, hlen)) != 0)
 		goto out;
-	crypto_hash_sha256(e->header_hash, hbytes, hlen);
+	merkle_sha256(hbytes, hlen, e->header_hash);
 
 	sealer_fresh(sealer);
 	sealer->uses++;
@@ -1156,7 +1157,7 @@ envelope_parse(const uint8_t *data, size_t len, struct envelope **out)
 	if ((r = signature_check_shape(e->sig)) != 0)
 		goto out;
 	e->is_signed = 1;
-	crypto_hash_sha256(e->header_hash, data + e->hdr_off, e->hdr_len);
+	merkle_sha256(data + e->hdr_off, e->hdr_len, e->header_hash);
 	if ((r = body_hash_make(e, sp, sl, body_hash)) != 0)
 		goto out;
 	digest_make(e->header_hash, body_hash, e->digest);
@@ -1217,8 +1218,9 @@ envelope_verify(const struct envelope *e, const uint8_t *sender_pk,
 			memcpy(pathbuf[i], e->sig->path[i].data, 32);
 		path = (const uint8_t (*)[32])pathbuf;
 		merkle_leaf_hash(e->digest, 32, leaf);
-		if ((r = merkle_root_from_path(leaf, e->sig->batch_index,
-		    e->sig->batch_size, path, e->sig->n_path, root)) != 0)
+		if ((r = merkle_root_from_path_memo(leaf, e->sig->batch_index,
+		    e->sig->batch_size, path, e->sig->n_path, root,
+		    sigcache_memo(cache, SIGCACHE_MEMO_ENVELOPE))) != 0)
 			return r;
 		mlen = sigmsg_batch(e->sig->batch_size, root, m);
 	}

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct merkle_memo;
+
 #define KETEN_ENVELOPE_VERSION 1
 #define KETEN_MSG_ID_LEN 16
 #define KETEN_DIGEST_LEN 32
@@ -105,6 +107,10 @@ void opener_destroy(struct opener **op);
 /* Cache of batch signatures already verified.  Caller owns *out. */
 int sigcache_new(struct sigcache **out);
 void sigcache_destroy(struct sigcache **cp);
+/* The cache's memo of the last batch path verified of one kind (for
+ * merkle_root_from_path_memo), owned by the cache; NULL when c is NULL. */
+enum { SIGCACHE_MEMO_ENVELOPE, SIGCACHE_MEMO_RECEIPT, SIGCACHE_MEMOS };
+struct merkle_memo *sigcache_memo(struct sigcache *c, int which);
 /* Verify sig over m with pk, unless exactly these bytes verified before
  * (c may be NULL: always verify).  0 or KETEN_EBADSIG. */
 int sigcache_verify(struct sigcache *c, const uint8_t pk[32], const uint8_t *m, size_t mlen,

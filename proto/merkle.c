@@ -111,6 +111,21 @@ merkle_sha256(const uint8_t *p, size_t len, uint8_t out[32])
 }
 
 void
+merkle_sha256_parts(const void *const *p, const size_t *len, size_t n, uint8_t out[32])
+{
+	EVP_MD_CTX *c = hctx_new();
+	unsigned int olen = 0;
+
+	if (EVP_DigestInit_ex2(c, sha256_md, NULL) != 1)
+		hash_fail();
+	for (size_t i = 0; i < n; i++)
+		if (len[i] > 0 && EVP_DigestUpdate(c, p[i], len[i]) != 1)
+			hash_fail();
+	if (EVP_DigestFinal_ex(c, out, &olen) != 1 || olen != 32)
+		hash_fail();
+}
+
+void
 merkle_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[32])
 {
 	EVP_MD_CTX *c = hctx_new();
@@ -183,19 +198,34 @@ int
 merkle_root_from_path(const uint8_t leaf[32], uint64_t index, uint64_t size,
     const uint8_t (*path)[32], size_t plen, uint8_t root[32])
 {
-	uint64_t fn = index, sn;
-	uint8_t r[32];
+	return merkle_root_from_path_memo(leaf, index, size, path, plen, root, NULL);
+}
+
+int
+merkle_root_from_path_memo(const uint8_t leaf[32], uint64_t index, uint64_t size,
+    const uint8_t (*path)[32], size_t plen, uint8_t root[32], struct merkle_memo *memo)
+{
+	uint64_t fn = index, sn, sfn[MERKLE_MAX_PATH], ssn[MERKLE_MAX_PATH];
+	uint8_t r[32], sr[MERKLE_MAX_PATH][32];
 	EVP_MD_CTX *c;
-	int ret = KETEN_EBATCHPROOF;
+	size_t i;
+	int same = memo != NULL && memo->valid && memo->size == size && memo->plen == plen;
 
 	if (index >= size || plen > MERKLE_MAX_PATH)
 		return KETEN_EBATCHPROOF;
 	sn = size - 1;
 	memcpy(r, leaf, 32);
 	c = hctx_new();
-	for (size_t i = 0; i < plen; i++) {
+	for (i = 0; i < plen; i++) {
+		if (same && memo->fn[i] == fn && memo->sn[i] == sn &&
+		    memcmp(memo->r[i], r, 32) == 0 &&
+		    memcmp(memo->path[i], path[i], (plen - i) * 32) == 0)
+			break;	/* from here on, the last computation */
+		sfn[i] = fn;
+		ssn[i] = sn;
+		memcpy(sr[i], r, 32);
 		if (sn == 0)
-			goto out;
+			return KETEN_EBATCHPROOF;
 		if ((fn & 1) || fn == sn) {
 			node_hash(c, path[i], r, r);
 			/* A right edge node without a sibling at this level is
@@ -209,12 +239,31 @@ merkle_root_from_path(const uint8_t leaf[32], uint64_t index, uint64_t size,
 		fn >>= 1;
 		sn >>= 1;
 	}
-	if (sn != 0)
-		goto out;
-	memcpy(root, r, 32);
-	ret = 0;
-out:
-	return ret;
+	if (i == plen) {
+		if (sn != 0)
+			return KETEN_EBATCHPROOF;
+		memcpy(root, r, 32);
+	} else {
+		memcpy(root, memo->root, 32);
+	}
+	if (memo == NULL)
+		return 0;
+	/* The memo becomes this computation: its own steps before i, and
+	 * the last one's from i on (the same, as the same state and path
+	 * give the same steps). */
+	for (size_t k = 0; k < i; k++) {
+		memo->fn[k] = sfn[k];
+		memo->sn[k] = ssn[k];
+		memcpy(memo->r[k], sr[k], 32);
+		memcpy(memo->path[k], path[k], 32);
+	}
+	if (i == plen) {
+		memo->size = size;
+		memo->plen = plen;
+		memcpy(memo->root, r, 32);
+		memo->valid = 1;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */

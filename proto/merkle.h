@@ -48,6 +48,10 @@ void merkle_leaf_hash_prefixed(const uint8_t *p, size_t len, uint8_t out[32]);
 /* Plain SHA-256 of p[0..len), through the same fetched digest and reused
  * context (faster than OpenSSL 3's one-shot SHA256()). */
 void merkle_sha256(const uint8_t *p, size_t len, uint8_t out[32]);
+/* SHA-256 of the n parts p[i] (len[i] bytes each) one after another, the
+ * same way: for public bytes hashed in pieces (not for secrets: the
+ * context is OpenSSL's ordinary memory). */
+void merkle_sha256_parts(const void *const *p, const size_t *len, size_t n, uint8_t out[32]);
 
 /* SHA-256(0x01 || left || right).  out may alias left or right. */
 void merkle_node_hash(const uint8_t left[32], const uint8_t right[32],
@@ -71,6 +75,28 @@ int merkle_tree(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
  * size) or index >= size. */
 int merkle_root_from_path(const uint8_t leaf[32], uint64_t index,
     uint64_t size, const uint8_t (*path)[32], size_t plen, uint8_t root[32])
+    __attribute__((warn_unused_result));
+
+/* The last computation of merkle_root_from_path_memo: the path, the state
+ * before each step and the root.  Zeroed (or never used) means empty. */
+struct merkle_memo {
+	uint64_t size;
+	size_t plen;
+	int valid;
+	uint64_t fn[MERKLE_MAX_PATH], sn[MERKLE_MAX_PATH];
+	uint8_t r[MERKLE_MAX_PATH][32];
+	uint8_t path[MERKLE_MAX_PATH][32];
+	uint8_t root[32];
+};
+
+/* merkle_root_from_path, the same result, remembering the computation in
+ * *memo (which may be NULL): when a step starts in the state a step of
+ * the last computation started in (size, position, hash so far) and the
+ * rest of the path is the same, the rest of the computation is the same,
+ * and its root is taken instead of hashed again.  Leaves of one batch
+ * verified one after another share all but the lowest steps. */
+int merkle_root_from_path_memo(const uint8_t leaf[32], uint64_t index, uint64_t size,
+    const uint8_t (*path)[32], size_t plen, uint8_t root[32], struct merkle_memo *memo)
     __attribute__((warn_unused_result));
 
 /*

@@ -190,7 +190,7 @@ receipt_leaf(const uint8_t *rb, size_t rlen, uint8_t leaf[32])
 {
 	uint8_t d[32];
 
-	crypto_hash_sha256(d, rb, rlen);
+	merkle_sha256(rb, rlen, d);
 	merkle_leaf_hash(d, 32, leaf);
 }
 
@@ -365,8 +365,9 @@ receipt_verify_cached(const struct receipt_parsed *rp, const uint8_t *issuer_pk,
 	for (size_t i = 0; i < s->n_path; i++)
 		memcpy(path[i], s->path[i].data, 32);
 	receipt_leaf(s->receipt.data, s->receipt.len, leaf);
-	if (merkle_root_from_path(leaf, s->batch_index, s->batch_size,
-	    (const uint8_t (*)[32])path, s->n_path, root) != 0)
+	if (merkle_root_from_path_memo(leaf, s->batch_index, s->batch_size,
+	    (const uint8_t (*)[32])path, s->n_path, root,
+	    sigcache_memo(cache, SIGCACHE_MEMO_RECEIPT)) != 0)
 		return KETEN_EBADSIG;
 	return sigcache_verify(cache, issuer_pk, mb, sigmsg_batch(s->batch_size, root, mb),
 	    s->signature.data);

@@ -91,6 +91,63 @@ test_paths(void)
 	CHECK_EQ(merkle_root_from_path(leaves[0], 5, 5, NULL, 0, again), KETEN_EBATCHPROOF);
 }
 
+/* The memo gives what the plain computation gives, whatever the order
+ * of the leaves, across two trees of one size (another batch), and a
+ * flipped hash anywhere in a path still changes the root. */
+static void
+test_paths_memo(void)
+{
+	enum { MAXN = 70 };
+	static uint8_t leaves[2][MAXN][32], pathmem[2][MAXN][MERKLE_MAX_PATH][32];
+	static struct merkle_memo memo;
+	uint8_t (*paths[2][MAXN])[32];
+	uint8_t root[2][32], plain[32], got[32];
+	int wrong = 0;
+
+	leaves_make(leaves[0], MAXN);
+	for (size_t i = 0; i < MAXN; i++)	/* the second tree: other leaves */
+		merkle_node_hash(leaves[0][i], leaves[0][i], leaves[1][i]);
+	for (size_t n = 1; n <= MAXN; n++) {
+		for (int t = 0; t < 2; t++) {
+			for (size_t i = 0; i < n; i++)
+				paths[t][i] = pathmem[t][i];
+			CHECK_EQ(merkle_tree((const uint8_t (*)[32])leaves[t], n, root[t],
+			    paths[t]), 0);
+		}
+		memset(&memo, 0, sizeof(memo));
+		/* in order, backwards, by a stride, and alternating trees */
+		for (int order = 0; order < 4; order++) {
+			for (size_t k = 0; k < n; k++) {
+				size_t i = order == 0 ? k : order == 1 ? n - 1 - k :
+				    (k * 7) % n;
+				int t = order == 3 ? (int)(k & 1) : 0;
+				size_t plen = merkle_path_len(i, n);
+				const uint8_t (*p)[32] = (const uint8_t (*)[32])paths[t][i];
+
+				if (merkle_root_from_path_memo(leaves[t][i], i, n, p, plen, got,
+				    &memo) != 0 || memcmp(got, root[t], 32) != 0)
+					wrong++;
+				for (size_t j = 0; j < plen; j++) {
+					pathmem[t][i][j][31] ^= 0x80;
+					if (merkle_root_from_path(leaves[t][i], i, n, p, plen,
+					    plain) != 0 ||
+					    merkle_root_from_path_memo(leaves[t][i], i, n, p,
+					    plen, got, &memo) != 0 ||
+					    memcmp(got, plain, 32) != 0 ||
+					    memcmp(got, root[t], 32) == 0)
+						wrong++;
+					pathmem[t][i][j][31] ^= 0x80;
+				}
+				/* a leaf that is not in the tree */
+				if (merkle_root_from_path_memo(leaves[1 - t][i], i, n, p, plen, got,
+				    &memo) == 0 && memcmp(got, root[t], 32) == 0)
+					wrong++;
+			}
+		}
+	}
+	CHECK_EQ(wrong, 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* Certificate Transparency reference vectors (merkle_tree_test.cc of the
  * C++ log, repeated in transparency-dev/merkle's verifier tests, which add
@@ -595,6 +652,7 @@ main(void)
 		{ "merkle_known_roots", test_known_roots },
 		{ "merkle_paths_every_leaf_every_size", test_paths },
 		{ "merkle_ct_roots", test_ct_roots },
+		{ "merkle_paths_memo", test_paths_memo },
 		{ "merkle_ct_proofs", test_ct_proofs },
 		{ "merkle_leaf_hash_prefixed", test_leaf_hash_prefixed },
 		{ "merkle_frontier", test_frontier },
