@@ -19,7 +19,15 @@ struct link {
 	void *sock;
 	uint64_t last_sent;
 	enum link_state state;	/* see peer.h */
+	/* Receipts that found the link not connected, oldest first, sent
+	 * when it is (peers_ready): at most HELD_MAX of them, HELD_BYTES in
+	 * all; one more is dropped, and the sender's retry asks again. */
+	struct buf **held;
+	size_t nheld, held_bytes;
 };
+
+#define HELD_MAX 4096
+#define HELD_BYTES (4u << 20)
 
 struct peers {
 	void *zctx;
@@ -119,6 +127,40 @@ buf_release(void *data, void *hint)
 	buf_destroy(&b);
 }
 
+/* Keep *owned for l's connection; 0 when kept (*owned is NULL then). */
+static int
+hold(struct link *l, struct buf **owned)
+{
+	size_t len = buf_len(*owned);
+	struct buf **grown;
+
+	if (l->nheld == HELD_MAX || l->held_bytes + len > HELD_BYTES) {
+		log_debug("peer %s: %zu receipts wait for the link already; one more is left to "
+		    "the sender's retry", l->oin, l->nheld);
+		return KETEN_EAGAIN;
+	}
+	if ((l->nheld & (l->nheld - 1)) == 0 || l->nheld == 0) {	/* 0, 1, 2, 4, ... */
+		if ((grown = realloc(l->held, (l->nheld ? 2 * l->nheld : 1) * sizeof(*grown))) ==
+		    NULL)
+			return KETEN_EAGAIN;
+		l->held = grown;
+	}
+	l->held[l->nheld++] = *owned;
+	l->held_bytes += len;
+	*owned = NULL;
+	return 0;
+}
+
+static void
+held_free(struct link *l)
+{
+	for (size_t i = 0; i < l->nheld; i++)
+		buf_destroy(&l->held[i]);
+	free(l->held);
+	l->held = NULL;
+	l->nheld = l->held_bytes = 0;
+}
+
 /* Send type and then body: copied from (p, len), or, when owned is not
  * NULL, *owned handed to libzmq without a copy (taken only on success). */
 static int
@@ -144,6 +186,11 @@ send_two(struct peers *ps, const struct party *to, uint8_t type, const void *p, 
 		 * connected and it drains again) */
 		if (type == PEER_MSG_ENVELOPE)
 			l->state = LINK_BACKLOG;
+		/* A receipt waits for the connection here: the sender
+		 * would otherwise wait out its retry time, which grows with
+		 * every attempt it made while this node was away. */
+		if (type == PEER_MSG_RECEIPT && owned != NULL && hold(l, owned) == 0)
+			return 0;
 		return KETEN_EAGAIN;
 	}
 	if (owned != NULL) {
@@ -180,6 +227,34 @@ peers_send_buf(struct peers *ps, const struct party *to, uint8_t type, struct bu
 	return send_two(ps, to, type, NULL, 0, body, 0);
 }
 
+/* Send the held receipts, oldest first, as far as the link takes them
+ * (copied: a rare path, and a copy is never lost to a failed send). */
+static void
+held_send(struct link *l)
+{
+	static const uint8_t type = PEER_MSG_RECEIPT;
+	size_t i;
+
+	for (i = 0; i < l->nheld; i++) {
+		struct buf *b = l->held[i];
+
+		if (zmq_send(l->sock, &type, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1)
+			break;	/* the rest at the next look */
+		/* cannot fail after the first frame went (see send_two) */
+		if (zmq_send(l->sock, buf_ptr(b), buf_len(b), ZMQ_DONTWAIT) < 0)
+			log_error("peer %s: second frame not sent: %s", l->oin,
+			    zmq_strerror(errno));
+		l->held_bytes -= buf_len(b);
+		buf_destroy(&l->held[i]);
+	}
+	if (i > 0) {
+		log_debug("peer %s: %zu held receipt(s) sent", l->oin, i);
+		l->last_sent = clock_now_ms();
+	}
+	memmove(l->held, l->held + i, (l->nheld - i) * sizeof(*l->held));
+	l->nheld -= i;
+}
+
 static int
 link_connected(const struct link *l)
 {
@@ -212,7 +287,11 @@ peers_ready(struct peers *ps, void (*fn)(void *arg, const char *oin), void *arg,
 		if (!link_connected(l)) {
 			l->state = LINK_BACKLOG;
 			*waiting = 1;
-		} else if (l->state == LINK_BACKLOG) {
+			continue;
+		}
+		if (l->nheld > 0)
+			held_send(l);
+		if (l->state == LINK_BACKLOG) {
 			l->state = LINK_DRAINING;
 			fn(arg, l->oin);
 			n++;
@@ -248,8 +327,10 @@ peers_last_sent(struct peers *ps, const char *oin)
 void
 peers_reset(struct peers *ps)
 {
-	for (size_t i = 0; i < ps->nlinks; i++)
+	for (size_t i = 0; i < ps->nlinks; i++) {
 		zmq_close(ps->links[i].sock);
+		held_free(&ps->links[i]);
+	}
 	free(ps->links);
 	ps->links = NULL;
 	ps->nlinks = 0;

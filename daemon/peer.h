@@ -21,6 +21,13 @@
  * order and sent with from_backlog set, while new envelopes still wait
  * their turn behind it.  When nothing is due any more, peers_drained()
  * opens the links (LINK_OPEN): new envelopes go out at once.
+ *
+ * Receipts are not in the outbox: one that finds its link not connected
+ * (typically the first ones a node sends after it starts, while its link
+ * back to the sender is still connecting) is held by the link, up to 4096
+ * of them or 4 MiB, and sent by peers_ready() once the link is connected.
+ * Without that the sender would wait out its retry time, which grows with
+ * every attempt it made while this node was away.
  */
 #ifndef KETEN_PEER_H
 #define KETEN_PEER_H
@@ -55,7 +62,8 @@ int peers_send(struct peers *ps, const struct party *to, uint8_t type,
     const void *body, size_t len, int from_backlog);
 
 /* The same for a new envelope or receipt (never from the backlog) whose
- * buffer libzmq takes without a copy: *body is NULL after a send. */
+ * buffer libzmq takes without a copy: *body is NULL after a send, and
+ * after a receipt was held for the link's connection (0 as well). */
 struct buf;
 int peers_send_buf(struct peers *ps, const struct party *to, uint8_t type, struct buf **body);
 
@@ -64,8 +72,8 @@ int peers_send_buf(struct peers *ps, const struct party *to, uint8_t type, struc
 int peers_open(struct peers *ps, const struct party *to);
 
 /* Look at every link: one that is not connected becomes backlogged; one
- * that is backlogged and connected again starts draining and is passed to
- * fn.
+ * that is connected sends the receipts it holds; one that is backlogged
+ * and connected again starts draining and is passed to fn.
  * Returns how many were passed to fn.  *waiting is set to 1 when a link is
  * still backlogged (the caller looks again soon). */
 size_t peers_ready(struct peers *ps, void (*fn)(void *arg, const char *oin), void *arg,
