@@ -1,6 +1,7 @@
 /*
- * walbuf.c — an SQLite VFS over the default one that gathers a WAL
- * file's consecutive writes into one (walbuf.h says when that is sound).
+ * walbuf.c — an SQLite VFS over the default one that gathers consecutive
+ * writes to a WAL or database file into one (walbuf.h says when that is
+ * sound).
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -19,7 +20,7 @@ _Static_assert(WALBUF_MAX < 0x20000, "the default VFS writes less than 128 KiB p
 struct wb_file {
 	sqlite3_file base;		/* pMethods = &wb_io */
 	sqlite3_file *real;
-	int wal;			/* a WAL file: writes are gathered */
+	int gather;			/* the WAL or the database: writes are gathered */
 	uint8_t *buf;			/* WALBUF_MAX bytes once used, or NULL */
 	size_t len;			/* bytes waiting, written at off */
 	sqlite3_int64 off;
@@ -75,7 +76,7 @@ wb_write(sqlite3_file *file, const void *p, int amt, sqlite3_int64 off)
 	size_t n = (size_t)amt;
 	int rc;
 
-	if (!f->wal || amt <= 0)
+	if (!f->gather || amt <= 0)
 		return f->real->pMethods->xWrite(f->real, p, amt, off);
 	/* the run goes on */
 	if (f->len > 0 && off == f->off + (sqlite3_int64)f->len && f->len + n <= WALBUF_MAX) {
@@ -122,20 +123,24 @@ wb_file_size(sqlite3_file *file, sqlite3_int64 *size)
 	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
 }
 
+/* Another connection may read the file once a lock changes hands: the
+ * run is written first. */
 static int
 wb_lock(sqlite3_file *file, int lock)
 {
 	struct wb_file *f = (struct wb_file *)file;
+	int rc = flush(f);
 
-	return f->real->pMethods->xLock(f->real, lock);
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xLock(f->real, lock);
 }
 
 static int
 wb_unlock(sqlite3_file *file, int lock)
 {
 	struct wb_file *f = (struct wb_file *)file;
+	int rc = flush(f);
 
-	return f->real->pMethods->xUnlock(f->real, lock);
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xUnlock(f->real, lock);
 }
 
 static int
@@ -196,8 +201,9 @@ static int
 wb_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
 	struct wb_file *f = (struct wb_file *)file;
+	int rc = flush(f);
 
-	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }
 
 static void
@@ -279,7 +285,7 @@ wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *
 		file->pMethods = NULL;
 		return SQLITE_CANTOPEN;
 	}
-	f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+	f->gather = (flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_DB)) != 0;
 	file->pMethods = &wb_io;
 	return SQLITE_OK;
 }

@@ -1,7 +1,8 @@
 /*
- * test_walbuf.c — the VFS that gathers WAL writes: a reader in another
- * connection (SQLite's own VFS) sees every commit whole, small and larger
- * than the buffer, with pages rewritten inside a transaction; a rollback
+ * test_walbuf.c — the VFS that gathers WAL and database writes: a reader
+ * in another connection (SQLite's own VFS) sees every commit whole, small
+ * and larger than the buffer, with pages rewritten inside a transaction,
+ * before and after checkpoints copied them into the database; a rollback
  * and a transaction cut off by kill -9 (with pages spilled to the WAL)
  * leave nothing; the file checks out and reopens without the VFS.
  */
@@ -104,6 +105,12 @@ test_commits_seen(void)
 		/* the other connection reads the file through SQLite's own VFS */
 		CHECK_EQ(one(r, "SELECT count(*) FROM t"), total);
 		CHECK_EQ(bad_rows(r), 0);
+		/* and again after the pages were copied into the database */
+		if (i % 2 == 1) {
+			CHECK_EQ(run(w, "PRAGMA wal_checkpoint(PASSIVE)"), SQLITE_OK);
+			CHECK_EQ(one(r, "SELECT count(*) FROM t"), total);
+			CHECK_EQ(bad_rows(r), 0);
+		}
 	}
 	/* a rollback leaves nothing, and what follows it commits */
 	CHECK_EQ(run(w, "BEGIN"), SQLITE_OK);
