@@ -403,7 +403,7 @@ audit_subject_seal(const struct audit_keys *k, const char *period, const char *o
 	 * bytes and the nonce's last 8), keeping the subkey: a log seals
 	 * with one nonce prefix and a counter, so one HChaCha20 per prefix
 	 * instead of one per record. */
-	if (!p->sub_ok || sodium_memcmp(p->key + 32, nonce, 16) != 0) {
+	if (!p->sub_ok || memcmp(p->key + 32, nonce, 16) != 0) {	/* a nonce is public */
 		memcpy(p->key + 32, nonce, 16);
 		crypto_core_hchacha20(p->key + 48, nonce, p->key, NULL);
 		p->sub_ok = 1;
