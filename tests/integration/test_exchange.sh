@@ -32,7 +32,8 @@ kt amsterdam subscribe --cursor zaak --ack >"$T/ams2.jsonl"
 
 # One case event to Amsterdam and, through the relay, the NGO.
 id2=$(kt ind send --kind CASE_EVENT --to "$AMS,$NGO" --case C-2 --purpose lvv-lso "$EX/case_event.json")
-wait_for 10 delivered ind "$id2" "$NGO" && ok "the NGO behind the relay gets the case event" || bad "NGO not reached"
+wait_for 10 delivered ind "$id2" "$NGO" && ok "the NGO behind the relay gets the case event" ||
+	{ bad "NGO not reached"; kt ind status "$id2"; tail -n 25 "$T/ind.log" "$T/relay.log" "$T/ngo.log"; }
 wait_for 10 delivered ind "$id2" "$AMS" && ok "Amsterdam gets the same case event" || bad "Amsterdam not reached"
 grep -q "relaying CASE_EVENT $id2" "$T/relay.log" && ok "the relay logged what it forwarded" || { bad "relay log"; cat "$T/relay.log"; }
 kt ngo subscribe --cursor los --ack >"$T/ngo.jsonl" 2>&1
