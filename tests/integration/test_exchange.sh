@@ -45,7 +45,8 @@ sleep 1
 expect_out "a message to a node that is down is waiting" "$DTV" kt ind status "$id3"
 kt ind status --json "$id3" | grep -q '"state":"delivered"' && bad "delivered to a node that is down" || ok "not delivered while DT&V is down"
 node_start dtv
-wait_for 20 delivered ind "$id3" "$DTV" && ok "delivered after DT&V came up" || bad "not delivered after DT&V came up"
+wait_for 20 delivered ind "$id3" "$DTV" && ok "delivered after DT&V came up" ||
+	{ bad "not delivered after DT&V came up"; kt ind status "$id3"; tail -n 25 "$T/ind.log" "$T/dtv.log"; }
 
 # Amsterdam restarts; its subscriber resumes where it was.
 for i in 1 2 3; do kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-4 --purpose lvv-intake "$EX/dossier.json" >>"$T/ids4"; done
