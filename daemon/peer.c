@@ -20,14 +20,12 @@ struct link {
 	uint64_t last_sent;
 	enum link_state state;	/* see peer.h */
 	/* Receipts that found the link not connected, oldest first, sent
-	 * when it is (peers_ready): at most HELD_MAX of them, HELD_BYTES in
-	 * all; one more is dropped, and the sender's retry asks again. */
+	 * when it is (peers_ready): at most PEER_HELD_MAX of them,
+	 * PEER_HELD_BYTES in all; one more is dropped, and the sender's retry
+	 * asks again. */
 	struct buf **held;
 	size_t nheld, held_bytes;
 };
-
-#define HELD_MAX 4096
-#define HELD_BYTES (4u << 20)
 
 struct peers {
 	void *zctx;
@@ -134,7 +132,7 @@ hold(struct link *l, struct buf **owned)
 	size_t len = buf_len(*owned);
 	struct buf **grown;
 
-	if (l->nheld == HELD_MAX || l->held_bytes + len > HELD_BYTES) {
+	if (l->nheld == PEER_HELD_MAX || l->held_bytes + len > PEER_HELD_BYTES) {
 		log_debug("peer %s: %zu receipts wait for the link already; one more is left to "
 		    "the sender's retry", l->oin, l->nheld);
 		return KETEN_EAGAIN;
@@ -161,38 +159,20 @@ held_free(struct link *l)
 	l->nheld = l->held_bytes = 0;
 }
 
-/* Send type and then body: copied from (p, len), or, when owned is not
- * NULL, *owned handed to libzmq without a copy (taken only on success). */
+/* Send type and then body on l: copied from (p, len), or, when owned is
+ * not NULL, *owned handed to libzmq without a copy (taken only on
+ * success).  Both frames or neither: with ZMQ_IMMEDIATE the first frame
+ * fails with EAGAIN when no connection is up, and a multipart message is
+ * queued atomically once its first frame is accepted.  0, KETEN_EAGAIN
+ * (not connected, or full) or KETEN_EIO. */
 static int
-send_two(struct peers *ps, const struct party *to, uint8_t type, const void *p, size_t len,
-    struct buf **owned, int from_backlog)
+link_send(struct link *l, uint8_t type, const void *p, size_t len, struct buf **owned)
 {
-	struct link *l = link_find(ps, to->oin);
 	zmq_msg_t m;
 	int rc;
 
-	if (l == NULL && (l = link_open(ps, to)) == NULL)
-		return KETEN_EIO;
-	if (type == PEER_MSG_ENVELOPE && (l->state == LINK_BACKLOG ||
-	    (l->state == LINK_DRAINING && !from_backlog)))
-		return KETEN_EAGAIN;
-	/* Both frames or neither: with ZMQ_IMMEDIATE the first frame fails
-	 * with EAGAIN when no connection is up, and a multipart message is
-	 * queued atomically once its first frame is accepted. */
-	if (zmq_send(l->sock, &type, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1) {
-		if (errno != EAGAIN)
-			return KETEN_EIO;
-		/* not connected (or full: then the next look finds it
-		 * connected and it drains again) */
-		if (type == PEER_MSG_ENVELOPE)
-			l->state = LINK_BACKLOG;
-		/* A receipt waits for the connection here: the sender
-		 * would otherwise wait out its retry time, which grows with
-		 * every attempt it made while this node was away. */
-		if (type == PEER_MSG_RECEIPT && owned != NULL && hold(l, owned) == 0)
-			return 0;
-		return KETEN_EAGAIN;
-	}
+	if (zmq_send(l->sock, &type, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1)
+		return errno == EAGAIN ? KETEN_EAGAIN : KETEN_EIO;
 	if (owned != NULL) {
 		if (zmq_msg_init_data(&m, (void *)buf_ptr(*owned), buf_len(*owned), buf_release,
 		    *owned) != 0)
@@ -207,11 +187,39 @@ send_two(struct peers *ps, const struct party *to, uint8_t type, const void *p, 
 	}
 	if (rc < 0) {
 		/* cannot happen after the first frame went; say so if it does */
-		log_error("peer %s: second frame not sent: %s", to->oin, zmq_strerror(errno));
+		log_error("peer %s: second frame not sent: %s", l->oin, zmq_strerror(errno));
 		return KETEN_EIO;
 	}
 	l->last_sent = clock_now_ms();
 	return 0;
+}
+
+/* link_send to `to`'s link, opened if need be, as the link's state allows
+ * (peer.h, Order). */
+static int
+send_two(struct peers *ps, const struct party *to, uint8_t type, const void *p, size_t len,
+    struct buf **owned, int from_backlog)
+{
+	struct link *l = link_find(ps, to->oin);
+	int r;
+
+	if (l == NULL && (l = link_open(ps, to)) == NULL)
+		return KETEN_EIO;
+	if (type == PEER_MSG_ENVELOPE && (l->state == LINK_BACKLOG ||
+	    (l->state == LINK_DRAINING && !from_backlog)))
+		return KETEN_EAGAIN;
+	if ((r = link_send(l, type, p, len, owned)) != KETEN_EAGAIN)
+		return r;
+	/* not connected (or full: then the next look finds it connected and
+	 * it drains again) */
+	if (type == PEER_MSG_ENVELOPE)
+		l->state = LINK_BACKLOG;
+	/* A receipt waits for the connection here: the sender would
+	 * otherwise wait out its retry time, which grows with every attempt
+	 * it made while this node was away. */
+	if (type == PEER_MSG_RECEIPT && owned != NULL && hold(l, owned) == 0)
+		return 0;
+	return KETEN_EAGAIN;
 }
 
 int
@@ -232,25 +240,18 @@ peers_send_buf(struct peers *ps, const struct party *to, uint8_t type, struct bu
 static void
 held_send(struct link *l)
 {
-	static const uint8_t type = PEER_MSG_RECEIPT;
 	size_t i;
 
 	for (i = 0; i < l->nheld; i++) {
 		struct buf *b = l->held[i];
 
-		if (zmq_send(l->sock, &type, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) != 1)
+		if (link_send(l, PEER_MSG_RECEIPT, buf_ptr(b), buf_len(b), NULL) != 0)
 			break;	/* the rest at the next look */
-		/* cannot fail after the first frame went (see send_two) */
-		if (zmq_send(l->sock, buf_ptr(b), buf_len(b), ZMQ_DONTWAIT) < 0)
-			log_error("peer %s: second frame not sent: %s", l->oin,
-			    zmq_strerror(errno));
 		l->held_bytes -= buf_len(b);
 		buf_destroy(&l->held[i]);
 	}
-	if (i > 0) {
+	if (i > 0)
 		log_debug("peer %s: %zu held receipt(s) sent", l->oin, i);
-		l->last_sent = clock_now_ms();
-	}
 	memmove(l->held, l->held + i, (l->nheld - i) * sizeof(*l->held));
 	l->nheld -= i;
 }

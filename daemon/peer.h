@@ -43,6 +43,10 @@ enum link_state { LINK_BACKLOG, LINK_DRAINING, LINK_OPEN };
 #define PEER_MSG_ENVELOPE 0x01
 #define PEER_MSG_RECEIPT 0x02
 
+/* Receipts a link holds until it is connected, at most (see above). */
+#define PEER_HELD_MAX 4096
+#define PEER_HELD_BYTES (4u << 20)
+
 struct peers_opts {
 	int heartbeat_ms;	/* ZMQ_HEARTBEAT_IVL; timeout and TTL are 3x */
 	int linger_ms;		/* ZMQ_LINGER: bounded wait at shutdown */

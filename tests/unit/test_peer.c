@@ -20,8 +20,6 @@
 #include "tap.h"
 #include "util.h"
 
-#define HELD_MAX 4096	/* as in daemon/peer.c */
-
 static char dir[] = "/tmp/keten-peer.XXXXXX";
 static char endpoint[96];
 
@@ -74,7 +72,7 @@ test_receipts_wait(void)
 		buf_destroy(&b);
 	}
 	/* ... and receipts wait, up to the bound */
-	for (unsigned i = 0; i < HELD_MAX + 10; i++) {
+	for (unsigned i = 0; i < PEER_HELD_MAX + 10; i++) {
 		struct buf *b = body_of(i);
 		int r = peers_send_buf(ps, &to, PEER_MSG_RECEIPT, &b);
 
@@ -86,7 +84,7 @@ test_receipts_wait(void)
 			bad++;
 		buf_destroy(&b);
 	}
-	CHECK_EQ(sent, HELD_MAX);
+	CHECK_EQ(sent, PEER_HELD_MAX);
 	CHECK_EQ(dropped, 10);
 	CHECK_EQ(bad, 0);
 	(void)peers_ready(ps, nothing, NULL, &waiting);
