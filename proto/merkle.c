@@ -58,18 +58,32 @@ hctx_new(void)
 	return tls_ctx;
 }
 
+/* out = SHA-256 of the n parts p[i] (len[i] bytes each; an empty one may
+ * be NULL). */
+static void
+hctx_hash_parts(EVP_MD_CTX *c, const void *const *p, const size_t *len, size_t n,
+    uint8_t out[32])
+{
+	unsigned int olen = 0;
+
+	if (EVP_DigestInit_ex2(c, sha256_md, NULL) != 1)
+		hash_fail();
+	for (size_t i = 0; i < n; i++)
+		if (len[i] > 0 && EVP_DigestUpdate(c, p[i], len[i]) != 1)
+			hash_fail();
+	if (EVP_DigestFinal_ex(c, out, &olen) != 1 || olen != 32)
+		hash_fail();
+}
+
 /* out = SHA-256(a || b); b may be NULL when blen is 0. */
 static void
 hctx_hash(EVP_MD_CTX *c, const void *a, size_t alen, const void *b,
     size_t blen, uint8_t out[32])
 {
-	unsigned int n = 0;
+	const void *p[2] = { a, b };
+	const size_t len[2] = { alen, blen };
 
-	if (EVP_DigestInit_ex2(c, sha256_md, NULL) != 1 ||
-	    EVP_DigestUpdate(c, a, alen) != 1 ||
-	    (blen > 0 && EVP_DigestUpdate(c, b, blen) != 1) ||
-	    EVP_DigestFinal_ex(c, out, &n) != 1 || n != 32)
-		hash_fail();
+	hctx_hash_parts(c, p, len, 2, out);
 }
 
 /* out = SHA-256(0x01 || left || right); out may alias left or right. */
@@ -113,16 +127,7 @@ merkle_sha256(const uint8_t *p, size_t len, uint8_t out[32])
 void
 merkle_sha256_parts(const void *const *p, const size_t *len, size_t n, uint8_t out[32])
 {
-	EVP_MD_CTX *c = hctx_new();
-	unsigned int olen = 0;
-
-	if (EVP_DigestInit_ex2(c, sha256_md, NULL) != 1)
-		hash_fail();
-	for (size_t i = 0; i < n; i++)
-		if (len[i] > 0 && EVP_DigestUpdate(c, p[i], len[i]) != 1)
-			hash_fail();
-	if (EVP_DigestFinal_ex(c, out, &olen) != 1 || olen != 32)
-		hash_fail();
+	hctx_hash_parts(hctx_new(), p, len, n, out);
 }
 
 void
