@@ -636,9 +636,10 @@ fi
 # =====================================================================
 # The node keeps each turn's frames in the store's commit and makes the
 # file durable every 30 s, or every checkpoint interval if that is longer
-# (here an hour: only the start is on disk).  After kill -9 the file is cut back to what was on
-# disk, as a power cut would leave it, and its tail filled with zeros; at
-# the restart the node puts the lost frames back from its store.
+# (here an hour: only the start is on disk).  After kill -9 the file is
+# cut back to what was on disk, as a power cut would leave it, and its
+# tail filled with zeros; at the restart the node puts the lost frames
+# back from its store.
 cp "$NET/nodes/amsterdam.conf" "$T/ams.conf.saved"
 printf '\n[audit]\ncheckpoint_interval = 1h\n' >>"$NET/nodes/amsterdam.conf"
 node_start ind || bad "restart ind (power cut)"
