@@ -310,6 +310,8 @@ node_audit_message(struct node *n, const struct node_audit_msg *m)
 			subjects[i] = m->subjects->id[i];
 		e.subjects = subjects;
 		e.n_subjects = m->subjects->n;
+		e.pseudonyms = m->pseudonyms;
+		e.pseudonyms_out = m->pseudonyms_out;
 	}
 	return node_audit(n, &e);
 }

@@ -426,7 +426,7 @@ node_destroy(struct node **np)
 	if (np == NULL || (n = *np) == NULL)
 		return;
 	for (size_t i = 0; i < n->nstaged; i++)
-		envelope_destroy(&n->staged[i].e);
+		outbound_staged_clear(&n->staged[i]);
 	free(n->staged);
 	for (size_t i = 0; i < n->nreceived; i++)
 		buf_destroy(&n->received[i].wire);

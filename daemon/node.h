@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auditkeys.h"
 #include "payload.h"
 
 struct audit_event;
@@ -68,6 +69,9 @@ struct staged {
 	uint64_t request_id;
 	char local_name[33];
 	struct payload_subjects subj;	/* for the SEND records */
+	/* their pseudonyms, as the SUBMIT record had them (pseud_ok) */
+	uint8_t pseud[PAYLOAD_MAX_SUBJECTS][AUDIT_PSEUDONYM_LEN];
+	int pseud_ok;
 };
 
 /* A message received in this turn, stored with its DELIVERED receipt once
@@ -203,6 +207,10 @@ struct node_audit_msg {
 	size_t wire_len;
 	const uint8_t *wire_hash;	/* or that hash, computed already (32 bytes) */
 	const struct payload_subjects *subjects;
+	/* the subjects' pseudonyms from an earlier record of the message, and
+	 * where to keep this record's (struct audit_event) */
+	const uint8_t (*pseudonyms)[AUDIT_PSEUDONYM_LEN];
+	uint8_t (*pseudonyms_out)[AUDIT_PSEUDONYM_LEN];
 };
 int node_audit_message(struct node *n, const struct node_audit_msg *m);
 

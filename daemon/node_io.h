@@ -50,6 +50,9 @@ int outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 void outbound_flush(struct node *n);
 /* Drop what is staged (its transaction was rolled back). */
 void outbound_forget_staged(struct node *n);
+/* Destroy a staged message's envelope and wipe its subjects and their
+ * pseudonyms. */
+void outbound_staged_clear(struct staged *s);
 /* Send what is due again, expire what is past its time. */
 void outbound_retry(struct node *n, uint64_t now);
 /* Links that came up again: their whole backlog is made due now, to go

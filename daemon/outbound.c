@@ -172,12 +172,16 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 			.decision = KETEN__V1__DECISION__DECISION_ALLOW,
 			.rule = dec->rule, .mandate = dec->m, .h = envelope_header(st->e),
 			.local_system = local_name, .subjects = s->subjects,
+			.pseudonyms_out = st->pseud,
 		};
 
 		if ((r = node_audit_message(n, &am)) != 0) {
-			envelope_destroy(&st->e);
+			outbound_staged_clear(st);
 			return r;
 		}
+		/* the SEND records take the same pseudonyms (not a second
+		 * HMAC of each subject) */
+		st->pseud_ok = s->subjects != NULL && s->subjects->n > 0 && n->audit != NULL;
 	}
 	if (n->nstaged++ == 0)
 		n->batch_deadline = now + n->cfg->batch_delay_ms;
@@ -185,10 +189,19 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 }
 
 void
+outbound_staged_clear(struct staged *s)
+{
+	envelope_destroy(&s->e);
+	sodium_memzero(&s->subj, sizeof(s->subj));
+	sodium_memzero(s->pseud, sizeof(s->pseud));
+	s->pseud_ok = 0;
+}
+
+void
 outbound_forget_staged(struct node *n)
 {
 	for (size_t i = 0; i < n->nstaged; i++)
-		envelope_destroy(&n->staged[i].e);
+		outbound_staged_clear(&n->staged[i]);
 	n->nstaged = 0;
 	n->batch_deadline = 0;
 	/* the sealer's ephemeral key may have been used for envelopes that
@@ -237,6 +250,8 @@ staged_store_and_send(struct node *n, const struct staged *s)
 			.purpose = h->purpose, .mandate_id = h->mandate_id,
 			.traceparent = h->traceparent, .local_system = s->local_name,
 			.peer = hops[i]->oin, .wire_hash = wire_hash, .subjects = &s->subj,
+			.pseudonyms = s->pseud_ok ? (const uint8_t (*)[AUDIT_PSEUDONYM_LEN])s->pseud :
+			    NULL,
 		};
 
 		if ((r = node_audit_message(n, &am)) != 0)
@@ -298,7 +313,7 @@ outbound_flush(struct node *n)
 		log_info("queued %s from %s", kind_name(envelope_header(s->e)->kind), s->local_name);
 	}
 	for (size_t i = 0; i < n->nstaged; i++)
-		envelope_destroy(&n->staged[i].e);
+		outbound_staged_clear(&n->staged[i]);
 	n->nstaged = 0;
 	n->batch_deadline = 0;
 	return;

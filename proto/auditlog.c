@@ -530,16 +530,8 @@ trace_parse(const char *tp, uint8_t trace[16], uint8_t span[8])
 {
 	if (tp == NULL || strlen(tp) != 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-')
 		return -1;
-	{
-		char t[33], s[17];
-
-		memcpy(t, tp + 3, 32);
-		t[32] = '\0';
-		memcpy(s, tp + 36, 16);
-		s[16] = '\0';
-		if (hex_decode(t, trace, 16) != 0 || hex_decode(s, span, 8) != 0)
-			return -1;
-	}
+	if (hex_decode_exact(tp + 3, trace, 16) != 0 || hex_decode_exact(tp + 36, span, 8) != 0)
+		return -1;
 	return 0;
 }
 
@@ -719,7 +711,12 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 				type = strlen(id) == 9 ? AUDIT_SUBJECT_BSN :
 				    AUDIT_SUBJECT_V_NUMBER;
 			}
-			audit_pseudonym(l->keys, type, norm, pseudonym);
+			if (e->pseudonyms != NULL)
+				memcpy(pseudonym, e->pseudonyms[i], sizeof(pseudonym));
+			else
+				audit_pseudonym(l->keys, type, norm, pseudonym);
+			if (e->pseudonyms_out != NULL)
+				memcpy(e->pseudonyms_out[i], pseudonym, sizeof(pseudonym));
 			sodium_memzero(norm, sizeof(norm));
 			memcpy(nonce, l->nonce_prefix, 16);
 			be64_store(nonce + 16, l->nonce_ctr++);

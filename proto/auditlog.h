@@ -119,6 +119,12 @@ struct audit_event {
 	const char *const *subjects;	/* V-nummers / BSNs in the clear; only
 					 * their sealed pseudonyms are written */
 	size_t n_subjects;
+	/* The subjects' pseudonyms (audit_pseudonym under the log's keys), in
+	 * their order, as an earlier record of the same message had them: not
+	 * computed again.  NULL: computed here. */
+	const uint8_t (*pseudonyms)[AUDIT_PSEUDONYM_LEN];
+	/* If not NULL, the n_subjects pseudonyms used are copied here. */
+	uint8_t (*pseudonyms_out)[AUDIT_PSEUDONYM_LEN];
 	const char *peer;
 	const uint8_t *checkpoint;	/* WITNESS */
 	size_t checkpoint_len;

@@ -48,6 +48,9 @@ void hex_encode(const uint8_t *p, size_t n, char *out);
 /* Decode exactly n bytes from a string of exactly 2*n hex digits.
  * 0 or KETEN_EPARSE. */
 int hex_decode(const char *s, uint8_t *out, size_t n);
+/* The same from the first 2*n characters of s, whatever follows them
+ * (s holds at least 2*n bytes).  On KETEN_EPARSE out holds garbage. */
+int hex_decode_exact(const char *s, uint8_t *out, size_t n);
 
 /* 1 if s is printable ASCII (0x20..0x7e) and shorter than max bytes,
  * else 0.  The empty string passes. */

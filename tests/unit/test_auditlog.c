@@ -1507,6 +1507,84 @@ test_rollback(void)
 	CHECK(has_msg(path, 210) == 1 && has_msg(path, 211) == 1);
 }
 
+/* The pseudonyms of each record of the rollback test's kind of log, in
+ * order, opened with the keys. */
+struct opened {
+	size_t n;
+	uint8_t ps[8][AUDIT_PSEUDONYM_LEN];
+	int bad;
+};
+
+static int
+open_each_cb(void *arg, const struct auditlog_frame *f, uint64_t index,
+    const Keten__V1__AuditRecord *rec)
+{
+	struct opened *o = arg;
+	int type = 0;
+
+	(void)f;
+	if (rec == NULL || rec->subject == NULL)
+		return 0;
+	if (o->n >= 8 || subject_open_at(keys, rec, OIN, index, &type, o->ps[o->n]) != 0)
+		o->bad++;
+	else
+		o->n++;
+	return 0;
+}
+
+/* A message's later records take the pseudonyms its first one computed
+ * (pseudonyms_out, then pseudonyms): the same as audit_pseudonym gives,
+ * sealed afresh for each record; given ones are used as they are. */
+static void
+test_pseudonyms_given(void)
+{
+	static const char *const subj[] = { VNUM, BSN };
+	static const char *const rcpt[] = { OTHER_OIN };
+	uint8_t want[2][AUDIT_PSEUDONYM_LEN], out[2][AUDIT_PSEUDONYM_LEN], fake[2][AUDIT_PSEUDONYM_LEN];
+	struct audit_event e;
+	struct auditlog_file f;
+	struct opened o = { 0 };
+	struct auditlog *l;
+	char path[4096 + 16];
+	size_t bad = 0;
+
+	snprintf(path, sizeof(path), "%s/pseudonyms", work);
+	l = writer_open(path, sk, pk, NULL);
+	audit_pseudonym(keys, AUDIT_SUBJECT_V_NUMBER, VNUM, want[0]);
+	audit_pseudonym(keys, AUDIT_SUBJECT_BSN, BSN, want[1]);
+	memset(out, 0, sizeof(out));
+	memset(fake, 0x55, sizeof(fake));
+	memset(&e, 0, sizeof(e));
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT;
+	e.sender = OIN;
+	e.recipients = rcpt;
+	e.n_recipients = 1;
+	e.subjects = subj;
+	e.n_subjects = 2;
+	e.pseudonyms_out = out;
+	CHECK_EQ(auditlog_append(l, &e), 0);
+	CHECK(memcmp(out, want, sizeof(want)) == 0);
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_SEND;
+	e.pseudonyms = (const uint8_t (*)[AUDIT_PSEUDONYM_LEN])out;
+	e.pseudonyms_out = NULL;
+	CHECK_EQ(auditlog_append(l, &e), 0);
+	e.pseudonyms = (const uint8_t (*)[AUDIT_PSEUDONYM_LEN])fake;
+	CHECK_EQ(auditlog_append(l, &e), 0);
+	CHECK_EQ(auditlog_checkpoint(l, 1, NULL), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+	auditlog_destroy(&l);
+	CHECK_EQ(auditlog_file_open(path, &f), 0);
+	CHECK_EQ(auditlog_each(&f, 1, open_each_cb, &o, &bad), 0);
+	auditlog_file_close(&f);
+	CHECK(bad == 0 && o.bad == 0 && o.n == 6);
+	if (o.n != 6)
+		return;
+	for (size_t i = 0; i < 4; i++)
+		CHECK(memcmp(o.ps[i], want[i % 2], AUDIT_PSEUDONYM_LEN) == 0);
+	CHECK(memcmp(o.ps[4], fake[0], AUDIT_PSEUDONYM_LEN) == 0);
+	CHECK(memcmp(o.ps[5], fake[1], AUDIT_PSEUDONYM_LEN) == 0);
+}
+
 /* ---------------------------------------------------------------- */
 
 static int
@@ -1618,6 +1696,7 @@ main(void)
 		{ "no audit keys: subjects refused", test_no_audit_keys },
 		{ "V-nummer and BSN classification", test_classify },
 		{ "rollback drops the turn; commit keeps the next", test_rollback },
+		{ "pseudonyms of an earlier record taken as given", test_pseudonyms_given },
 		{ "a log read through gives its pages back", test_release },
 		{ NULL, NULL },
 	};

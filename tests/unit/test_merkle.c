@@ -5,7 +5,8 @@
  * inclusion paths and consistency proofs over the same eight inputs),
  * inclusion paths for every leaf of every tree up to 70 leaves, the
  * frontier against both tree builders, and every inclusion and consistency
- * proof of every tree up to 40 leaves with their tamper cases.
+ * proof of every tree up to 40 leaves with their tamper cases; and the hex
+ * decoding the vectors are read with.
  */
 #include <stdint.h>
 #include <string.h>
@@ -645,6 +646,49 @@ test_consistency_proofs(void)
 	}
 }
 
+/* The hex the vectors above (and the audit log's trace contexts) are
+ * read with: every byte both ways, either case, and every other byte in
+ * each position refused. */
+static void
+test_hex(void)
+{
+	char hex[3], bad[5];
+	uint8_t b[2];
+	size_t refused = 0, accepted = 0;
+
+	for (unsigned v = 0; v < 256; v++) {
+		uint8_t x = (uint8_t)v;
+
+		hex_encode(&x, 1, hex);
+		CHECK(hex_decode(hex, b, 1) == 0 && b[0] == x);
+		for (size_t i = 0; i < 2; i++)
+			hex[i] = (char)(hex[i] >= 'a' ? hex[i] - 'a' + 'A' : hex[i]);
+		CHECK(hex_decode(hex, b, 1) == 0 && b[0] == x);
+	}
+	for (unsigned c = 1; c < 256; c++) {
+		int digit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+
+		for (size_t pos = 0; pos < 4; pos++) {
+			memcpy(bad, "a5F0", 5);
+			bad[pos] = (char)c;
+			if (hex_decode(bad, b, 2) == 0)
+				accepted++;
+			else
+				refused++;
+			CHECK_EQ(hex_decode(bad, b, 2) == 0, digit);
+		}
+	}
+	CHECK_EQ(accepted, 4u * 22);
+	CHECK_EQ(refused, 4u * (255 - 22));
+	CHECK(hex_decode("a5F0", b, 2) == 0 && b[0] == 0xa5 && b[1] == 0xf0);
+	CHECK_EQ(hex_decode("a5F", b, 2), KETEN_EPARSE);
+	CHECK_EQ(hex_decode("a5F00", b, 2), KETEN_EPARSE);
+	CHECK_EQ(hex_decode("", b, 0), 0);
+	/* the exact form reads 2 n characters, whatever follows */
+	CHECK(hex_decode_exact("0aff-rest", b, 2) == 0 && b[0] == 0x0a && b[1] == 0xff);
+	CHECK_EQ(hex_decode_exact("0a-f", b, 2), KETEN_EPARSE);
+}
+
 int
 main(void)
 {
@@ -658,6 +702,7 @@ main(void)
 		{ "merkle_frontier", test_frontier },
 		{ "merkle_inclusion_every_leaf_tamper", test_inclusion_proofs },
 		{ "merkle_consistency_every_pair_tamper", test_consistency_proofs },
+		{ "hex_every_byte_and_digit", test_hex },
 		{ NULL, NULL },
 	};
 
