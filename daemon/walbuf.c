@@ -1,7 +1,6 @@
 /*
  * walbuf.c — an SQLite VFS over the default one that gathers consecutive
- * writes to a WAL or database file into one (walbuf.h says when that is
- * sound).
+ * writes to a WAL file into one (walbuf.h says when that is sound).
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -20,7 +19,7 @@ _Static_assert(WALBUF_MAX < 0x20000, "the default VFS writes less than 128 KiB p
 struct wb_file {
 	sqlite3_file base;		/* pMethods = &wb_io */
 	sqlite3_file *real;
-	int gather;			/* the WAL or the database: writes are gathered */
+	int gather;			/* a WAL: writes are gathered */
 	uint8_t *buf;			/* WALBUF_MAX bytes once used, or NULL */
 	size_t len;			/* bytes waiting, written at off */
 	sqlite3_int64 off;
@@ -285,7 +284,7 @@ wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *
 		file->pMethods = NULL;
 		return SQLITE_CANTOPEN;
 	}
-	f->gather = (flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_DB)) != 0;
+	f->gather = (flags & SQLITE_OPEN_WAL) != 0;
 	file->pMethods = &wb_io;
 	return SQLITE_OK;
 }

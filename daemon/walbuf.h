@@ -1,25 +1,27 @@
 /*
- * walbuf.h — an SQLite VFS that gathers the writes to a WAL file and to
- * the database file into larger ones.
+ * walbuf.h — an SQLite VFS that gathers the writes to a WAL file into
+ * larger ones.
  *
  * SQLite writes a WAL frame as two writes, its 24-byte header and its
- * page, so a commit of n pages costs 2n pwrite calls; a checkpoint writes
- * every page it copies into the database with a call of its own, in page
- * order.  This VFS passes every call to SQLite's default VFS except that,
- * for the WAL and the main database file, it keeps a run of consecutive
- * writes in a buffer (WALBUF_MAX bytes) and writes the run in one call
- * when the run ends: before a sync, a read, a truncate, a size query, a
- * file control, a lock change, a write elsewhere, or close.
+ * page, so a commit of n pages costs 2n pwrite calls.  This VFS passes
+ * every call to SQLite's default VFS except that, for a WAL, it keeps a
+ * run of consecutive writes in a buffer (WALBUF_MAX bytes) and writes the
+ * run in one call when the run ends: before a sync, a read, a truncate, a
+ * size query, a file control, a lock change, a write elsewhere, or close.
  *
  * It is correct only where every commit syncs the WAL before SQLite
  * publishes the commit to other connections in the wal-index, which is
  * PRAGMA synchronous = FULL (a commit without a sync would be visible to
- * another process's reader before its frames are in the file); a
- * checkpoint likewise syncs the database before it records in the
- * wal-index how far the database holds the WAL.  The store uses it only
- * then.  Frames still in the buffer when the process dies were never
- * synced nor published: SQLite treats them as the uncommitted tail they
- * are, and a checkpoint cut short is done again from the WAL.
+ * another process's reader before its frames are in the file).  The
+ * store uses it only then.  A write that fails when the run is written
+ * fails the sync, and with it the commit.  Frames still in the buffer
+ * when the process dies were never synced nor published: SQLite treats
+ * them as the uncommitted tail they are.
+ *
+ * The database file's writes are not gathered: a checkpoint's last run
+ * would be written only at SQLITE_FCNTL_CKPT_DONE, whose result SQLite
+ * ignores, and a partial checkpoint records how far it copied without
+ * a sync; a full disk there would lose committed pages unnoticed.
  */
 #ifndef KETEN_WALBUF_H
 #define KETEN_WALBUF_H

@@ -1,10 +1,13 @@
 /*
- * test_walbuf.c — the VFS that gathers WAL and database writes: a reader
+ * test_walbuf.c — the VFS that gathers WAL writes: a reader
  * in another connection (SQLite's own VFS) sees every commit whole, small
  * and larger than the buffer, with pages rewritten inside a transaction,
  * before and after checkpoints copied them into the database; a rollback
  * and a transaction cut off by kill -9 (with pages spilled to the WAL)
- * leave nothing; the file checks out and reopens without the VFS.
+ * leave nothing; the file checks out and reopens without the VFS.  A
+ * write that fails below the VFS (a full disk) is reported where SQLite
+ * can act on it: a commit is refused, a checkpoint stops, and nothing
+ * committed is lost.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +23,69 @@
 
 static char dir[] = "/tmp/keten-walbuf.XXXXXX";
 static char path[64];
+
+/* ---- a default VFS whose writes fail on demand ------------------------
+ * SQLite's own VFS with the WAL's or the database's writes failing while
+ * fail_wal or fail_db is set.  It is made the default before the VFS
+ * under test is first asked for, which then runs over it. */
+static sqlite3_vfs fault_vfs, *unix_vfs;
+static sqlite3_io_methods db_io, wal_io;	/* the default's, xWrite replaced */
+static const sqlite3_io_methods *unix_db_io, *unix_wal_io;	/* the default's */
+static int fail_db, fail_wal;
+
+static int
+fault_write_db(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
+{
+	return fail_db ? SQLITE_FULL : unix_db_io->xWrite(f, p, amt, off);
+}
+
+static int
+fault_write_wal(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
+{
+	return fail_wal ? SQLITE_FULL : unix_wal_io->xWrite(f, p, amt, off);
+}
+
+static int
+fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	int rc = unix_vfs->xOpen(unix_vfs, name, f, flags, out);
+
+	(void)vfs;
+	if (rc != SQLITE_OK || f->pMethods == NULL ||
+	    !(flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)))
+		return rc;
+	/* the default VFS gives a WAL methods of its own (no locking) */
+	if (flags & SQLITE_OPEN_WAL) {
+		if (unix_wal_io == NULL) {
+			unix_wal_io = f->pMethods;
+			wal_io = *unix_wal_io;
+			wal_io.xWrite = fault_write_wal;
+		}
+		if (f->pMethods == unix_wal_io)
+			f->pMethods = &wal_io;
+	} else {
+		if (unix_db_io == NULL) {
+			unix_db_io = f->pMethods;
+			db_io = *unix_db_io;
+			db_io.xWrite = fault_write_db;
+		}
+		if (f->pMethods == unix_db_io)
+			f->pMethods = &db_io;
+	}
+	return rc;
+}
+
+static int
+fault_install(void)
+{
+	if ((unix_vfs = sqlite3_vfs_find(NULL)) == NULL)
+		return -1;
+	fault_vfs = *unix_vfs;
+	fault_vfs.zName = "keten-test-fault";
+	fault_vfs.pNext = NULL;
+	fault_vfs.xOpen = fault_open;
+	return sqlite3_vfs_register(&fault_vfs, 1) == SQLITE_OK ? 0 : -1;
+}
 
 static sqlite3 *
 open_db(int ours)
@@ -182,6 +248,55 @@ test_killed_mid_transaction(void)
 	sqlite3_close(r);
 }
 
+/* Writes that fail below the VFS: a checkpoint whose database writes
+ * fail says so and copies nothing for good (the WAL keeps the pages); a
+ * commit whose WAL writes fail is refused; the rows committed are all
+ * there after both, through the VFS and without it. */
+static void
+test_write_fails(void)
+{
+	char p[80];
+	sqlite3 *w, *r;
+	int nlog = -1, nckpt = -1, rc;
+
+	snprintf(p, sizeof(p), "%s/f.db", dir);
+	CHECK(sqlite3_open_v2(p, &w, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, walbuf_vfs()) ==
+	    SQLITE_OK);
+	CHECK_EQ(run(w, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	    " CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT)"), SQLITE_OK);
+	CHECK_EQ(add(w, 40), SQLITE_OK);
+	/* the checkpoint: its writes into the database fail */
+	fail_db = 1;
+	rc = sqlite3_wal_checkpoint_v2(w, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
+	fail_db = 0;
+	CHECK(rc != SQLITE_OK);
+	CHECK_EQ(one(w, "SELECT count(*) FROM t"), 40);
+	/* a commit: its writes into the WAL fail */
+	fail_wal = 1;
+	rc = add(w, 5);
+	fail_wal = 0;
+	CHECK(rc != SQLITE_OK);
+	if (!sqlite3_get_autocommit(w))
+		(void)run(w, "ROLLBACK");
+	CHECK_EQ(one(w, "SELECT count(*) FROM t"), 40);
+	/* the next commit and checkpoints go through */
+	CHECK_EQ(add(w, 1), SQLITE_OK);
+	CHECK_EQ(run(w, "PRAGMA wal_checkpoint(PASSIVE)"), SQLITE_OK);
+	CHECK_EQ(add(w, 1), SQLITE_OK);
+	CHECK_EQ(run(w, "PRAGMA wal_checkpoint(TRUNCATE)"), SQLITE_OK);
+	CHECK_EQ(one(w, "SELECT count(*) FROM t"), 42);
+	sqlite3_close(w);
+	CHECK(sqlite3_open_v2(p, &r, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+	CHECK_EQ(one(r, "SELECT count(*) FROM t"), 42);
+	CHECK_EQ(bad_rows(r), 0);
+	sqlite3_close(r);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/f.db-wal", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/f.db-shm", dir);
+	unlink(p);
+}
+
 int
 main(void)
 {
@@ -189,9 +304,16 @@ main(void)
 		{ "the VFS registers once, by name", test_name },
 		{ "commits small and large, seen whole by another connection", test_commits_seen },
 		{ "killed mid-transaction: the committed rows, whole", test_killed_mid_transaction },
+		{ "a failed write: commit refused, checkpoint stopped, nothing lost",
+		    test_write_fails },
 		{ NULL, NULL },
 	};
 	int r;
+
+	if (fault_install() != 0) {
+		fprintf(stderr, "cannot register the test's VFS\n");
+		return 1;
+	}
 
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
