@@ -689,8 +689,15 @@ node_run(struct node *n)
 		}
 		if (items[2].revents)
 			signals_read(n);
-		if (n->reload)
+		if (n->reload) {
+			/* a batch still filling (batch_delay) was checked
+			 * against the directory it was submitted under: it is
+			 * stored and committed before that directory goes */
+			if (n->nstaged > 0)
+				outbound_flush(n);
+			node_commit(n);
 			node_reload(n);
+		}
 		zap_handle(n->zap);
 		inbound_drain(n, TURN_MAX);
 		local_drain(n, TURN_MAX);
@@ -705,7 +712,10 @@ node_run(struct node *n)
 			node_commit(n);
 		if (now >= n->next_retry) {
 			outbound_retry(n, now);
-			node_commit(n);
+			/* not while a batch fills: its SUBMIT records and
+			 * sequence numbers commit with its messages */
+			if (n->nstaged == 0)
+				node_commit(n);
 		}
 		local_answer_waiting(n, clock_now_ms());
 		/* answers to waiting fetches go out now, their records first */

@@ -227,8 +227,12 @@ staged_store_and_send(struct node *n, const struct staged *s)
 
 	w = envelope_bytes(s->e, &len);
 	for (size_t i = 0; i < h->nrecipients; i++) {
-		hops[i] = node_next_hop(n, directory_find(n->dir, h->recipients[i]));
-		sent_next[i] = peers_open_now(n->peers, hops[i]->oin) ?
+		const struct party *p = directory_find(n->dir, h->recipients[i]);
+
+		/* a recipient gone from the directory since the submission is
+		 * queued; the retry waits for it to come back */
+		hops[i] = p != NULL ? node_next_hop(n, p) : NULL;
+		sent_next[i] = hops[i] != NULL && peers_open_now(n->peers, hops[i]->oin) ?
 		    now + backoff(n->cfg, 1, RECEIPT_WAIT_MS) : 0;
 		if (sent_next[i] == 0)
 			n->next_retry = now;
@@ -249,7 +253,8 @@ staged_store_and_send(struct node *n, const struct staged *s)
 			.kind = h->kind, .sender = h->sender, .recipients = to, .n_recipients = 1,
 			.purpose = h->purpose, .mandate_id = h->mandate_id,
 			.traceparent = h->traceparent, .local_system = s->local_name,
-			.peer = hops[i]->oin, .wire_hash = wire_hash, .subjects = &s->subj,
+			.peer = hops[i] != NULL ? hops[i]->oin : NULL, .wire_hash = wire_hash,
+			.subjects = &s->subj,
 			.pseudonyms = s->pseud_ok ? (const uint8_t (*)[AUDIT_PSEUDONYM_LEN])s->pseud :
 			    NULL,
 		};
@@ -285,8 +290,8 @@ outbound_flush(struct node *n)
 		return;
 	if ((es = calloc(n->nstaged, sizeof(*es))) == NULL) {
 		log_error("outbound: out of memory for a batch of %zu", n->nstaged);
-		outbound_forget_staged(n);
-		return;
+		r = KETEN_ENOMEM;
+		goto fail;
 	}
 	for (size_t i = 0; i < n->nstaged; i++)
 		es[i] = n->staged[i].e;

@@ -4,7 +4,8 @@
 # malformed and oversized frames, a replayed envelope; a peer down with
 # messages queueing (they arrive in order) and one that expires meanwhile;
 # a corrupt store, a full store, a second ketend on one store, a bad
-# configuration line; SIGHUP with a new directory.
+# configuration line; SIGHUP with a new directory, also while a batch of
+# submissions is filling.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/integration/lib.sh"
@@ -174,10 +175,29 @@ d["parties"] = [p for p in d["parties"] if p["oin"] != sys.argv[2]]
 json.dump(d, open(sys.argv[1], "w"), indent=2)
 EOF
 keten directory sign --source "$NET/directory.json" --key "$NET/parties/authority/sign.key" \
-	--cert "$NET/parties/authority/sign.crt" --out "$NET/directory.signed.new" >"$T/sign.out" 2>&1 &&
-	mv "$NET/directory.signed.new" "$NET/directory.signed" || { bad "re-sign the directory"; cat "$T/sign.out"; }
+	--cert "$NET/parties/authority/sign.crt" --out "$NET/directory.signed.new" >"$T/sign.out" 2>&1 ||
+	{ bad "re-sign the directory"; cat "$T/sign.out"; }
+# IND holds its submissions for a second (batch_delay): the reload comes
+# while a message to the escalation table waits in the batch.  It was
+# accepted under the old directory, and is stored under it.
+node_stop ind
+sed -i 's/^\[limits\]$/[limits]\nbatch_delay = 1s/' "$NET/nodes/ind.conf"
+node_start ind || bad "restart ind with batch_delay"
+kt ind send --kind CASE_EVENT --to "$ESC" --case C-B --purpose lvv-lso "$EX/case_event.json" \
+	>"$T/batched.id" 2>&1 &
+sender=$!
+sleep 0.3
+mv "$NET/directory.signed.new" "$NET/directory.signed"
 kill -HUP "${NODE_PID[ind]}" "${NODE_PID[amsterdam]}"
 wait_for 5 logged ind "reload: directory serial 2" && ok "SIGHUP loads the new directory" || bad "no reload"
+wait "$sender"
+bid=$(cat "$T/batched.id")
+[ ${#bid} -eq 32 ] && ok "a submission in a batch that was filling when the directory changed is answered" ||
+	bad "batched submission: '$bid'"
+kill -0 "${NODE_PID[ind]}" 2>/dev/null && ok "... and the node runs on" ||
+	{ bad "IND died at the reload"; tail -n 20 "$T/ind.log"; }
+expect_out "... and it is queued for its recipient, now gone from the directory" "$ESC" kt ind status "$bid"
+sed -i '/^batch_delay = 1s$/d' "$NET/nodes/ind.conf"
 expect_out "a party taken out of the directory cannot be sent to" "not in the directory" \
 	kt ind send --kind DOSSIER_DELIVERY --to "$ESC" --case C-H --purpose lvv-intake "$EX/dossier.json"
 wait_for 5 logged amsterdam "reload: directory serial 2"
