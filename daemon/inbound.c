@@ -189,12 +189,38 @@ mandate_allows(struct node *n, const struct envelope_header *h, const char *to,
 }
 
 /* This node is a recipient. */
+/* A duplicate is answered with the receipt it got the first time: 1
+ * when it was (or the store cannot say: nothing is done, and the sender
+ * sends again), 0 when (sender, msg_id) is new here. */
+static int
+answered_before(struct node *n, const struct envelope *e)
+{
+	const struct envelope_header *h = envelope_header(e);
+	struct buf *stored = NULL;
+	char id[33];
+	int r;
+
+	if (node_txn(n) != 0)
+		return 1;
+	if ((r = store_inbox_receipt(n->store, h->sender, h->msg_id, &stored)) == 0) {
+		msgid_hex(h->msg_id, id);
+		log_debug("duplicate %s from %s: receipt sent again", id, h->sender);
+		receipt_queue(n, h->sender, stored);
+		return 1;
+	}
+	if (r != KETEN_ENOTFOUND) {
+		log_error("store: %s", keten_strerror(r));
+		return 1;
+	}
+	return 0;
+}
+
 static void
 deliver_here(struct node *n, struct envelope *e, const char *from, const uint8_t *wire,
     size_t len)
 {
 	const struct envelope_header *h = envelope_header(e);
-	struct buf *pt = NULL, *stored = NULL;
+	struct buf *pt = NULL;
 	struct mandate_decision dec;
 	struct payload_subjects subj;
 	struct received *rc;
@@ -203,18 +229,8 @@ deliver_here(struct node *n, struct envelope *e, const char *from, const uint8_t
 	char id[33];
 
 	msgid_hex(h->msg_id, id);
-	if ((r = node_txn(n)) != 0)
-		return;		/* no receipt: the sender retries */
-	/* A duplicate is answered with the receipt it got the first time. */
-	if ((r = store_inbox_receipt(n->store, h->sender, h->msg_id, &stored)) == 0) {
-		log_debug("duplicate %s from %s: receipt sent again", id, h->sender);
-		receipt_queue(n, h->sender, stored);
+	if (answered_before(n, e) != 0)
 		return;
-	}
-	if (r != KETEN_ENOTFOUND) {
-		log_error("store: %s", keten_strerror(r));
-		return;
-	}
 	/* The receiving node's check of the mandate the envelope names: it
 	 * covers sender, kind, this node and the purpose, now. */
 	if (!mandate_allows(n, h, n->oin, &dec)) {
@@ -513,14 +529,12 @@ envelope_in(struct node *n, const struct party *peer, const uint8_t *wire, size_
 	sender = directory_find(n->dir, h->sender);
 	r = envelope_verify(e, sender ? sender->sign_pk : NULL, n->sigcache, clock_now_ms(),
 	    n->cfg->clock_skew_ms);
-	if (r == KETEN_ESENDERKEY || r == KETEN_EBADSIG || r == KETEN_ECONTEXT ||
-	    r == KETEN_EBATCHPROOF || r == KETEN_EINVAL) {
+	/* Only the time window may fail once the signature verified
+	 * (envelope_verify); anything else is dropped unanswered: nothing is
+	 * kept or signed for what its sender did not sign. */
+	if (r != 0 && r != KETEN_EEXPIRED && r != KETEN_EFUTURE) {
 		log_warn("envelope %s claiming sender %s, from %s, dropped: %s", id, h->sender,
 		    peer->oin, keten_strerror(r));
-		goto out;
-	}
-	if (r != 0) {
-		refuse(n, e, from, reason_for(r), keten_strerror(r), "envelope", NULL);
 		goto out;
 	}
 	/* Dropped, not refused: a receipt would tell the signed sender that
@@ -529,6 +543,13 @@ envelope_in(struct node *n, const struct party *peer, const uint8_t *wire, size_
 	if (!transport_allowed(n, peer, sender, h)) {
 		log_warn("envelope %s signed by %s, from %s, dropped: transport identity is not "
 		    "the sender or its relay", id, h->sender, peer->oin);
+		goto out;
+	}
+	if (r != 0) {
+		/* a message answered before gets that answer again, also
+		 * once it has expired */
+		if (answered_before(n, e) == 0)
+			refuse(n, e, from, reason_for(r), keten_strerror(r), "envelope", NULL);
 		goto out;
 	}
 	for_me = envelope_check_recipient(e, n->oin) == 0;

@@ -1203,10 +1203,6 @@ envelope_verify(const struct envelope *e, const uint8_t *sender_pk,
 		return KETEN_EINVAL;
 	if (sender_pk == NULL)
 		return KETEN_ESENDERKEY;
-	if (now_ms >= e->h->expires_at)
-		return KETEN_EEXPIRED;
-	if (e->h->created_at > now_ms + skew_ms)
-		return KETEN_EFUTURE;
 	if (e->sig->batch_size == 0)
 		mlen = sigmsg_single(e->digest, m);
 	else {
@@ -1226,6 +1222,12 @@ envelope_verify(const struct envelope *e, const uint8_t *sender_pk,
 	}
 	if (sigcache_verify(cache, sender_pk, m, mlen, e->sig->value.data) != 0)
 		return signature_other_context(e, sender_pk) ? KETEN_ECONTEXT : KETEN_EBADSIG;
+	/* the time window only for what the sender signed: a refusal for
+	 * it is kept and signed (PROTOCOL.md §14.3) */
+	if (now_ms >= e->h->expires_at)
+		return KETEN_EEXPIRED;
+	if (e->h->created_at > now_ms + skew_ms)
+		return KETEN_EFUTURE;
 	return 0;
 }
 

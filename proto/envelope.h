@@ -148,9 +148,11 @@ int envelope_parse(const uint8_t *data, size_t len, struct envelope **out);
 /*
  * Check the sender's signature with sender_pk (the Ed25519 key the
  * directory holds for the header's sender; NULL when the sender is unknown:
- * KETEN_ESENDERKEY) and the time window: not expired at now_ms, created no
- * later than now_ms + skew_ms.  cache may be NULL.  This is what a relay
- * checks.  Errors: KETEN_ESENDERKEY, KETEN_EEXPIRED, KETEN_EFUTURE,
+ * KETEN_ESENDERKEY) and then the time window: not expired at now_ms,
+ * created no later than now_ms + skew_ms.  KETEN_EEXPIRED and KETEN_EFUTURE
+ * therefore mean the signature verified (a refusal may be signed and kept
+ * for them); every other error means it did not.  cache may be NULL.
+ * This is what a relay checks.  Errors: KETEN_ESENDERKEY, KETEN_EEXPIRED, KETEN_EFUTURE,
  * KETEN_EBATCHPROOF, KETEN_EBADSIG, KETEN_ECONTEXT (a valid signature made
  * for another purpose), KETEN_EINVAL (unsigned envelope).
  */

@@ -485,6 +485,10 @@ test_sender_keys_and_time(void)
 	/* from the future: created_at may lead now by at most the skew */
 	CHECK_EQ(envelope_verify(e, sign_pk[0], NULL, T0 - 1000, 1000), 0);
 	CHECK_EQ(envelope_verify(e, sign_pk[0], NULL, T0 - 1001, 1000), KETEN_EFUTURE);
+	/* the signature first: an expired or early envelope under another
+	 * key is not the sender's, and nothing may be answered for it */
+	CHECK_EQ(envelope_verify(e, sign_pk[1], NULL, m.expires_at, 0), KETEN_EBADSIG);
+	CHECK_EQ(envelope_verify(e, sign_pk[1], NULL, T0 - 1001, 1000), KETEN_EBADSIG);
 	/* right OIN, wrong secret key: the key stanza does not open */
 	CHECK_EQ(opener_new(oins[1], seal_sk[2], &o), 0);
 	CHECK_EQ(envelope_open(e, o, &out), KETEN_EDECRYPT);
