@@ -566,12 +566,20 @@ node_abort_turn(struct node *n, int code)
 const struct party *
 node_next_hop(struct node *n, const struct party *to)
 {
-	const struct party *relay;
+	const struct party *relay, *me;
 
-	if (to->via[0] == '\0' || strcmp(to->via, n->oin) == 0)
-		return to;
-	relay = directory_find(n->dir, to->via);
-	return relay ? relay : to;
+	if (to->via[0] != '\0' && strcmp(to->via, n->oin) != 0) {
+		relay = directory_find(n->dir, to->via);
+		return relay ? relay : to;
+	}
+	/* A node behind a relay sends everything through it: the relay
+	 * forwards for a sender behind it, and the receipts come back the
+	 * way the message went (they are sent to this node's relay). */
+	me = directory_find(n->dir, n->oin);
+	if (to->via[0] == '\0' && me != NULL && me->via[0] != '\0' &&
+	    strcmp(to->oin, me->via) != 0 && (relay = directory_find(n->dir, me->via)) != NULL)
+		return relay;
+	return to;
 }
 
 /* Commit the turn and carry out its actions; on a failed commit, only

@@ -38,6 +38,11 @@ wait_for 10 delivered ind "$id2" "$AMS" && ok "Amsterdam gets the same case even
 grep -q "relaying CASE_EVENT $id2" "$T/relay.log" && ok "the relay logged what it forwarded" || { bad "relay log"; cat "$T/relay.log"; }
 kt ngo subscribe --cursor los --ack >"$T/ngo.jsonl" 2>&1
 grep -q "$id2" "$T/ngo.jsonl" && ok "the NGO reads it" || { bad "NGO cannot read"; cat "$T/ngo.jsonl"; }
+# The NGO sends too: through its relay, and the receipt comes back that way.
+idn=$(kt ngo send --kind CASE_EVENT --to "$AMS" --case C-N --purpose lvv-lso "$EX/case_event.json")
+wait_for 10 delivered ngo "$idn" "$AMS" && ok "a message from the NGO behind the relay is receipted" ||
+	{ bad "NGO's message not receipted"; kt ngo status "$idn"; tail -n 25 "$T/ngo.log" "$T/relay.log" "$T/amsterdam.log"; }
+grep -q "relaying CASE_EVENT $idn" "$T/relay.log" && ok "... and went through the relay" || bad "NGO's message not relayed"
 
 # DT&V is down: the message waits, and arrives once DT&V starts.
 id3=$(kt ind send --kind DOSSIER_DELIVERY --to "$DTV" --case C-3 --purpose lvv-intake "$EX/dossier.json")
