@@ -52,6 +52,15 @@ event_name(int ev)
 	return ev >= 0 && ev < (int)(sizeof(names) / sizeof(names[0])) ? names[ev] : "?";
 }
 
+/* A reason code this version does not know prints as "?". */
+static const char *
+reason_label(int reason)
+{
+	const char *s = reason_name(reason);
+
+	return s != NULL ? s : "?";
+}
+
 static const char *
 decision_name(int d)
 {
@@ -157,7 +166,7 @@ record_json(const Keten__V1__AuditRecord *r, const uint8_t leaf[32])
 	set_str(o, "legal_basis", r->legal_basis);
 	set_str(o, "decision", decision_name(r->decision));
 	if (r->reason != 0)
-		json_object_set_new(o, "reason", json_string(reason_name(r->reason)));
+		json_object_set_new(o, "reason", json_string(reason_label(r->reason)));
 	set_str(o, "rule", r->rule);
 	set_hex(o, "trace_id", r->trace_id.data, r->trace_id.len);
 	set_hex(o, "span_id", r->span_id.data, r->span_id.len);
@@ -205,7 +214,7 @@ print_record_line(const Keten__V1__AuditRecord *r)
 	    r->sender[0] ? r->sender : "-", r->n_recipients ? r->recipients[0] : "-",
 	    r->n_recipients > 1 ? ",..." : "",
 	    r->purpose[0] ? r->purpose : "", r->mandate_id[0] ? " mandate " : "", r->mandate_id,
-	    r->reason ? " reason " : "", r->reason ? reason_name(r->reason) : "");
+	    r->reason ? " reason " : "", r->reason ? reason_label(r->reason) : "");
 	if (r->detail[0] != '\0' || (r->peer[0] != '\0' &&
 	    r->event == KETEN__V1__AUDIT_EVENT__EVENT_WITNESS))
 		printf("%10s%s%s%s%s\n", "", r->detail, r->detail[0] && r->local_system[0] ?
@@ -659,7 +668,7 @@ cmd_audit_check_proof(const struct cli_cmd *cmd, int argc, char **argv)
 	int nops, r, ok, signed_ok = -1;
 	const struct cli_opt opts[] = { { "key", &key, NULL }, { NULL, NULL, NULL } };
 	uint8_t pk[32];
-	const char *note;
+	const char *note = NULL;
 	uint8_t proof[MERKLE_MAX_CONSISTENCY][32], root[32], leaf[32], got[32];
 	json_t *o, *pa;
 	json_error_t jerr;
@@ -706,9 +715,17 @@ cmd_audit_check_proof(const struct cli_cmd *cmd, int argc, char **argv)
 
 		ok = checkpoint_parse((const uint8_t *)note, strlen(note), &cp) == 0 &&
 		    cp.size == (uint64_t)size && memcmp(cp.root, root, 32) == 0;
+		/* the key's name is the note's origin (checkpoint_verify
+		 * clears its output first: not cp, which holds that name) */
 		if (ok && key != NULL)
 			signed_ok = checkpoint_verify((const uint8_t *)note, strlen(note), cp.origin,
-			    pk, &cp) == 0;
+			    pk, NULL) == 0;
+	}
+	/* --key asks for a signature: a proof without a checkpoint has none */
+	if (ok && key != NULL && note == NULL) {
+		fprintf(stderr, "keten: %s holds no checkpoint: nothing to check --key against\n",
+		    argv[0]);
+		signed_ok = 0;
 	}
 	json_decref(o);
 	if (ok && signed_ok == 0)
@@ -955,6 +972,10 @@ index_one(void *arg, const struct auditlog_frame *f, uint64_t index,
 	(void)index;
 	if (f->type == AUDITLOG_CHECKPOINT)
 		return 0;
+	/* a PRUNED frame is the record's index and leaf hash (40 bytes);
+	 * any other length is a damaged log, which `verify` reports */
+	if (f->type == AUDITLOG_PRUNED && f->payload_len != 40)
+		return KETEN_ETAMPER;
 	b->end = f->end;
 	b->records++;
 	b->last_off = f->offset;
@@ -1107,6 +1128,7 @@ index_load(const char *log, const struct auditlog_file *f, struct index *ix)
 
 		if (auditlog_frame_next(f->p, f->len, &o, &fr) != 0 || fr.end != ix->end ||
 		    fr.type == AUDITLOG_CHECKPOINT ||
+		    (fr.type == AUDITLOG_PRUNED && fr.payload_len != 40) ||
 		    memcmp(fr.type == AUDITLOG_PRUNED ? fr.payload + 8 : fr.hash, p + 32, 32) != 0)
 			goto bad;
 	}

@@ -123,8 +123,11 @@ auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_f
 	if (rest < FRAME_OVERHEAD || all_zero(p + o, rest))
 		return KETEN_ETORN;
 	blen = be32_load(p + o);
+	/* A header no writer makes, with whole frames after it that run on
+	 * to the end: bytes overwritten in the middle (zeros, say), not a
+	 * write a crash cut short, which has nothing whole after it. */
 	if (blen == 0 || blen > AUDITLOG_FRAME_MAX || p[o + 4] > AUDITLOG_PRUNED)
-		return bad_frame(p, len, o, len);
+		return whole_frames_follow(p, len, o) ? KETEN_ETAMPER : bad_frame(p, len, o, len);
 	if ((size_t)blen + 8 > rest)
 		return bad_frame(p, len, o, o + (size_t)blen + 8);
 	f->type = p[o + 4];
@@ -227,12 +230,13 @@ auditlog_record_parse_with(const uint8_t *p, size_t len, ProtobufCAllocator *all
 		ok = oin_valid(r->recipients[i]);
 	if (ok && r->subject != NULL)
 		ok = strlen(r->subject->period) == AUDIT_PERIOD_LEN &&
+		    text_ok(r->subject->period, AUDIT_PERIOD_LEN) &&
 		    r->subject->nonce.len == AUDIT_NONCE_LEN &&
 		    r->subject->sealed.len == AUDIT_SEALED_LEN;
 	if (ok && r->prune != NULL)
 		ok = r->prune->first < r->prune->end && r->prune->end <= r->index &&
 		    text_ok(r->prune->policy, 128) &&
-		    strlen(r->prune->period) <= AUDIT_PERIOD_LEN;
+		    text_ok(r->prune->period, AUDIT_PERIOD_LEN);
 	if (!ok) {
 		keten__v1__audit_record__free_unpacked(r, alloc);
 		return KETEN_EFIELD;

@@ -345,6 +345,16 @@ EOF2
 	expect_out "$n: another V-nummer finds 0 records" "0 record(s) about this person" \
 		keten audit subject --keys "$A/$n.keys" "$A/$n.log" "$OTHER_VNR"
 done
+# A PRUNED frame of the wrong length (whole, with its check) at the end of
+# a copy: the index is not built from it (it would read past the frame).
+cp "$A/ind.log" "$T/badprune.log"
+python3 - "$T/badprune.log" <<'EOF'
+import hashlib, struct, sys
+body = bytes([0x02]) + bytes(9)
+open(sys.argv[1], "ab").write(struct.pack(">I", len(body)) + body + hashlib.sha256(body).digest()[:4])
+EOF
+expect_rc 1 "an index is not built over a PRUNED frame of the wrong length" \
+	keten audit index --keys "$A/ind.keys" "$T/badprune.log"
 expect_out "Amsterdam's keys find nothing in IND's log: pseudonyms do not link across organisations" \
 	"0 record(s) about this person" keten audit subject --keys "$A/amsterdam.keys" "$A/ind.log" "$VNR"
 expect_out "... nor IND's in Amsterdam's" "0 record(s) about this person" \
@@ -489,6 +499,15 @@ expect_rc 3 "... a hash of the path altered: exit 3" keten audit check-proof "$T
 expect_out "... and it says so" "does NOT verify" keten audit check-proof "$T/p2.json"
 flip leaf_hash "$T/p.json" "$T/p2.json"
 expect_rc 3 "... the leaf hash altered: exit 3" keten audit check-proof "$T/p2.json"
+# --key checks the checkpoint's signature: with IND's key it verifies; a
+# proof stripped of its checkpoint has no signature to check
+ikey=$(keten audit query --event LOG_START --json "$L" | jget /dev/stdin 'L[0]["key"]')
+expect_rc 0 "... and with --key, against a checkpoint IND signed" keten audit check-proof --key "$ikey" "$T/p.json"
+okey=$( [ "${ikey:0:1}" = 0 ] && echo "1${ikey:1}" || echo "0${ikey:1}" )
+expect_rc 3 "... with another key: exit 3" keten audit check-proof --key "$okey" "$T/p.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d.pop("checkpoint"); json.dump(d, open(sys.argv[2], "w"))' \
+	"$T/p.json" "$T/p2.json"
+expect_rc 3 "... without a checkpoint, --key cannot pass: exit 3" keten audit check-proof --key "$ikey" "$T/p2.json"
 keten audit prove --from 5 "$L" >"$T/c.json"
 expect_rc 0 "a consistency proof from size 5 verifies" keten audit check-proof "$T/c.json"
 flip proof "$T/c.json" "$T/c2.json"

@@ -890,6 +890,34 @@ test_zero_tail(void)
 	free(p);
 }
 
+/* Zeros over a stretch in the middle (from a frame's header on, a sector
+ * of them and more) with whole frames after them: tampering, not a crash;
+ * the node does not start on it, and cuts nothing. */
+static void
+test_zeroed_middle(void)
+{
+	struct frames fs;
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	const struct frame_ref *fr;
+	struct auditlog *l = NULL;
+	uint8_t *p = clean_copy(0);
+	char path[4096 + 16];
+	size_t torn = 0;
+
+	CHECK_EQ(frames_scan(clean.p, clean.len, &fs), 0);
+	fr = frame_record(&fs, 15);
+	CHECK(fr->off + 1100 < clean.len - 1000);
+	memset(p + fr->off, 0, 1100);
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_bytes(p, clean.len, &t, &rep, &pr, path), KETEN_ETAMPER);
+	CHECK(pr.code == KETEN_ETAMPER && pr.offset == fr->off && rep.torn == 0);
+	CHECK_EQ(auditlog_open(path, OIN, sk, pk, keys, keys_path, &l, &torn), KETEN_ETAMPER);
+	CHECK(l == NULL && torn == 0);
+	free(p);
+}
+
 static void
 test_truncated_witnessed(void)
 {
@@ -1681,6 +1709,7 @@ main(void)
 		{ "two records swapped: ETAMPER", test_swap_records },
 		{ "last frame torn: ETORN, cut off on open, then clean", test_torn_last_frame },
 		{ "zero-filled tail: ETORN, cut off on open", test_zero_tail },
+		{ "zeros in the middle, whole frames after: ETAMPER, nothing cut", test_zeroed_middle },
 		{ "group commit: frames kept elsewhere put back after a crash", test_restore },
 		{ "cut at a frame boundary: caught by a witnessed checkpoint", test_truncated_witnessed },
 		{ "fork after a rollback: caught by an older checkpoint", test_fork },
