@@ -346,6 +346,38 @@ auditlog_file_release(const struct auditlog_file *f, size_t off, size_t *release
 	}
 }
 
+struct prune_range {
+	uint64_t first, end;
+};
+
+/* After the last checkpoint a log holds what the node wrote since, which
+ * no signature covers yet.  A PRUNE record there whose range has bodies
+ * removed already is not the node's (it removes bodies only once its
+ * PRUNE record is checkpointed and on disk): signing over it would make
+ * a removal by anyone with the file look like retention.  ETAMPER then. */
+static int
+uncovered_prune(const struct auditlog_file *f, size_t from, size_t to,
+    const struct prune_range *pruned, size_t npruned)
+{
+	struct auditlog_frame fr;
+	size_t off = from;
+	int bad = 0;
+
+	while (!bad && off < to && auditlog_frame_next(f->p, to, &off, &fr) == 0) {
+		Keten__V1__AuditRecord *rec = NULL;
+
+		if (fr.type != AUDITLOG_RECORD ||
+		    auditlog_record_parse(fr.payload, fr.payload_len, &rec) != 0)
+			continue;
+		if (rec->event == KETEN__V1__AUDIT_EVENT__EVENT_PRUNE && rec->prune != NULL)
+			for (size_t i = 0; i < npruned; i++)
+				if (pruned[i].first < rec->prune->end && rec->prune->first < pruned[i].end)
+					bad = 1;
+		keten__v1__audit_record__free_unpacked(rec, NULL);
+	}
+	return bad ? KETEN_ETAMPER : 0;
+}
+
 /* Re-hash an existing log: rebuild the tree, check it against the last
  * checkpoint, cut a torn tail. */
 static int
@@ -354,7 +386,9 @@ log_replay(struct auditlog *l, size_t *torn)
 	struct auditlog_file f;
 	struct auditlog_frame fr;
 	struct checkpoint cp;
-	size_t off = AUDITLOG_MAGIC_LEN, released = 0;
+	struct prune_range *pruned = NULL;
+	size_t off = AUDITLOG_MAGIC_LEN, released = 0, cp_end = AUDITLOG_MAGIC_LEN;
+	size_t npruned = 0, cap = 0;
 	int r, have_cp = 0;
 
 	if ((r = auditlog_file_open(l->path, &f)) != 0)
@@ -381,6 +415,14 @@ log_replay(struct auditlog *l, size_t *torn)
 				r = KETEN_ETAMPER;
 				break;
 			}
+			/* the indexes whose bodies are gone, in runs */
+			if (npruned > 0 && pruned[npruned - 1].end == l->tree.size) {
+				pruned[npruned - 1].end++;
+			} else {
+				if ((r = array_room(&pruned, npruned, &cap, sizeof(*pruned), 16)) != 0)
+					break;
+				pruned[npruned++] = (struct prune_range){ l->tree.size, l->tree.size + 1 };
+			}
 			merkle_frontier_append(&l->tree, fr.payload + 8);
 		} else {
 			uint8_t root[32];
@@ -400,6 +442,7 @@ log_replay(struct auditlog *l, size_t *torn)
 				break;
 			}
 			have_cp = 1;
+			cp_end = fr.end;
 			l->cp_size = cp.size;
 			buf_reset(l->note);
 			if ((r = buf_put(l->note, fr.payload, fr.payload_len)) != 0)
@@ -407,6 +450,10 @@ log_replay(struct auditlog *l, size_t *torn)
 		}
 	}
 	(void)have_cp;
+	if ((r == 1 || r == KETEN_ETORN) && npruned > 0 &&
+	    uncovered_prune(&f, cp_end, off, pruned, npruned) != 0)
+		r = KETEN_ETAMPER;
+	free(pruned);
 	if (r == KETEN_ETORN) {
 		/* Never acknowledged: the commit that wrote it did not finish. */
 		*torn = f.len - off;
@@ -1121,10 +1168,6 @@ prunable(int event)
 		return 0;
 	}
 }
-
-struct prune_range {
-	uint64_t first, end;
-};
 
 struct prune_scan {
 	uint64_t before;	/* ms */

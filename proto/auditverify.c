@@ -47,6 +47,7 @@ arena_free(void *data, void *p)
 
 struct range {
 	uint64_t first, end;
+	uint64_t at;		/* prunes: the index of the PRUNE record */
 };
 
 struct external {
@@ -112,7 +113,21 @@ range_add(struct range **rs, size_t *n, uint64_t first, uint64_t end)
 	if ((grown = realloc(*rs, (*n + 1) * sizeof(*grown))) == NULL)
 		return KETEN_ENOMEM;
 	*rs = grown;
-	(*rs)[(*n)++] = (struct range){ first, end };
+	(*rs)[(*n)++] = (struct range){ first, end, 0 };
+	return 0;
+}
+
+/* A PRUNE record's range, kept apart (not merged): it counts only once a
+ * checkpoint covers the record itself (prune_check). */
+static int
+prune_add(struct verify *v, uint64_t first, uint64_t end, uint64_t at)
+{
+	struct range *grown;
+
+	if ((grown = realloc(v->prunes, (v->n_prunes + 1) * sizeof(*grown))) == NULL)
+		return KETEN_ENOMEM;
+	v->prunes = grown;
+	v->prunes[v->n_prunes++] = (struct range){ first, end, at };
 	return 0;
 }
 
@@ -222,8 +237,7 @@ check_record(struct verify *v, const struct auditlog_frame *f, uint64_t index)
 			return r;
 	}
 	if (rec->prune != NULL && rec->event == KETEN__V1__AUDIT_EVENT__EVENT_PRUNE) {
-		if ((r = range_add(&v->prunes, &v->n_prunes, rec->prune->first,
-		    rec->prune->end)) != 0)
+		if ((r = prune_add(v, rec->prune->first, rec->prune->end, index)) != 0)
 			return r;
 		v->rep->prune_records++;
 	}
@@ -374,15 +388,30 @@ prune_check(struct verify *v)
 		struct range *p = &v->pruned[i];
 
 		for (uint64_t x = p->first; x < p->end;) {
-			uint64_t next = x;
+			uint64_t next = x, uncovered = UINT64_MAX;
 
-			for (size_t j = 0; j < v->n_prunes; j++)
-				if (v->prunes[j].first <= x && x < v->prunes[j].end)
-					next = v->prunes[j].end;
+			/* a PRUNE record counts once a signed checkpoint covers
+			 * it: the node signs one right after it, and removes
+			 * bodies only later; one after the last checkpoint may
+			 * be anyone's */
+			for (size_t j = 0; j < v->n_prunes; j++) {
+				if (v->prunes[j].first > x || x >= v->prunes[j].end)
+					continue;
+				if (v->prunes[j].at < v->rep->covered)
+					next = v->prunes[j].end > next ? v->prunes[j].end : next;
+				else
+					uncovered = v->prunes[j].at;
+			}
 			if (next == x) {
-				report(v, KETEN_ETAMPER, x, 0,
-				    "the body of record %llu was removed without a "
-				    "pruning record", (unsigned long long)x);
+				if (uncovered != UINT64_MAX)
+					report(v, KETEN_ETAMPER, x, 0,
+					    "the body of record %llu was removed under a pruning "
+					    "record (%llu) that no checkpoint covers",
+					    (unsigned long long)x, (unsigned long long)uncovered);
+				else
+					report(v, KETEN_ETAMPER, x, 0,
+					    "the body of record %llu was removed without a "
+					    "pruning record", (unsigned long long)x);
 				break;
 			}
 			x = next;

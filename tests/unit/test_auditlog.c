@@ -1240,6 +1240,34 @@ test_pruned(void)
 	CHECK_EQ(verify_bytes(p, len, &t, &rep, &pr, NULL), KETEN_ETAMPER);
 	CHECK(pr.code == KETEN_ETAMPER && pr.index == PRUNE_FIRST);
 	free(p);
+	/* record 15's body removed under a PRUNE record appended after the
+	 * last checkpoint, which anyone with the file can write */
+	p = prune_bodies(15, 16, UINT64_MAX, &len);
+	CHECK_EQ(verify_bytes(p, len, &t, &rep, &pr, path), KETEN_ETAMPER);
+	free(p);
+	l = writer_open(path, sk, pk, &torn);
+	{
+		Keten__V1__Prune forged = KETEN__V1__PRUNE__INIT;
+		struct audit_event e;
+
+		forged.first = 15;
+		forged.end = 16;
+		forged.period = "2000-01";
+		forged.policy = "retention 0d";
+		memset(&e, 0, sizeof(e));
+		e.event = KETEN__V1__AUDIT_EVENT__EVENT_PRUNE;
+		e.prune = &forged;
+		CHECK_EQ(auditlog_append(l, &e), 0);
+		CHECK_EQ(auditlog_commit(l), 0);
+	}
+	auditlog_destroy(&l);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), KETEN_ETAMPER);
+	CHECK(pr.code == KETEN_ETAMPER && pr.index == 15 && strstr(pr.what, "no checkpoint covers"));
+	CHECK_EQ(rep.prune_records, 2);
+	/* and the node does not start on it (it would sign over the record) */
+	l = NULL;
+	CHECK_EQ(auditlog_open(path, OIN, sk, pk, keys, keys_path, &l, &torn), KETEN_ETAMPER);
+	CHECK(l == NULL);
 }
 
 static void
