@@ -85,6 +85,8 @@ for i in $(seq 1 20); do
 	kt ind send --kind CASE_EVENT --to "$DTV" --case "C-Q$i" --purpose lvv-lso "$EX/case_event.json" >>"$T/ids"
 done
 short=$(kt ind send --ttl 2s --kind CASE_EVENT --to "$DTV" --case C-X --purpose lvv-lso "$EX/case_event.json")
+expect_out "a lifetime over 366 days is refused at submit" "at most 366 days" \
+	kt ind send --ttl 400d --kind CASE_EVENT --to "$DTV" --case C-Y --purpose lvv-lso "$EX/case_event.json"
 kt ind peers >"$T/peers.out"
 awk -v o="$DTV" '$1 == o' "$T/peers.out" | grep -q "down *21 " && ok "21 messages wait while DT&V is down" ||
 	{ bad "queue while down"; cat "$T/peers.out"; }
