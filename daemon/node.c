@@ -534,19 +534,11 @@ node_act_reply(struct node *n, int local_idx, const uint8_t *rid, size_t rid_len
 	return 0;
 }
 
-void
-node_abort_turn(struct node *n, int code)
+/* None of the turn's actions is carried out: each local system waiting
+ * for an answer gets the error instead. */
+static void
+actions_refuse(struct node *n, int code, const char *why)
 {
-	const char *why = code == KETEN_EFULL ?
-	    "the node's store is full (disk or max_store_size); nothing was queued or changed" :
-	    "the node could not store this durably; nothing was queued or changed";
-
-	if (n->in_txn)
-		store_rollback(n->store);
-	n->in_txn = 0;
-	if (n->audit != NULL)
-		auditlog_rollback(n->audit);
-	n->audit_trimmed = 0;	/* a removal of copies may have been rolled back */
 	for (size_t i = 0; i < n->nactions; i++) {
 		struct action *a = &n->actions[i];
 
@@ -560,6 +552,22 @@ node_abort_turn(struct node *n, int code)
 		buf_destroy(&a->body);
 	}
 	n->nactions = 0;
+}
+
+void
+node_abort_turn(struct node *n, int code)
+{
+	const char *why = code == KETEN_EFULL ?
+	    "the node's store is full (disk or max_store_size); nothing was queued or changed" :
+	    "the node could not store this durably; nothing was queued or changed";
+
+	if (n->in_txn)
+		store_rollback(n->store);
+	n->in_txn = 0;
+	if (n->audit != NULL)
+		auditlog_rollback(n->audit);
+	n->audit_trimmed = 0;	/* a removal of copies may have been rolled back */
+	actions_refuse(n, code, why);
 	outbound_forget_staged(n);
 }
 
@@ -609,8 +617,16 @@ node_commit(struct node *n)
 	 * and the log file can wait until the turn's replies and envelopes
 	 * are out; with store_sync = normal the file is what makes them
 	 * durable, so it comes first (node_audit_written). */
-	if (!n->cfg->store_sync_full)
+	if (!n->cfg->store_sync_full) {
 		node_audit_written(n, clock_now_ms(), n->stopping);
+		/* fail closed: what the log does not hold durably is not
+		 * acknowledged (the node stops; audit_failed) */
+		if (n->audit_failed) {
+			actions_refuse(n, KETEN_EIO, "the node's audit log cannot be written; "
+			    "not acknowledged");
+			return;
+		}
+	}
 	for (size_t i = 0; i < n->nactions; i++) {
 		struct action *a = &n->actions[i];
 
