@@ -16,6 +16,7 @@
  */
 #include <string.h>
 
+#include <sodium.h>
 #include <zmq.h>
 
 #include "audit.pb-c.h"
@@ -35,6 +36,7 @@
 #include "receipt.h"
 #include "store.h"
 #include "util.h"
+#include "zap.h"
 
 #include "directory.pb-c.h"
 #include "envelope.pb-c.h"
@@ -618,7 +620,8 @@ inbound_one(struct node *n)
 {
 	zmq_msg_t f[3];
 	int nf = 0, more = 1;
-	const char *uid;
+	const char *uid, *key;
+	uint8_t pk[32];
 	const struct party *peer;
 
 	while (more) {
@@ -643,6 +646,15 @@ inbound_one(struct node *n)
 	uid = zmq_msg_gets(&f[1], "User-Id");
 	if (uid == NULL || (peer = directory_find(n->dir, uid)) == NULL) {
 		log_warn("transport: message without a directory identity dropped");
+		goto out;
+	}
+	/* and the connection's key must still be that party's: a reload
+	 * may have replaced it since the connection was admitted */
+	key = zmq_msg_gets(&f[1], ZAP_KEY_PROPERTY);
+	if (key == NULL || strlen(key) != 64 || hex_decode(key, pk, 32) != 0 ||
+	    sodium_memcmp(pk, peer->curve_pk, 32) != 0) {
+		log_warn("transport: message from %s on a connection made with a CURVE key the "
+		    "directory no longer holds for it; dropped", peer->oin);
 		goto out;
 	}
 	switch (*(const uint8_t *)zmq_msg_data(&f[1])) {

@@ -58,21 +58,36 @@ frame_is(zmq_msg_t *m, const char *s)
 	return zmq_msg_size(m) == n && memcmp(zmq_msg_data(m), s, n) == 0;
 }
 
-/* Send the reply; every frame but the last has SNDMORE. */
+/* Send the reply; every frame but the last has SNDMORE.  An admitted
+ * connection's CURVE key goes with it as the metadata property
+ * ZAP_KEY_PROPERTY (hex): its frames carry it, and the node checks it
+ * against the directory it has when each frame arrives (a key replaced
+ * by a reload is not kept on a connection made before). */
 static void
 zap_reply(struct zap *z, zmq_msg_t *reqid, const char *status, const char *text,
-    const char *user)
+    const char *user, const uint8_t *key)
 {
-	const char *parts[] = { "1.0", NULL, status, text, user, "" };
+	const char *parts[] = { "1.0", NULL, status, text, user };
+	uint8_t meta[1 + sizeof(ZAP_KEY_PROPERTY) - 1 + 4 + 64];
+	size_t mlen = 0, nlen = sizeof(ZAP_KEY_PROPERTY) - 1;
 
-	for (int i = 0; i < 6; i++) {
-		int more = i < 5 ? ZMQ_SNDMORE : 0;
+	if (key != NULL) {
+		char hex[65];
 
-		if (i == 1)
-			zmq_send(z->sock, zmq_msg_data(reqid), zmq_msg_size(reqid), more);
-		else
-			zmq_send(z->sock, parts[i], strlen(parts[i]), more);
+		hex_encode(key, 32, hex);
+		meta[0] = (uint8_t)nlen;
+		memcpy(meta + 1, ZAP_KEY_PROPERTY, nlen);
+		be32_store(meta + 1 + nlen, 64);
+		memcpy(meta + 1 + nlen + 4, hex, 64);
+		mlen = sizeof(meta);
 	}
+	for (int i = 0; i < 5; i++) {
+		if (i == 1)
+			zmq_send(z->sock, zmq_msg_data(reqid), zmq_msg_size(reqid), ZMQ_SNDMORE);
+		else
+			zmq_send(z->sock, parts[i], strlen(parts[i]), ZMQ_SNDMORE);
+	}
+	zmq_send(z->sock, meta, mlen, 0);
 }
 
 static void
@@ -108,13 +123,13 @@ zap_one(struct zap *z)
 		zmq_msg_t empty;
 
 		zmq_msg_init(&empty);
-		zap_reply(z, &empty, "500", "malformed request", "");
+		zap_reply(z, &empty, "500", "malformed request", "", NULL);
 		zmq_msg_close(&empty);
 		z->refused++;
 	} else {
 		if (ok) {
 			z->admitted++;
-			zap_reply(z, &f[1], "200", "OK", oin);
+			zap_reply(z, &f[1], "200", "OK", oin, zmq_msg_data(&f[6]));
 		} else {
 			char key[65] = "-", addr[64] = "-";
 
@@ -126,7 +141,7 @@ zap_one(struct zap *z)
 				    (const char *)zmq_msg_data(&f[3]));
 			log_warn("transport: refused connection from %s: CURVE key %.16s... "
 			    "is not in the directory", addr, key);
-			zap_reply(z, &f[1], "400", "not in the directory", "");
+			zap_reply(z, &f[1], "400", "not in the directory", "", NULL);
 		}
 	}
 	for (int i = 0; i < n && i < ZAP_FRAMES; i++)

@@ -7,7 +7,10 @@
  * closed in two places: the handler is bound on the context before any
  * CURVE server socket exists, and every inbound frame must carry the
  * User-Id this handler assigned (the party's OIN) or it is dropped
- * (transport_peer_oin() in node code).  The handler runs in the node's
+ * (inbound_one() in node code).  The handler also hands the connection's
+ * CURVE key to its frames (ZAP_KEY_PROPERTY), so that a frame on a
+ * connection whose key the directory no longer holds for that party (a
+ * reload replaced it) is dropped too.  The handler runs in the node's
  * own poll loop; it answers each request at once.
  */
 #ifndef KETEN_ZAP_H
@@ -17,6 +20,10 @@
 
 /* The ZAP domain keten's CURVE server sockets use. */
 #define KETEN_ZAP_DOMAIN "keten"
+
+/* The metadata property of an admitted connection's frames that holds
+ * its CURVE public key, 64 hex digits (zmq_msg_gets()). */
+#define ZAP_KEY_PROPERTY "X-Keten-Curve-Key"
 
 /* Map a client's CURVE public key to its OIN, or NULL to refuse. */
 typedef const char *(*zap_lookup_fn)(void *arg, const uint8_t key[32]);

@@ -5,7 +5,7 @@
 # messages queueing (they arrive in order) and one that expires meanwhile;
 # a corrupt store, a full store, a second ketend on one store, a bad
 # configuration line; SIGHUP with a new directory, also while a batch of
-# submissions is filling.
+# submissions is filling, and one that replaces a party's transport key.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/integration/lib.sh"
@@ -211,4 +211,29 @@ wait_for 5 logged ind "reload: keeping directory serial 2" && ok "a broken direc
 	bad "broken directory"
 id=$(kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-I --purpose lvv-intake "$EX/dossier.json")
 wait_for 10 delivered ind "$id" "$AMS" && ok "... and goes on delivering" || bad "no delivery after a bad reload"
+
+# --- SIGHUP: IND's transport key replaced ---------------------------------
+# Amsterdam reloads a directory in which IND has another CURVE key (the
+# escalation table's, free since it left).  IND's connection, made with
+# its old key before the reload, no longer speaks for IND.
+python3 - "$NET/directory.json" "$IND" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["serial"] += 1
+for p in d["parties"]:
+    if p["oin"] == sys.argv[2]:
+        p["curve_key"] = "parties/escalation/curve.pub"
+json.dump(d, open(sys.argv[1], "w"), indent=2)
+EOF
+keten directory sign --source "$NET/directory.json" --key "$NET/parties/authority/sign.key" \
+	--cert "$NET/parties/authority/sign.crt" --out "$NET/directory.signed" >"$T/sign.out" 2>&1 ||
+	{ bad "re-sign the directory"; cat "$T/sign.out"; }
+kill -HUP "${NODE_PID[amsterdam]}"
+wait_for 5 logged amsterdam "reload: directory serial 3" || bad "Amsterdam did not reload serial 3"
+id=$(kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-K --purpose lvv-intake "$EX/dossier.json")
+wait_for 10 logged amsterdam "CURVE key the directory no longer holds" &&
+	ok "a connection made with a key the directory replaced no longer speaks for its party" ||
+	{ bad "old key still admitted"; tail -n 10 "$T/amsterdam.log"; }
+! grep -q "received DOSSIER_DELIVERY $id" "$T/amsterdam.log" && ok "... and its message is not taken" ||
+	bad "a message on the old key was taken"
 finish
