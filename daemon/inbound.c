@@ -401,14 +401,17 @@ inbound_flush(struct node *n)
 	}
 }
 
-/* This node relays for at least one recipient; forward to each. */
+/* Forward to each recipient this node relays for; returns how many there
+ * are, also when forwarding one failed (then no receipt goes back for it
+ * and the sender sends again), so that a failure is never answered as
+ * "not a recipient nor a relay". */
 static int
 relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t len,
     const struct party *sender)
 {
 	const struct envelope_header *h = envelope_header(e);
 	struct mandate_decision dec;
-	int forwarded = 0, r;
+	int mine = 0, r;
 	char id[33];
 
 	msgid_hex(h->msg_id, id);
@@ -422,6 +425,7 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
 		/* we relay for recipients behind us, and for a sender behind us */
 		if (strcmp(rp->via, n->oin) != 0 && strcmp(sender->via, n->oin) != 0)
 			continue;
+		mine++;
 		hop = node_next_hop(n, rp);
 		/* The relay's check: the sender's mandate covers this recipient,
 		 * and this relay may relay the kind.  A refusal goes back to the
@@ -462,12 +466,11 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
 			if (receipt_make(n, e, KETEN_RECEIPT_REFUSED, dec.reason, dec.text, rp->oin,
 			    &rb) == 0)
 				receipt_queue(n, h->sender, rb);
-			forwarded++;
 			continue;
 		}
 forward:
 		if ((r = node_txn(n)) != 0)
-			return forwarded;
+			return mine;
 		r = store_relay_add(n->store, h->msg_id, h->sender, rp->oin, hop->oin,
 		    h->expires_at, wire, len);
 		if (r == KETEN_EEXIST) {
@@ -476,7 +479,6 @@ forward:
 			/* The sender sends again: the receipt it is waiting for
 			 * may have been lost on the way back.  Send the one we
 			 * hold; without one, the relay queue retries on its own. */
-			forwarded++;
 			if (store_relay_receipt(n->store, h->sender, h->msg_id, rp->oin, &rc) == 0) {
 				log_debug("relay: %s for %s again: its receipt goes back again", id,
 				    rp->oin);
@@ -498,7 +500,6 @@ forward:
 		if (!peers_open_now(n->peers, hop->oin)) {
 			(void)store_relay_mark(n->store, h->msg_id, rp->oin, 0, clock_now_ms());
 			n->next_retry = clock_now_ms();
-			forwarded++;
 			continue;
 		}
 		(void)store_relay_mark(n->store, h->msg_id, rp->oin, 1, clock_now_ms() + 5000);
@@ -507,9 +508,8 @@ forward:
 			continue;
 		}
 		(void)node_act_peer(n, hop->oin, PEER_MSG_ENVELOPE, b);
-		forwarded++;
 	}
-	return forwarded;
+	return mine;
 }
 
 static void
