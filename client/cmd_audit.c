@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sodium.h>
 
 #include "audit.pb-c.h"
@@ -903,13 +905,18 @@ cmd_audit_export(const struct cli_cmd *cmd, int argc, char **argv)
  *
  * The subject index (LOG.idx, PROTOCOL.md §17.7) is derived from the log
  * and rebuilt by `keten audit index`: a header (magic, records and bytes
- * of the log it covers, the leaf hash of the last record covered), then
- * two sorted tables of (u64 key, u64 frame offset): subject tags
- * (audit_pseudonym_tag) and msg_id prefixes.  It is as secret as the
- * audit keys: the tags link records about one person.
+ * of the log it covers, the leaf hash of the last record covered, the
+ * digest of the periods of the keys it was built with), then two sorted
+ * tables of (u64 key, u64 frame offset): subject tags
+ * (audit_pseudonym_tag) and msg_id prefixes, then an HMAC-SHA-256 of all
+ * that under a key derived from the audit keys.  It is as secret as the
+ * audit keys: the tags link records about one person.  An index whose MAC
+ * does not check, or built with keys that held other periods, is not
+ * used: a subject question is then answered from the whole log.
  */
 
-#define INDEX_MAGIC "KETENAX1"
+#define INDEX_MAGIC "KETENAX2"
+#define INDEX_HEAD 104		/* magic, 3 u64, last leaf, periods digest, nsubj */
 
 struct ientry {
 	uint64_t key, off;
@@ -960,6 +967,21 @@ struct index_build {
 	uint8_t last[32];
 	uint64_t unreadable;
 };
+
+/* HMAC-SHA-256 of an index's bytes under the key the audit keys give it
+ * (OpenSSL's, for the SHA extensions: an index of 10 million records is
+ * 320 MB). */
+static void
+index_mac(struct audit_keys *k, const uint8_t *p, size_t len, uint8_t mac[32])
+{
+	uint8_t key[32];
+	unsigned int mlen = 0;
+
+	audit_keys_index_key(k, key);
+	if (HMAC(EVP_sha256(), key, sizeof(key), p, len, mac, &mlen) == NULL || mlen != 32)
+		memset(mac, 0, 32);	/* matches no index: the log is read instead */
+	sodium_memzero(key, sizeof(key));
+}
 
 static int
 index_one(void *arg, const struct auditlog_frame *f, uint64_t index,
@@ -1024,6 +1046,7 @@ cmd_audit_index(const struct cli_cmd *cmd, int argc, char **argv)
 	struct index_build b;
 	struct buf *out = NULL;
 	char path[4096];
+	uint8_t periods[32], mac[32];
 
 	memset(&b, 0, sizeof(b));
 	if ((r = cli_parse(cmd, argc, argv, opts, &nops)) != 0)
@@ -1038,10 +1061,17 @@ cmd_audit_index(const struct cli_cmd *cmd, int argc, char **argv)
 		goto out;
 	qsort(b.subj.e, b.subj.n, sizeof(*b.subj.e), ientry_cmp);
 	qsort(b.msg.e, b.msg.n, sizeof(*b.msg.e), ientry_cmp);
+	audit_keys_periods_digest(b.k, periods);
 	if ((out = buf_new(SIZE_MAX)) == NULL || buf_put(out, INDEX_MAGIC, 8) != 0 ||
 	    buf_put_u64(out, b.records) != 0 || buf_put_u64(out, b.end) != 0 ||
-	    buf_put_u64(out, b.last_off) != 0 || buf_put(out, b.last, 32) != 0 || put_u64s(out, &b.subj) != 0 ||
+	    buf_put_u64(out, b.last_off) != 0 || buf_put(out, b.last, 32) != 0 ||
+	    buf_put(out, periods, 32) != 0 || put_u64s(out, &b.subj) != 0 ||
 	    put_u64s(out, &b.msg) != 0) {
+		r = cli_fail(NULL, KETEN_ENOMEM);
+		goto out;
+	}
+	index_mac(b.k, buf_ptr(out), buf_len(out), mac);
+	if (buf_put(out, mac, 32) != 0) {
 		r = cli_fail(NULL, KETEN_ENOMEM);
 		goto out;
 	}
@@ -1091,32 +1121,41 @@ index_map(const char *path, struct auditlog_file *m)
 	return 0;
 }
 
-/* Load LOG.idx if it exists and still matches the log; 0 if usable. */
+/* Load LOG.idx if it exists, was built with these keys and still matches
+ * the log; 0 if usable. */
 static int
-index_load(const char *log, const struct auditlog_file *f, struct index *ix)
+index_load(const char *log, const struct auditlog_file *f, struct audit_keys *k,
+    struct index *ix)
 {
 	char path[4096];
 	struct auditlog_frame fr;
+	uint8_t periods[32], mac[32];
 	const uint8_t *p;
 	size_t len, off;
 
 	memset(ix, 0, sizeof(*ix));
-	(void)off;
 	snprintf(path, sizeof(path), "%s.idx", log);
 	if (index_map(path, &ix->m) != 0)
 		return -1;
 	p = ix->m.p;
 	len = ix->m.len;
-	if (len < 72 || memcmp(p, INDEX_MAGIC, 8) != 0)
+	if (len < INDEX_HEAD + 8 + 32 || memcmp(p, INDEX_MAGIC, 8) != 0)
 		goto bad;
+	/* built with keys that held the same periods, and not altered: the
+	 * MAC covers every byte before it (read once, at hash speed) */
+	audit_keys_periods_digest(k, periods);
+	index_mac(k, p, len - 32, mac);
+	if (memcmp(p + 64, periods, 32) != 0 || sodium_memcmp(mac, p + len - 32, 32) != 0)
+		goto bad;
+	len -= 32;
 	ix->records = be64_load(p + 8);
 	ix->end = be64_load(p + 16);
 	ix->last_off = be64_load(p + 24);
-	ix->nsubj = be64_load(p + 64);
-	if (len < 72 || ix->nsubj > (len - 72) / 16)
+	ix->nsubj = be64_load(p + 96);
+	if (ix->nsubj > (len - INDEX_HEAD) / 16)
 		goto bad;
-	ix->subj = p + 72;
-	off = 72 + ix->nsubj * 16;
+	ix->subj = p + INDEX_HEAD;
+	off = INDEX_HEAD + ix->nsubj * 16;
 	if (len < off + 8 || (ix->nmsg = be64_load(p + off)) != (len - off - 8) / 16 ||
 	    (len - off - 8) % 16 != 0 || ix->end > f->len)
 		goto bad;
@@ -1135,8 +1174,8 @@ index_load(const char *log, const struct auditlog_file *f, struct index *ix)
 	return 0;
 bad:
 	auditlog_file_close(&ix->m);
-	fprintf(stderr, "keten: %s: stale or malformed; reading the whole log "
-	    "(rebuild it with keten audit index)\n", path);
+	fprintf(stderr, "keten: %s: stale, altered, or built with other keys; reading the "
+	    "whole log (rebuild it with keten audit index)\n", path);
 	return -1;
 }
 
@@ -1316,7 +1355,7 @@ cmd_audit_subject(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	sodium_memzero(ps, sizeof(ps));
 	sodium_memzero(norm, sizeof(norm));
-	have_ix = index_load(argv[0], &f, &ix) == 0;
+	have_ix = index_load(argv[0], &f, s.k, &ix) == 0;
 	if (have_ix)	/* the index points here and there in the log */
 		madvise((void *)f.p, f.len, MADV_RANDOM);
 	s.pass = 1;

@@ -20,6 +20,7 @@
 #define KEYS_FILE_MAX (64 * 1024 + AUDIT_MAX_PERIODS * 96)
 static const char CTX_SUBJECT[] = "keten/v1/audit-subject";
 static const char CTX_TAG[] = "keten/v1/audit-index";
+static const char CTX_INDEX_MAC[] = "keten/v1/audit-index-mac";
 
 struct period {
 	char name[AUDIT_PERIOD_LEN + 1];
@@ -462,4 +463,42 @@ audit_period_end(const char *period)
 	if ((t = timegm(&tm)) < 0)
 		return 0;
 	return (uint64_t)t * 1000u;
+}
+
+void
+audit_keys_index_key(const struct audit_keys *k, uint8_t key[32])
+{
+	crypto_auth_hmacsha256_state st = *k->hmac_base;
+
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)CTX_INDEX_MAC, sizeof(CTX_INDEX_MAC));
+	crypto_auth_hmacsha256_final(&st, key);
+	sodium_memzero(&st, sizeof(st));
+}
+
+static int
+period_name_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct period *const *)a)->name,
+	    (*(const struct period *const *)b)->name);
+}
+
+void
+audit_keys_periods_digest(const struct audit_keys *k, uint8_t digest[32])
+{
+	crypto_hash_sha256_state st;
+	const struct period *sorted[AUDIT_MAX_PERIODS];
+	size_t n = k->n < AUDIT_MAX_PERIODS ? k->n : AUDIT_MAX_PERIODS;
+
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = &k->periods[i];
+	qsort(sorted, n, sizeof(sorted[0]), period_name_cmp);
+	crypto_hash_sha256_init(&st);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t state = sorted[i]->destroyed ? 'd' : 'k';
+
+		crypto_hash_sha256_update(&st, (const uint8_t *)sorted[i]->name,
+		    strlen(sorted[i]->name) + 1);
+		crypto_hash_sha256_update(&st, &state, 1);
+	}
+	crypto_hash_sha256_final(&st, digest);
 }

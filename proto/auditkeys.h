@@ -114,4 +114,11 @@ int audit_subject_open(const struct audit_keys *k, const char *period,
 uint64_t audit_pseudonym_tag(const struct audit_keys *k,
     const uint8_t pseudonym[AUDIT_PSEUDONYM_LEN]);
 
+/* The key that authenticates a subject index built with these keys (an
+ * HMAC-SHA-256 key derived from the pseudonym key), and a digest of which
+ * periods they hold and which of those were destroyed: an index built
+ * with other keys may lack what these can open. */
+void audit_keys_index_key(const struct audit_keys *k, uint8_t key[32]);
+void audit_keys_periods_digest(const struct audit_keys *k, uint8_t digest[32]);
+
 #endif

@@ -362,8 +362,29 @@ expect_out "... nor IND's in Amsterdam's" "0 record(s) about this person" \
 # a stale index is not trusted: the index of a longer log over a shorter copy
 cp "$A/amsterdam.log.idx" "$T/stale.idx"
 fr keep "$A/amsterdam.log" "$T/short.log" 2 && cp "$T/stale.idx" "$T/short.log.idx"
-expect_out "a stale subject index is noticed and the whole log read" "stale or malformed" \
+expect_out "a stale subject index is noticed and the whole log read" "stale, altered" \
 	keten audit subject --keys "$A/amsterdam.keys" "$T/short.log" "$VNR"
+# nor an altered one (an entry taken out, its count made to match), nor one
+# built with keys that lacked a period these have: the whole log answers
+keten audit subject --keys "$A/amsterdam.keys" --json "$A/amsterdam.log" "$VNR" >"$T/subj.idx" 2>/dev/null
+cp "$A/amsterdam.log" "$T/alt.log"
+python3 - "$A/amsterdam.log.idx" "$T/alt.log.idx" <<'EOF'
+import struct, sys
+p = open(sys.argv[1], "rb").read()
+n = struct.unpack(">Q", p[96:104])[0]
+open(sys.argv[2], "wb").write(p[:96] + struct.pack(">Q", n - 1) + p[120:])
+EOF
+expect_out "a subject index with an entry taken out is noticed" "stale, altered" \
+	keten audit subject --keys "$A/amsterdam.keys" "$T/alt.log" "$VNR"
+keten audit subject --keys "$A/amsterdam.keys" --json "$T/alt.log" "$VNR" >"$T/subj.alt" 2>/dev/null
+cmp -s "$T/subj.idx" "$T/subj.alt" && ok "... and the answer is whole" || { bad "altered index answer"; diff "$T/subj.idx" "$T/subj.alt"; }
+grep -v '^period ' "$A/amsterdam.keys" >"$T/noperiod.keys"
+keten audit index --keys "$T/noperiod.keys" "$T/alt.log" >/dev/null 2>&1
+expect_out "an index built with keys that lacked a period is not used with keys that have it" \
+	"built with other keys" keten audit subject --keys "$A/amsterdam.keys" "$T/alt.log" "$VNR"
+keten audit subject --keys "$A/amsterdam.keys" --json "$T/alt.log" "$VNR" >"$T/subj.alt" 2>/dev/null
+[ -s "$T/subj.idx" ] && cmp -s "$T/subj.idx" "$T/subj.alt" && ok "... and the answer is whole" ||
+	{ bad "other-keys index answer"; diff "$T/subj.idx" "$T/subj.alt"; }
 grep -qaF -- "$VNR" "$A"/*.idx &&
 	bad "an index holds the V-nummer" || ok "no index holds the V-nummer"
 
