@@ -45,6 +45,7 @@
 #define LOCAL_SNDHWM 65536
 #define RID_MAX 256
 #define FETCH_MAX 256
+#define FETCH_PASS_ROUNDS 16	/* batches of rows passed over read for one fetch */
 #define WAIT_MAX_MS 30000
 #define CURSOR_MAX 64
 #define TTL_MAX_MS (366ull * 24 * 3600 * 1000)	/* a submission's ttl, as default_ttl's */
@@ -582,10 +583,20 @@ fetch_reply(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_
 		FAIL(&c, KETEN_ENOMEM, "out of memory");
 		return -1;
 	}
-	if ((r = node_txn(n)) == 0)
-		r = store_cursor_fetch(n->store, sysname, cursor, max, fetch_one, &a);
-	if (r == 0 && a.err == 0 && a.passed != 0)
-		r = store_cursor_ack(n->store, sysname, cursor, a.passed);
+	/* Rows this system may not read are passed over (and the cursor
+	 * moved past them): when a whole batch was such rows, the next ones
+	 * are read at once instead of answering "nothing" (or waiting) while
+	 * readable messages follow; a bounded number of batches per request. */
+	for (int round = 0;; round++) {
+		a.passed = 0;
+		if ((r = node_txn(n)) == 0)
+			r = store_cursor_fetch(n->store, sysname, cursor, max, fetch_one, &a);
+		if (r == 0 && a.err == 0 && a.passed != 0)
+			r = store_cursor_ack(n->store, sysname, cursor, a.passed);
+		if (r != 0 || a.err != 0 || a.n_d > 0 || a.passed == 0 ||
+		    round + 1 == FETCH_PASS_ROUNDS)
+			break;
+	}
 	if (a.audit_failed)
 		node_abort_turn(n, a.err);
 	if (r != 0 || a.err != 0) {

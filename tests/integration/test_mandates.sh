@@ -186,6 +186,18 @@ wait_for 2 logged amsterdam "local intake: CASE_EVENT $id_lso for purpose \"lvv-
 ki subscribe --cursor in >"$T/in2.jsonl" 2>&1
 [ ! -s "$T/in2.jsonl" ] && [ "$(grep -c "passed over" "$T/amsterdam.log")" = 1 ] &&
 	ok "... and not offered again" || bad "offered again: $(grep -c "passed over" "$T/amsterdam.log") pass-overs"
+# Messages passed over do not hide the one behind them: with --max 1 the
+# fetch goes on past two case events to the dossier.
+ki subscribe --cursor in3 >/dev/null || bad "intake subscribe in3"
+for i in 1 2; do
+	idp=$(send_ind CASE_EVENT "$AMS" lvv-lso case_event.json)
+	wait_for 10 delivered ind "$idp" "$AMS" || bad "case event $i not delivered"
+done
+id_dos2=$(send_ind DOSSIER_DELIVERY "$AMS" lvv-intake dossier.json)
+wait_for 10 delivered ind "$id_dos2" "$AMS" || bad "dossier 2 not delivered"
+ki subscribe --cursor in3 --max 1 --ack >"$T/in3.jsonl" 2>&1
+grep -q "\"$id_dos2\"" "$T/in3.jsonl" && ok "... nor hide a readable message behind them from a fetch" ||
+	{ bad "fetch after passed-over messages: $(head -c 300 "$T/in3.jsonl")"; }
 
 # --- at the relay --------------------------------------------------------
 id=$(send_ind CASE_EVENT "$NGO" lvv-lso case_event.json --mandate ind-lso-2)
