@@ -228,6 +228,13 @@ auditlog_record_parse_with(const uint8_t *p, size_t len, ProtobufCAllocator *all
 	    r->checkpoint.len <= NOTE_MAX && r->n_recipients <= 32;
 	for (size_t i = 0; ok && i < r->n_recipients; i++)
 		ok = oin_valid(r->recipients[i]);
+	/* a witnessed checkpoint is a signed note (UTF-8 text by its rules),
+	 * as the node checked before it recorded it */
+	if (ok && r->checkpoint.len > 0) {
+		struct checkpoint cp;
+
+		ok = checkpoint_parse(r->checkpoint.data, r->checkpoint.len, &cp) == 0;
+	}
 	if (ok && r->subject != NULL)
 		ok = strlen(r->subject->period) == AUDIT_PERIOD_LEN &&
 		    text_ok(r->subject->period, AUDIT_PERIOD_LEN) &&
@@ -719,6 +726,12 @@ auditlog_append(struct auditlog *l, const struct audit_event *e)
 		rec.envelope_hash.len = 32;
 	}
 	if (e->checkpoint != NULL) {
+		struct checkpoint cp;
+
+		/* only a note the reader takes (auditlog_record_parse) */
+		if (e->checkpoint_len > NOTE_MAX ||
+		    checkpoint_parse(e->checkpoint, e->checkpoint_len, &cp) != 0)
+			return KETEN_EFIELD;
 		rec.checkpoint.data = (uint8_t *)e->checkpoint;
 		rec.checkpoint.len = e->checkpoint_len;
 	}

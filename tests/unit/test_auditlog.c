@@ -1588,6 +1588,29 @@ open_each_cb(void *arg, const struct auditlog_frame *f, uint64_t index,
 	return 0;
 }
 
+/* A WITNESS record holds a signed note or nothing: bytes that are not
+ * one (not UTF-8, say) are refused at append, as the reader would refuse
+ * the record. */
+static void
+test_witness_note_only(void)
+{
+	static const uint8_t junk[] = "origin\n5\n\xff\xfe\n\n";
+	struct auditlog *l;
+	struct audit_event e;
+	char path[4096 + 16];
+
+	snprintf(path, sizeof(path), "%s/witness", work);
+	l = writer_open(path, sk, pk, NULL);
+	memset(&e, 0, sizeof(e));
+	e.event = KETEN__V1__AUDIT_EVENT__EVENT_WITNESS;
+	e.peer = OTHER_OIN;
+	e.checkpoint = junk;
+	e.checkpoint_len = sizeof(junk) - 1;
+	CHECK_EQ(auditlog_append(l, &e), KETEN_EFIELD);
+	CHECK_EQ(auditlog_size(l), 0);
+	auditlog_destroy(&l);
+}
+
 /* A message's later records take the pseudonyms its first one computed
  * (pseudonyms_out, then pseudonyms): the same as audit_pseudonym gives,
  * sealed afresh for each record; given ones are used as they are. */
@@ -1754,6 +1777,7 @@ main(void)
 		{ "V-nummer and BSN classification", test_classify },
 		{ "rollback drops the turn; commit keeps the next", test_rollback },
 		{ "pseudonyms of an earlier record taken as given", test_pseudonyms_given },
+		{ "a WITNESS record holds a signed note or nothing", test_witness_note_only },
 		{ "a log read through gives its pages back", test_release },
 		{ NULL, NULL },
 	};
