@@ -71,17 +71,17 @@ receipt_make(struct node *n, const struct envelope *e, int status, int reason,
 	return r;
 }
 
-/* Queue a receipt (taken) to the sender of e, through its relay if any. */
+/* Queue a receipt (taken) to `hop`, the party that handed this node the
+ * envelope: the sender, or a relay, whose relay row then sends it on.  A
+ * receipt goes back the way its message came (PROTOCOL.md 14.4). */
 static void
-receipt_queue(struct node *n, const char *sender_oin, struct buf *b)
+receipt_queue(struct node *n, const char *hop, struct buf *b)
 {
-	const struct party *sender = directory_find(n->dir, sender_oin);
-
-	if (sender == NULL) {
+	if (directory_find(n->dir, hop) == NULL) {
 		buf_destroy(&b);
 		return;
 	}
-	(void)node_act_peer(n, node_next_hop(n, sender)->oin, PEER_MSG_RECEIPT, b);
+	(void)node_act_peer(n, hop, PEER_MSG_RECEIPT, b);
 }
 
 /* Refuse e: its audit record (the rule and mandate that decided, when a
@@ -114,7 +114,7 @@ refuse(struct node *n, const struct envelope *e, const char *from, int reason, c
 		buf_destroy(&b);
 		return;
 	}
-	receipt_queue(n, envelope_header(e)->sender, b);
+	receipt_queue(n, from, b);
 }
 
 /* May the node whose transport identity is `peer` hand us an envelope or
@@ -195,7 +195,7 @@ mandate_allows(struct node *n, const struct envelope_header *h, const char *to,
  * when it was (or the store cannot say: nothing is done, and the sender
  * sends again), 0 when (sender, msg_id) is new here. */
 static int
-answered_before(struct node *n, const struct envelope *e)
+answered_before(struct node *n, const struct envelope *e, const char *from)
 {
 	const struct envelope_header *h = envelope_header(e);
 	struct buf *stored = NULL;
@@ -207,7 +207,7 @@ answered_before(struct node *n, const struct envelope *e)
 	if ((r = store_inbox_receipt(n->store, h->sender, h->msg_id, &stored)) == 0) {
 		msgid_hex(h->msg_id, id);
 		log_debug("duplicate %s from %s: receipt sent again", id, h->sender);
-		receipt_queue(n, h->sender, stored);
+		receipt_queue(n, from, stored);
 		return 1;
 	}
 	if (r != KETEN_ENOTFOUND) {
@@ -231,7 +231,7 @@ deliver_here(struct node *n, struct envelope *e, const char *from, const uint8_t
 	char id[33];
 
 	msgid_hex(h->msg_id, id);
-	if (answered_before(n, e) != 0)
+	if (answered_before(n, e, from) != 0)
 		return;
 	/* The receiving node's check of the mandate the envelope names: it
 	 * covers sender, kind, this node and the purpose, now. */
@@ -384,7 +384,7 @@ inbound_flush(struct node *n)
 				buf_destroy(&rcpt[i]);
 				rcpt[i] = stored;
 			}
-			receipt_queue(n, rc->sender, rcpt[i]);
+			receipt_queue(n, rc->from, rcpt[i]);
 			rcpt[i] = NULL;
 			if (!dup) {
 				n->inbox_added++;
@@ -407,7 +407,7 @@ inbound_flush(struct node *n)
  * "not a recipient nor a relay". */
 static int
 relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t len,
-    const struct party *sender)
+    const struct party *sender, const char *from)
 {
 	const struct envelope_header *h = envelope_header(e);
 	struct mandate_decision dec;
@@ -465,7 +465,7 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
 				    h->sender, rp->oin, dec.text);
 			if (receipt_make(n, e, KETEN_RECEIPT_REFUSED, dec.reason, dec.text, rp->oin,
 			    &rb) == 0)
-				receipt_queue(n, h->sender, rb);
+				receipt_queue(n, from, rb);
 			continue;
 		}
 forward:
@@ -482,7 +482,7 @@ forward:
 			if (store_relay_receipt(n->store, h->sender, h->msg_id, rp->oin, &rc) == 0) {
 				log_debug("relay: %s for %s again: its receipt goes back again", id,
 				    rp->oin);
-				receipt_queue(n, h->sender, rc);
+				receipt_queue(n, from, rc);
 			} else {
 				log_debug("relay: %s for %s already queued", id, rp->oin);
 			}
@@ -550,14 +550,14 @@ envelope_in(struct node *n, const struct party *peer, const uint8_t *wire, size_
 	if (r != 0) {
 		/* a message answered before gets that answer again, also
 		 * once it has expired */
-		if (answered_before(n, e) == 0)
+		if (answered_before(n, e, from) == 0)
 			refuse(n, e, from, reason_for(r), keten_strerror(r), "envelope", NULL);
 		goto out;
 	}
 	for_me = envelope_check_recipient(e, n->oin) == 0;
 	if (for_me)
 		deliver_here(n, e, from, wire, len);
-	if (relay_forward(n, e, wire, len, sender) == 0 && !for_me)
+	if (relay_forward(n, e, wire, len, sender, from) == 0 && !for_me)
 		refuse(n, e, from, KETEN__V1__REASON__NOT_RECIPIENT, "this node is not a recipient or relay",
 		    "recipient", NULL);
 out:

@@ -576,17 +576,20 @@ node_next_hop(struct node *n, const struct party *to)
 {
 	const struct party *relay, *me;
 
-	if (to->via[0] != '\0' && strcmp(to->via, n->oin) != 0) {
+	/* this node is the relay that reaches `to` */
+	if (strcmp(to->via, n->oin) == 0)
+		return to;
+	/* A node behind a relay sends everything through it (the relay
+	 * forwards for a sender behind it, on to the recipient's own relay
+	 * if it has one); receipts come back the way the message went. */
+	me = directory_find(n->dir, n->oin);
+	if (me != NULL && me->via[0] != '\0' && strcmp(to->oin, me->via) != 0 &&
+	    (relay = directory_find(n->dir, me->via)) != NULL)
+		return relay;
+	if (to->via[0] != '\0') {
 		relay = directory_find(n->dir, to->via);
 		return relay ? relay : to;
 	}
-	/* A node behind a relay sends everything through it: the relay
-	 * forwards for a sender behind it, and the receipts come back the
-	 * way the message went (they are sent to this node's relay). */
-	me = directory_find(n->dir, n->oin);
-	if (to->via[0] == '\0' && me != NULL && me->via[0] != '\0' &&
-	    strcmp(to->oin, me->via) != 0 && (relay = directory_find(n->dir, me->via)) != NULL)
-		return relay;
 	return to;
 }
 
