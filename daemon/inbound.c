@@ -594,20 +594,16 @@ receipt_in(struct node *n, const struct party *peer, const uint8_t *body, size_t
 	}
 	/* A receipt on its way back through this relay: pass it towards the
 	 * original sender. */
-	{
-		char orig[21];
+	if (node_txn(n) == 0 &&
+	    store_relay_done(n->store, ri->msg_id, ri->issuer, ri->sender, body, len) == 0 &&
+	    (sender = directory_find(n->dir, ri->sender)) != NULL) {
+		struct buf *b = buf_new(len);
 
-		if (node_txn(n) == 0 &&
-		    store_relay_done(n->store, ri->msg_id, ri->issuer, body, len, orig) == 0 &&
-		    strcmp(orig, ri->sender) == 0 && (sender = directory_find(n->dir, orig)) != NULL) {
-			struct buf *b = buf_new(len);
-
-			if (b != NULL && buf_put(b, body, len) == 0)
-				(void)node_act_peer(n, node_next_hop(n, sender)->oin, PEER_MSG_RECEIPT, b);
-			else
-				buf_destroy(&b);
-			goto out;
-		}
+		if (b != NULL && buf_put(b, body, len) == 0)
+			(void)node_act_peer(n, node_next_hop(n, sender)->oin, PEER_MSG_RECEIPT, b);
+		else
+			buf_destroy(&b);
+		goto out;
 	}
 	log_warn("receipt by %s for %s is not for this node; dropped", ri->issuer, ri->sender);
 out:

@@ -148,7 +148,7 @@ enum stmt_id {
 	S_RELAY_EXPIRE, S_OUT_EXPIRING, S_RELAY_EXPIRING, S_NEXT_DUE, S_OUT_RCPT_GET, S_OUT_FINAL, S_OUT_MSG, S_OUT_RCPTS,
 	S_COUNTS, S_RELAY_COUNT, S_INBOX_COUNT, S_PEER_QUEUED,
 	S_IN_ADD, S_IN_RECEIPT, S_REFUSED_ADD, S_IN_LAST_SEQ, S_IN_MAX,
-	S_RELAY_ADD, S_RELAY_DUE, S_RELAY_MARK, S_RELAY_STATE, S_RELAY_FIND, S_RELAY_DONE,
+	S_RELAY_ADD, S_RELAY_DUE, S_RELAY_MARK, S_RELAY_STATE, S_RELAY_DONE,
 	S_RELAY_RECEIPT, S_OUT_WAKE, S_RELAY_WAKE, S_MANDATE_ADD, S_MANDATE_ALL,
 	S_AUDIT_PUT, S_AUDIT_ALL, S_AUDIT_TRIM,
 	S_CUR_GET, S_CUR_ADD, S_CUR_FETCH, S_CUR_FETCH_CASE, S_CUR_ACK, S_CUR_DEL,
@@ -234,8 +234,6 @@ static const char *const sql[S_COUNT] = {
 	[S_RELAY_MARK] = "UPDATE relay SET attempts = ?3, next_at = ?4"
 	    " WHERE msg_id = ?1 AND rcpt = ?2 AND state = 0",
 	[S_RELAY_STATE] = "SELECT state FROM relay WHERE msg_id = ?1 AND rcpt = ?2 LIMIT 1",
-	[S_RELAY_FIND] = "SELECT sender FROM relay WHERE msg_id = ?1 AND rcpt = ?2"
-	    " ORDER BY state = 0 DESC LIMIT 1",
 	[S_RELAY_DONE] = "UPDATE relay SET state = 1, env = NULL, receipt = ?4"
 	    " WHERE msg_id = ?1 AND rcpt = ?2 AND sender = ?3",
 	[S_RELAY_RECEIPT] = "SELECT receipt FROM relay WHERE msg_id = ?1 AND rcpt = ?2"
@@ -1731,34 +1729,23 @@ store_audit_trim(struct store *s, uint64_t synced)
 
 int
 store_relay_done(struct store *s, const uint8_t msg_id[16], const char *issuer,
-    const uint8_t *body, size_t len, char sender[21])
+    const char *sender, const uint8_t *body, size_t len)
 {
 	sqlite3_stmt *x;
-	char orig[STORE_OIN_MAX + 1];
-	const char *t;
 	int r;
 
 	if ((r = writable(s)) != 0)
 		return r;
-	if (msg_id == NULL || issuer == NULL || !bytes_ok(body, len) || sender == NULL)
+	if (msg_id == NULL || issuer == NULL || sender == NULL || !bytes_ok(body, len))
 		return KETEN_EINVAL;
-	x = q(s, S_RELAY_FIND);
-	bind_blob(x, 1, msg_id, 16);
-	bind_text(x, 2, issuer);
-	if ((r = one(s, x)) <= 0)
-		return r == 0 ? KETEN_ENOTFOUND : r;
-	t = (const char *)sqlite3_column_text(x, 0);
-	snprintf(orig, sizeof(orig), "%s", t ? t : "");
-	sqlite3_reset(x);
 	x = q(s, S_RELAY_DONE);
 	bind_blob(x, 1, msg_id, 16);
 	bind_text(x, 2, issuer);
-	bind_text(x, 3, orig);
+	bind_text(x, 3, sender);
 	bind_blob(x, 4, body, len);
 	if ((r = run(s, x)) != 0)
 		return r;
-	memcpy(sender, orig, sizeof(orig));
-	return 0;
+	return sqlite3_changes(s->db) > 0 ? 0 : KETEN_ENOTFOUND;
 }
 
 int

@@ -269,14 +269,13 @@ int store_relay_wake(struct store *st, const char *next_hop, uint64_t now);
 int store_relay_mark(struct store *st, const uint8_t msg_id[16], const char *rcpt,
     uint32_t attempts, uint64_t next_at);
 /* The receipt (1.. bytes) from issuer (the final recipient) for a relayed
- * message: the row is done, its envelope dropped and the receipt kept
- * (so that a duplicate envelope can be answered); *sender gets the
- * original sender to pass the receipt back to (STORE_OIN_MAX + 1 bytes).
- * A row still pending is preferred when msg_id was relayed for several
- * senders.  Repeating it is 0.  KETEN_ENOTFOUND when this node relayed no
- * such message to issuer. */
+ * message of sender (the receipt's, which its issuer signed): the row is
+ * done, its envelope dropped and the receipt kept (so that a duplicate
+ * envelope can be answered).  Repeating it is 0.  KETEN_ENOTFOUND when
+ * this node relayed no such message of sender to issuer (another sender's
+ * message under the same msg_id is not touched). */
 int store_relay_done(struct store *st, const uint8_t msg_id[16], const char *issuer,
-    const uint8_t *body, size_t len, char sender[21]);
+    const char *sender, const uint8_t *body, size_t len);
 /* The receipt of a relayed message, if it came back: a new buffer in
  * *out that the caller owns, or KETEN_ENOTFOUND (*out NULL). */
 int store_relay_receipt(struct store *st, const char *sender, const uint8_t msg_id[16],
