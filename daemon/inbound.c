@@ -190,7 +190,6 @@ mandate_allows(struct node *n, const struct envelope_header *h, const char *to,
 	return d->allow;
 }
 
-/* This node is a recipient. */
 /* A duplicate is answered with the receipt it got the first time: 1
  * when it was (or the store cannot say: nothing is done, and the sender
  * sends again), 0 when (sender, msg_id) is new here. */
@@ -217,6 +216,7 @@ answered_before(struct node *n, const struct envelope *e, const char *from)
 	return 0;
 }
 
+/* This node is a recipient. */
 static void
 deliver_here(struct node *n, struct envelope *e, const char *from, const uint8_t *wire,
     size_t len)
@@ -647,7 +647,7 @@ inbound_one(struct node *n)
 	/* and the connection's key must still be that party's: a reload
 	 * may have replaced it since the connection was admitted */
 	key = zmq_msg_gets(&f[1], ZAP_KEY_PROPERTY);
-	if (key == NULL || strlen(key) != 64 || hex_decode(key, pk, 32) != 0 ||
+	if (key == NULL || hex_decode(key, pk, 32) != 0 ||
 	    sodium_memcmp(pk, peer->curve_pk, 32) != 0) {
 		log_warn("transport: message from %s on a connection made with a CURVE key the "
 		    "directory no longer holds for it; dropped", peer->oin);

@@ -101,33 +101,22 @@ report(struct verify *v, int code, uint64_t index, size_t offset, const char *fm
 	v->problem(v->arg, code, index, offset, what);
 }
 
+/* Add [first, end) to *rs, joined to the last range when it follows on
+ * and has the same `at` (the PRUNE ranges of different records, which
+ * count only once a checkpoint covers their record, stay apart). */
 static int
-range_add(struct range **rs, size_t *n, uint64_t first, uint64_t end)
+range_add(struct range **rs, size_t *n, uint64_t first, uint64_t end, uint64_t at)
 {
 	struct range *grown;
 
-	if (*n > 0 && (*rs)[*n - 1].end == first) {
+	if (*n > 0 && (*rs)[*n - 1].end == first && (*rs)[*n - 1].at == at) {
 		(*rs)[*n - 1].end = end;
 		return 0;
 	}
 	if ((grown = realloc(*rs, (*n + 1) * sizeof(*grown))) == NULL)
 		return KETEN_ENOMEM;
 	*rs = grown;
-	(*rs)[(*n)++] = (struct range){ first, end, 0 };
-	return 0;
-}
-
-/* A PRUNE record's range, kept apart (not merged): it counts only once a
- * checkpoint covers the record itself (prune_check). */
-static int
-prune_add(struct verify *v, uint64_t first, uint64_t end, uint64_t at)
-{
-	struct range *grown;
-
-	if ((grown = realloc(v->prunes, (v->n_prunes + 1) * sizeof(*grown))) == NULL)
-		return KETEN_ENOMEM;
-	v->prunes = grown;
-	v->prunes[v->n_prunes++] = (struct range){ first, end, at };
+	(*rs)[(*n)++] = (struct range){ first, end, at };
 	return 0;
 }
 
@@ -237,7 +226,8 @@ check_record(struct verify *v, const struct auditlog_frame *f, uint64_t index)
 			return r;
 	}
 	if (rec->prune != NULL && rec->event == KETEN__V1__AUDIT_EVENT__EVENT_PRUNE) {
-		if ((r = prune_add(v, rec->prune->first, rec->prune->end, index)) != 0)
+		if ((r = range_add(&v->prunes, &v->n_prunes, rec->prune->first, rec->prune->end,
+		    index)) != 0)
 			return r;
 		v->rep->prune_records++;
 	}
@@ -465,7 +455,7 @@ auditlog_verify(const struct auditlog_file *f, const struct auditlog_trust *t,
 				    (unsigned long long)index);
 				break;
 			}
-			if ((r = range_add(&v.pruned, &v.n_pruned, index, index + 1)) != 0)
+			if ((r = range_add(&v.pruned, &v.n_pruned, index, index + 1, 0)) != 0)
 				goto out;
 			merkle_frontier_append(&v.tree, fr.payload + 8);
 			rep->pruned++;
