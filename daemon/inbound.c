@@ -388,7 +388,7 @@ inbound_flush(struct node *n)
 			rcpt[i] = NULL;
 			if (!dup) {
 				n->inbox_added++;
-				log_info("received %s %s from %s (case %s)", kind_name(rc->kind), id,
+				log_debug("received %s %s from %s (case %s)", kind_name(rc->kind), id,
 				    rc->sender, rc->case_ref);
 			}
 		} else if (r == 0) {

@@ -315,7 +315,7 @@ outbound_flush(struct node *n)
 		}
 		(void)staged_reply(n, s);
 		done++;
-		log_info("queued %s from %s", kind_name(envelope_header(s->e)->kind), s->local_name);
+		log_debug("queued %s from %s", kind_name(envelope_header(s->e)->kind), s->local_name);
 	}
 	for (size_t i = 0; i < n->nstaged; i++)
 		outbound_staged_clear(&n->staged[i]);
@@ -602,7 +602,7 @@ outbound_receipt(struct node *n, const struct party *from, const uint8_t *body, 
 	}
 	outbound_witness(n, ri);
 	if (state == KETEN__V1__DELIVERY_STATE__STATE_DELIVERED)
-		log_info("delivered %s to %s", id, from->oin);
+		log_debug("delivered %s to %s", id, from->oin);
 	else
 		log_warn("refused %s for %s by %s: %s (%s)", id, about, from->oin,
 		    reason_name(ri->reason), ri->reason_text);
