@@ -704,7 +704,8 @@ int
 store_open(const char *dir, int sync_full, struct store **out)
 {
 	struct store *s = NULL;
-	char path[4096];
+	char path[4096], autockpt[64];
+	long long page = 0;
 	int r, rc;
 
 	*out = NULL;
@@ -745,21 +746,37 @@ store_open(const char *dir, int sync_full, struct store **out)
 	}
 	sqlite3_extended_result_codes(s->db, 0);
 	sqlite3_busy_timeout(s->db, 5000);
+	/* 8 KiB pages for a new store (an existing one keeps its own): a
+	 * received message's row (envelope and receipt, about 2.6 KiB) took
+	 * a 4 KiB page to itself, and every byte of it is written twice, to
+	 * the WAL and at the checkpoint; three fit in 8 KiB (make bench,
+	 * A/B: 1.086x the saturated rate, 0.926x the CPU per message). */
+	if ((r = exec(s, "PRAGMA page_size = 8192")) != 0)
+		goto fail;
 	if ((r = check_integrity(s, path)) != 0)
 		goto fail;
 	if ((r = pragma_expect(s, "PRAGMA journal_mode = WAL", "wal", path)) != 0)
 		goto fail;
+	if ((r = pragma_int(s, "PRAGMA page_size", &page)) != 0)
+		goto fail;
+	if (page < 512 || page > 65536) {
+		open_fail("%s: page size %lld", path, page);
+		r = KETEN_EDB;
+		goto fail;
+	}
+	/* Checkpoint every 40 MiB of WAL rather than 4 MiB (SQLite's 1000
+	 * pages): the index pages a turn touches are copied to the database
+	 * once instead of again and again (+75% queued messages per second);
+	 * the WAL file is cut back to 64 MiB after a checkpoint. */
+	snprintf(autockpt, sizeof(autockpt), "PRAGMA wal_autocheckpoint = %lld",
+	    (40LL << 20) / page);
 	/* Each of these only sets a value; none can be wrong at this point
 	 * unless the database fails. */
 	if ((r = exec(s, sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")) ||
 	    (r = exec(s, "PRAGMA foreign_keys = ON")) ||
 	    /* deleted bytes are overwritten where that costs no extra I/O */
 	    (r = exec(s, "PRAGMA secure_delete = FAST")) ||
-	    /* Checkpoint every 10000 pages (40 MiB) rather than 1000: the
-	     * index pages a turn touches are copied to the database once
-	     * instead of again and again (+75% queued messages per second);
-	     * the WAL file is cut back to 64 MiB after a checkpoint. */
-	    (r = exec(s, "PRAGMA wal_autocheckpoint = 10000")) ||
+	    (r = exec(s, autockpt)) ||
 	    (r = exec(s, "PRAGMA journal_size_limit = 67108864")) ||
 	    (r = exec(s, "PRAGMA temp_store = MEMORY")) ||
 	    /* 16 MiB of page cache (negative: KiB), for the indexes of a busy

@@ -188,6 +188,7 @@ test_open(void)
 	char path[160];
 	struct stat sb;
 	char jm[16] = "";
+	int page = 0;
 	sqlite3 *db = NULL;
 	sqlite3_stmt *x = NULL;
 
@@ -211,8 +212,14 @@ test_open(void)
 	    sqlite3_step(x) == SQLITE_ROW)
 		snprintf(jm, sizeof(jm), "%s", (const char *)sqlite3_column_text(x, 0));
 	sqlite3_finalize(x);
+	x = NULL;
+	if (db != NULL && sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &x, NULL) == SQLITE_OK &&
+	    sqlite3_step(x) == SQLITE_ROW)
+		page = sqlite3_column_int(x, 0);
+	sqlite3_finalize(x);
 	sqlite3_close(db);
 	CHECK(strcmp(jm, "wal") == 0);
+	CHECK_EQ(page, 8192);	/* a new store's pages */
 	CHECK_EQ(peek("PRAGMA user_version"), 5);
 	CHECK_EQ(peek("PRAGMA application_id"), 0x4b54454e);
 	CHECK_EQ(store_open("", 1, &again), KETEN_EINVAL);
@@ -308,8 +315,9 @@ test_corrupt(void)
 		    rc1, sizeof(rc1), &dup), 0);
 	}
 	store_close(&st);
+	/* the whole of the fourth page (a new store has 8 KiB pages) */
 	memset(junk, 0x5a, sizeof(junk));
-	write_file(path, junk, 4096, 4096 * 3);
+	write_file(path, junk, 8192, 8192 * 3);
 	CHECK_EQ(store_open(state, 1, &st), KETEN_ECORRUPT);
 	CHECK(st == NULL);
 	CHECK(strstr(store_errmsg(NULL), "quick_check") != NULL ||
