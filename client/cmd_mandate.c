@@ -288,6 +288,8 @@ cmd_mandate_revoke(const struct cli_cmd *cmd, int argc, char **argv)
 	rv.effective_at = rv.issued_at;
 	if (at_s != NULL && cli_time_parse(at_s, &rv.effective_at) != 0)
 		return cli_usage_error(cmd, "--at %s: not a time", at_s);
+	if (rv.effective_at == 0)
+		return cli_usage_error(cmd, "--at %s: must be after 1970-01-01T00:00:00Z", at_s);
 	if (keten__v1__revocation__get_packed_size(&rv) > sizeof(p))
 		return cli_usage_error(cmd, "--reason: too long");
 	len = keten__v1__revocation__pack(&rv, p);

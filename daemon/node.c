@@ -84,7 +84,15 @@ mandate_item(void *arg, const char *what, int revocation, const uint8_t *p, size
 	uint8_t h[32];
 	int r;
 
-	if (err != 0) {
+	/* A revocation of a mandate not in this bundle: signed by a party of
+	 * the directory (ENOTFOUND comes after the signature check), so it
+	 * is kept like an accepted one, and the kept items, read after the
+	 * bundle, apply it to the mandate kept from an earlier bundle (or to
+	 * one that comes in a later bundle). */
+	if (err == KETEN_ENOTFOUND && revocation && ml->store != NULL) {
+		log_info("%s: %s is of a mandate not in this bundle: kept for the mandate kept "
+		    "from an earlier bundle, or one to come", ml->file, what);
+	} else if (err != 0) {
 		log_warn("%s: %s refused: %s (%s)", ml->file, what, keten_strerror(err),
 		    keten_errname(err));
 		return;
@@ -106,10 +114,11 @@ mandate_kept(void *arg, int revocation, const uint8_t *p, size_t n)
 	int r = revocation ? mandates_revoke(ml->reg, ml->dir, p, n) :
 	    mandates_add(ml->reg, ml->dir, p, n, NULL);
 
-	/* EEXIST: an item of the bundle under the same id came first */
+	/* EEXIST: an item of the bundle under the same id came first;
+	 * ENOTFOUND: a revocation whose mandate has not come yet */
 	if (r == 0)
 		ml->kept++;
-	else if (r != KETEN_EEXIST)
+	else if (r != KETEN_EEXIST && !(revocation && r == KETEN_ENOTFOUND))
 		ml->kept_refused++;
 }
 
@@ -121,12 +130,18 @@ static int
 mandates_load_file(const struct config *cfg, const struct directory *dir, struct node *n,
     struct mandates **out)
 {
-	struct store *store = n != NULL && node_txn(n) == 0 ? n->store : NULL;
+	struct store *store = n != NULL ? n->store : NULL;
 	struct mandate_load ml = { cfg->mandates, store, NULL, dir, 0, 0 };
 	struct buf *b = NULL;
 	size_t added = 0, refused = 0;
 	int r;
 
+	/* Without the kept items a revocation no longer in the bundle would
+	 * be lost: a store that cannot be read fails the load. */
+	if (n != NULL && (r = node_txn(n)) != 0) {
+		log_error("mandates: store: %s", keten_strerror(r));
+		return r;
+	}
 	if ((r = mandates_new(out)) != 0)
 		return r;
 	ml.reg = *out;
@@ -143,8 +158,12 @@ mandates_load_file(const struct config *cfg, const struct directory *dir, struct
 		return r;
 	}
 	buf_destroy(&b);
-	if (store != NULL)
-		(void)store_mandate_each(store, mandate_kept, &ml);
+	if (store != NULL && (r = store_mandate_each(store, mandate_kept, &ml)) != 0) {
+		log_error("mandates: cannot read the ones kept from earlier bundles: %s",
+		    keten_strerror(r));
+		mandates_destroy(out);
+		return r;
+	}
 	log_info("mandates: %zu verified from %s, %zu item(s) refused; %zu more kept from earlier "
 	    "bundles%s", added, cfg->mandates, refused, ml.kept,
 	    ml.kept_refused ? " (some kept ones no longer verify)" : "");

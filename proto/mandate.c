@@ -513,8 +513,10 @@ mandates_revoke(struct mandates *reg, const struct directory *dir, const uint8_t
 		r = KETEN_EVERSION;
 		goto out;
 	}
+	/* effective_at 0 (also what an encoder writes for a field left
+	 * out) is refused: it would read as "not revoked" */
 	if (!id_valid(pr->mandate_id) || !oin_valid(pr->issuer) ||
-	    !text_printable(pr->reason, TEXT_MAX)) {
+	    !text_printable(pr->reason, TEXT_MAX) || pr->effective_at == 0) {
 		r = KETEN_EMANDATE;
 		goto out;
 	}

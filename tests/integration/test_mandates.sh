@@ -238,4 +238,19 @@ id=$(send_ams)
 wait_for 10 refused_with amsterdam "$id" "$NGO" RELAY_NOT_PERMITTED &&
 	ok "... so a revocation cannot be undone by leaving it out of a bundle" ||
 	{ bad "kept revocation: $(reason_of amsterdam "$id" "$NGO")"; kt amsterdam status "$id"; }
+
+# A later bundle that holds only the revocation of a mandate the node kept
+# from an earlier one: the revocation takes effect.  (IND's own copy of
+# dev-ind-lso is not revoked; the relay's is.)
+id=$(send_ind CASE_EVENT "$NGO" lvv-lso case_event.json --mandate dev-ind-lso)
+[ ${#id} -eq 32 ] && ok "IND sends under dev-ind-lso" || bad "dev-ind-lso refused at IND: $id"
+: >"$B"
+keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-ind-lso --bundle "$B" >/dev/null
+kill -HUP "${NODE_PID[ind]}"
+wait_for 5 logged ind "is of a mandate not in this bundle: kept" || bad "IND reload with the revocation"
+expect_out "a later bundle's revocation of a mandate kept from an earlier one takes effect" \
+	"MANDATE_REVOKED" send_ind CASE_EVENT "$NGO" lvv-lso case_event.json --mandate dev-ind-lso
+expect_out "keten mandate revoke refuses a revocation at 0 (it would read as none)" "must be after" \
+	keten mandate revoke --key "$AKEY" --issuer "$AUTH" --id dev-ind-lso --at 1970-01-01T00:00:00Z \
+	--bundle "$B"
 finish

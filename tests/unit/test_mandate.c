@@ -331,6 +331,8 @@ test_revocation(void)
 	CHECK_EQ(revoke(reg, revocation("m-none", AUTH, T0, "authority")), KETEN_ENOTFOUND);
 	CHECK_EQ(revoke(reg, revocation("m-rev", IND, T0, "ind")), KETEN_EMANDATEISSUER);
 	CHECK_EQ(revoke(reg, revocation("m-rev", AUTH, T0, "ind")), KETEN_EMANDATESIG);
+	/* 0 would read as "not revoked" */
+	CHECK_EQ(revoke(reg, revocation("m-rev", AUTH, 0, "authority")), KETEN_EMANDATE);
 	/* effective in the future: allowed until then, refused from then on */
 	CHECK_EQ(revoke(reg, revocation("m-rev", AUTH, T0 + 1000, "authority")), 0);
 	CHECK_EQ(mandates_revoked_at(reg, "m-rev"), T0 + 1000);
