@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <zmq.h>
 
@@ -19,10 +20,50 @@
 struct keten_client {
 	void *ctx;
 	void *sock;
+	char *endpoint;
 	int timeout_ms;
 	uint64_t next_id;
 	char err[512];
 };
+
+/* Deadlines follow a clock that a step of the wall clock does not move. */
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A new socket to the node.  ZMQ_IMMEDIATE: a request is handed only to
+ * a connection that is up, never queued for one that is not (it would go
+ * out when the node comes back, after the call had given up on it). */
+static int
+sock_open(struct keten_client *c)
+{
+	int zero = 0, one = 1;
+	int64_t max = RESPONSE_MAX;
+
+	if ((c->sock = zmq_socket(c->ctx, ZMQ_DEALER)) == NULL ||
+	    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0 ||
+	    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) != 0 ||
+	    zmq_connect(c->sock, c->endpoint) != 0)
+		return KETEN_EIO;
+	return 0;
+}
+
+/* A call given up on: the socket goes, with anything it still holds, so
+ * that no request of it reaches the node later; the next call makes a
+ * new one. */
+static void
+sock_drop(struct keten_client *c)
+{
+	if (c->sock != NULL)
+		zmq_close(c->sock);
+	c->sock = NULL;
+}
 
 static int
 fail(struct keten_client *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -42,8 +83,6 @@ int
 keten_client_open(const char *endpoint, int timeout_ms, struct keten_client **out)
 {
 	struct keten_client *c;
-	int zero = 0;
-	int64_t max = RESPONSE_MAX;
 
 	*out = NULL;
 	if (endpoint == NULL || strncmp(endpoint, "ipc://", 6) != 0 || timeout_ms <= 0)
@@ -52,10 +91,11 @@ keten_client_open(const char *endpoint, int timeout_ms, struct keten_client **ou
 		return KETEN_ENOMEM;
 	c->timeout_ms = timeout_ms;
 	c->next_id = 1;
-	if ((c->ctx = zmq_ctx_new()) == NULL || (c->sock = zmq_socket(c->ctx, ZMQ_DEALER)) == NULL ||
-	    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-	    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) != 0 ||
-	    zmq_connect(c->sock, endpoint) != 0) {
+	if ((c->endpoint = strdup(endpoint)) == NULL) {
+		free(c);
+		return KETEN_ENOMEM;
+	}
+	if ((c->ctx = zmq_ctx_new()) == NULL || sock_open(c) != 0) {
 		keten_client_close(&c);
 		return KETEN_EIO;
 	}
@@ -70,10 +110,10 @@ keten_client_close(struct keten_client **cp)
 
 	if (cp == NULL || (c = *cp) == NULL)
 		return;
-	if (c->sock != NULL)
-		zmq_close(c->sock);
+	sock_drop(c);
 	if (c->ctx != NULL)
 		zmq_ctx_term(c->ctx);
+	free(c->endpoint);
 	free(c);
 	*cp = NULL;
 }
@@ -109,31 +149,74 @@ keten_client_call(struct keten_client *c, Keten__V1__LocalRequest *req,
 	if ((buf = malloc(len ? len : 1)) == NULL)
 		return fail(c, KETEN_ENOMEM, "out of memory");
 	keten__v1__local_request__pack(req, buf);
-	r = zmq_send(c->sock, buf, len, 0);
+	deadline = mono_ms() + (uint64_t)c->timeout_ms;
+	if (c->sock == NULL && sock_open(c) != 0) {
+		int e = errno;
+
+		free(buf);
+		sock_drop(c);
+		return fail(c, KETEN_EIO, "cannot connect to the node: %s", zmq_strerror(e));
+	}
+	/* Wait (within the time-out) for the connection to the node to be
+	 * up; the request is not sent without one. */
+	for (;;) {
+		zmq_pollitem_t it = { c->sock, 0, ZMQ_POLLOUT, 0 };
+		uint64_t now = mono_ms();
+
+		if (now >= deadline) {
+			free(buf);
+			sock_drop(c);
+			return fail(c, KETEN_EAGAIN, "not sent: no connection to the node at %s "
+			    "within %d ms", c->endpoint, c->timeout_ms);
+		}
+		if (zmq_poll(&it, 1, (long)(deadline - now)) < 0 && errno != EINTR) {
+			int e = errno;
+
+			free(buf);
+			sock_drop(c);
+			return fail(c, KETEN_EIO, "poll: %s", zmq_strerror(e));
+		}
+		if (it.revents & ZMQ_POLLOUT)
+			break;
+	}
+	r = zmq_send(c->sock, buf, len, ZMQ_DONTWAIT);
 	free(buf);
-	if (r < 0)
-		return fail(c, KETEN_EIO, "cannot send to the node: %s", zmq_strerror(errno));
-	deadline = clock_now_ms() + (uint64_t)c->timeout_ms;
+	if (r < 0) {
+		int e = errno;
+
+		sock_drop(c);
+		return fail(c, e == EAGAIN ? KETEN_EAGAIN : KETEN_EIO, "not sent to the node: %s",
+		    zmq_strerror(e));
+	}
 	for (;;) {
 		zmq_pollitem_t it = { c->sock, 0, ZMQ_POLLIN, 0 };
-		uint64_t now = clock_now_ms();
+		uint64_t now = mono_ms();
 		Keten__V1__LocalResponse *rs;
 		zmq_msg_t m;
 
-		if (now >= deadline)
-			return fail(c, KETEN_EAGAIN, "no answer from the node within %d ms",
-			    c->timeout_ms);
+		if (now >= deadline) {
+			sock_drop(c);
+			return fail(c, KETEN_EAGAIN, "sent, but no answer from the node within %d ms: "
+			    "whether it was carried out is not known", c->timeout_ms);
+		}
 		if (zmq_poll(&it, 1, (long)(deadline - now)) < 0) {
-			if (errno == EINTR)
-				return fail(c, KETEN_EAGAIN, "interrupted");
-			return fail(c, KETEN_EIO, "poll: %s", zmq_strerror(errno));
+			int e = errno;
+
+			sock_drop(c);
+			if (e == EINTR)
+				return fail(c, KETEN_EAGAIN, "interrupted after the request was sent: "
+				    "whether it was carried out is not known");
+			return fail(c, KETEN_EIO, "poll: %s", zmq_strerror(e));
 		}
 		if (!(it.revents & ZMQ_POLLIN))
 			continue;
 		zmq_msg_init(&m);
 		if (zmq_msg_recv(&m, c->sock, 0) < 0) {
+			int e = errno;
+
 			zmq_msg_close(&m);
-			return fail(c, KETEN_EIO, "receive: %s", zmq_strerror(errno));
+			sock_drop(c);
+			return fail(c, KETEN_EIO, "receive: %s", zmq_strerror(e));
 		}
 		rs = zmq_msg_more(&m) ? NULL :
 		    keten__v1__local_response__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));

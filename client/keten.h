@@ -13,6 +13,15 @@
  * sentence), KETEN_EAGAIN when no answer came in time, KETEN_EIO on a
  * socket error.  A client is used by one thread at a time.
  *
+ * Time-outs: a request is sent only over a connection that is up, and
+ * never queued for a node that is down.  KETEN_EAGAIN says which way it
+ * went: "not sent" (no connection within the time-out: nothing happened,
+ * call again), or sent without an answer in time or interrupted by a
+ * signal (it may or may not have been carried out: after a submit, the
+ * node's queue or the receiving side tells).  A call given up on is
+ * never sent again later: the library drops its connection, and the next
+ * call makes a new one.  Time-outs follow CLOCK_MONOTONIC.
+ *
  *	struct keten_client *c;
  *	uint8_t id[16];
  *	keten_client_open("ipc:///run/keten/case.sock", 5000, &c);
