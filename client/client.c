@@ -321,6 +321,13 @@ int
 keten_fetch(struct keten_client *c, const char *cursor, uint32_t max, uint32_t wait_ms,
     Keten__V1__LocalResponse **resp)
 {
+	return keten_fetch_after(c, cursor, 0, max, wait_ms, resp);
+}
+
+int
+keten_fetch_after(struct keten_client *c, const char *cursor, uint64_t after, uint32_t max,
+    uint32_t wait_ms, Keten__V1__LocalResponse **resp)
+{
 	Keten__V1__LocalRequest req;
 	Keten__V1__FetchRequest fr;
 	int saved = c->timeout_ms, r;
@@ -330,6 +337,7 @@ keten_fetch(struct keten_client *c, const char *cursor, uint32_t max, uint32_t w
 	fr.cursor = (char *)cursor;
 	fr.max = max;
 	fr.wait_ms = wait_ms;
+	fr.after = after;
 	req.op_case = KETEN__V1__LOCAL_REQUEST__OP_FETCH;
 	req.fetch = &fr;
 	/* the node may hold the answer for wait_ms */

@@ -257,24 +257,43 @@ on_signal(int sig)
 	stop_requested = 1;
 }
 
-/* One delivered message as a JSON line. */
-static void
+/* One delivered message as a JSON line; -1 (nothing printed) when it
+ * cannot be shown whole. */
+static int
 print_delivered(const Keten__V1__Delivered *d)
 {
-	char hex[33];
+	char hex[33], reply[33];
 	json_t *o, *pl;
 
 	hex_encode(d->msg_id.data, d->msg_id.len == 16 ? 16 : 0, hex);
-	pl = payload_to_json(d->kind, d->payload.data, d->payload.len);
+	if ((pl = payload_to_json(d->kind, d->payload.data, d->payload.len)) == NULL)
+		return -1;
 	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}",
 	    "id", (json_int_t)d->id, "msg_id", hex, "sender", d->sender,
 	    "kind", kind_name(d->kind) ? kind_name(d->kind) : "?", "case_ref", d->case_ref,
 	    "purpose", d->purpose, "mandate_id", d->mandate_id,
 	    "created_at", (json_int_t)d->created_at, "received_at", (json_int_t)d->received_at,
-	    "seq", (json_int_t)d->seq, "payload", pl ? pl : json_null());
+	    "seq", (json_int_t)d->seq, "payload", pl);
+	if (o == NULL)
+		return -1;
+	/* what the message answers (an ESCALATION_DECISION its request) and
+	 * its trace, when it has them */
+	if (d->in_reply_to.len == 16) {
+		hex_encode(d->in_reply_to.data, 16, reply);
+		if (json_object_set_new(o, "in_reply_to", json_string(reply)) != 0) {
+			json_decref(o);
+			return -1;
+		}
+	}
+	if (d->traceparent != NULL && d->traceparent[0] != '\0' &&
+	    json_object_set_new(o, "traceparent", json_string(d->traceparent)) != 0) {
+		json_decref(o);
+		return -1;
+	}
 	json_dumpf(o, stdout, JSON_COMPACT);
 	printf("\n");
 	json_decref(o);
+	return 0;
 }
 
 int
@@ -291,7 +310,7 @@ cmd_subscribe(const struct cli_cmd *cmd, int argc, char **argv)
 	};
 	struct keten_client *c = NULL;
 	uint32_t max = 64, wait = 0;
-	uint64_t last = 0;
+	uint64_t last = 0, printed;
 
 	if ((r = cli_parse(cmd, argc, argv, opts, &nops)) != 0)
 		return r;
@@ -325,12 +344,16 @@ cmd_subscribe(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	/* Without --ack the cursor stays where it is: each fetch asks for
+	 * what follows the last message printed. */
+	printed = last;
 	do {
 		Keten__V1__LocalResponse *resp = NULL;
 		uint64_t upto = 0;
 		size_t n;
+		int bad = 0;
 
-		if ((r = keten_fetch(c, cursor, max, wait, &resp)) != 0) {
+		if ((r = keten_fetch_after(c, cursor, printed, max, wait, &resp)) != 0) {
 			if (stop_requested)
 				break;
 			r = call_fail(cmd, c, r);
@@ -338,8 +361,19 @@ cmd_subscribe(const struct cli_cmd *cmd, int argc, char **argv)
 		}
 		n = resp->fetch->n_messages;
 		for (size_t i = 0; i < n; i++) {
-			print_delivered(resp->fetch->messages[i]);
-			upto = resp->fetch->messages[i]->id;
+			const Keten__V1__Delivered *d = resp->fetch->messages[i];
+			char hex[33];
+
+			if (print_delivered(d) != 0) {
+				/* Never skipped: the ones before it are acknowledged
+				 * (with --ack), it and the ones after are not. */
+				hex_encode(d->msg_id.data, d->msg_id.len == 16 ? 16 : 0, hex);
+				bad = cli_failf("%s: message %llu (msg_id %s from %s): cannot be shown "
+				    "as JSON; not acknowledged", cli_name(cmd),
+				    (unsigned long long)d->id, hex, d->sender);
+				break;
+			}
+			upto = d->id;
 		}
 		keten_response_free(&resp);
 		/* Acknowledged only once the lines are out of our hands. */
@@ -350,6 +384,12 @@ cmd_subscribe(const struct cli_cmd *cmd, int argc, char **argv)
 		}
 		if (ack && upto != 0 && (r = keten_ack(c, cursor, upto)) != 0) {
 			r = call_fail(cmd, c, r);
+			goto out;
+		}
+		if (upto != 0)
+			printed = upto;
+		if (bad != 0) {
+			r = bad;
 			goto out;
 		}
 		if (!follow && n < max)

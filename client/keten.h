@@ -73,9 +73,13 @@ int keten_submit(struct keten_client *c, const struct keten_submit *s, uint8_t m
 int keten_subscribe(struct keten_client *c, const char *cursor, const int *kinds, size_t n,
     const char *case_ref, uint64_t *last_acked);
 /* Messages after the cursor (at most max, waiting up to wait_ms for one);
- * *resp holds them in resp->fetch. */
+ * *resp holds them in resp->fetch.  Until they are acknowledged the same
+ * messages come again: keten_fetch_after() pages on past the last id a
+ * reader has (after), without acknowledging. */
 int keten_fetch(struct keten_client *c, const char *cursor, uint32_t max, uint32_t wait_ms,
     Keten__V1__LocalResponse **resp);
+int keten_fetch_after(struct keten_client *c, const char *cursor, uint64_t after, uint32_t max,
+    uint32_t wait_ms, Keten__V1__LocalResponse **resp);
 /* Acknowledge everything up to and including id. */
 int keten_ack(struct keten_client *c, const char *cursor, uint64_t id);
 int keten_unsubscribe(struct keten_client *c, const char *cursor);

@@ -56,6 +56,7 @@ struct waiter {
 	size_t rid_len;
 	uint64_t request_id;
 	char cursor[CURSOR_MAX + 1];
+	uint64_t after;
 	uint32_t max;
 	uint64_t deadline;
 };
@@ -565,7 +566,7 @@ fetch_acc_free(struct fetch_acc *a, size_t cap)
  * failed (and was answered with the error). */
 static int
 fetch_reply(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_t request_id,
-    const char *sysname, const char *cursor, uint32_t max, int reply_empty)
+    const char *sysname, const char *cursor, uint64_t after, uint32_t max, int reply_empty)
 {
 	struct fetch_acc a;
 	Keten__V1__LocalResponse resp;
@@ -590,7 +591,8 @@ fetch_reply(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_
 	for (int round = 0;; round++) {
 		a.passed = 0;
 		if ((r = node_txn(n)) == 0)
-			r = store_cursor_fetch(n->store, sysname, cursor, max, fetch_one, &a);
+			r = store_cursor_fetch(n->store, sysname, cursor, after, max, fetch_one,
+			    &a);
 		if (r == 0 && a.err == 0 && a.passed != 0)
 			r = store_cursor_ack(n->store, sysname, cursor, a.passed);
 		if (r != 0 || a.err != 0 || a.n_d > 0 || a.passed == 0 ||
@@ -640,7 +642,7 @@ op_fetch(struct req_ctx *c, const Keten__V1__FetchRequest *rq)
 		return;
 	}
 	got = fetch_reply(c->n, c->idx, c->rid, c->rid_len, c->request_id, c->sys->name,
-	    rq->cursor, max, rq->wait_ms == 0);
+	    rq->cursor, rq->after, max, rq->wait_ms == 0);
 	if (got != 0 || rq->wait_ms == 0)
 		return;
 	/* Nothing yet: wait for the inbox to grow, or the time to pass. */
@@ -661,6 +663,7 @@ op_fetch(struct req_ctx *c, const Keten__V1__FetchRequest *rq)
 	w->rid_len = c->rid_len;
 	w->request_id = c->request_id;
 	snprintf(w->cursor, sizeof(w->cursor), "%s", rq->cursor);
+	w->after = rq->after;
 	w->max = max;
 	w->deadline = clock_now_ms() + rq->wait_ms;
 }
@@ -978,7 +981,7 @@ local_answer_waiting(struct node *n, uint64_t now)
 
 		if (grew || timeout) {
 			int got = fetch_reply(n, w->idx, w->rid, w->rid_len, w->request_id,
-			    l->sys[w->idx].cfg->name, w->cursor, w->max, timeout);
+			    l->sys[w->idx].cfg->name, w->cursor, w->after, w->max, timeout);
 
 			if (got != 0 || timeout)
 				continue;	/* answered */

@@ -1826,8 +1826,8 @@ store_cursor_open(struct store *s, const char *local_system, const char *name, u
 }
 
 int
-store_cursor_fetch(struct store *s, const char *local_system, const char *name, size_t max,
-    store_inbox_fn *fn, void *arg)
+store_cursor_fetch(struct store *s, const char *local_system, const char *name,
+    uint64_t after, size_t max, store_inbox_fn *fn, void *arg)
 {
 	sqlite3_stmt *x = q(s, S_CUR_GET), *f;
 	const char *cref;
@@ -1841,7 +1841,10 @@ store_cursor_fetch(struct store *s, const char *local_system, const char *name, 
 	/* With a case filter, the (case_ref, id) index finds the rows
 	 * however far behind the cursor is. */
 	f = q(s, cref != NULL && cref[0] != '\0' ? S_CUR_FETCH_CASE : S_CUR_FETCH);
-	sqlite3_bind_int64(f, 1, sqlite3_column_int64(x, 2));
+	if (after > INT64_MAX)
+		after = INT64_MAX;
+	sqlite3_bind_int64(f, 1, sqlite3_column_int64(x, 2) > (sqlite3_int64)after ?
+	    sqlite3_column_int64(x, 2) : (sqlite3_int64)after);
 	sqlite3_bind_int64(f, 2, sqlite3_column_int64(x, 0));
 	sqlite3_bind_int64(f, 3, (sqlite3_int64)(max > INT64_MAX ? INT64_MAX : max));
 	if (cref != NULL && cref[0] != '\0')

@@ -299,11 +299,11 @@ int store_cursor_open(struct store *st, const char *local_system, const char *na
 typedef int store_inbox_fn(void *arg, uint64_t id, const char *sender, const uint8_t *msg_id,
     int kind, const char *case_ref, uint64_t seq, uint64_t received_at, const uint8_t *env,
     size_t len);
-/* Inbox rows after the cursor's last acknowledged id that match its
- * filters, ascending id, at most max.  Read only: the cursor moves with
+/* Inbox rows after the cursor's last acknowledged id (and after after)
+ * that match its filters, ascending id, at most max.  Read only: the cursor moves with
  * store_cursor_ack().  KETEN_ECURSOR when there is no such cursor. */
-int store_cursor_fetch(struct store *st, const char *local_system, const char *name, size_t max,
-    store_inbox_fn *fn, void *arg);
+int store_cursor_fetch(struct store *st, const char *local_system, const char *name,
+    uint64_t after, size_t max, store_inbox_fn *fn, void *arg);
 /* Everything up to and including id is acknowledged.  An id at or below
  * the cursor's is a no-op (0); one beyond the highest inbox id is
  * KETEN_EINVAL; KETEN_ECURSOR when there is no such cursor. */

@@ -157,50 +157,6 @@ token_ok(const char *s, size_t max)
 	return n > 0;
 }
 
-/* 1 if s is well-formed UTF-8 (no overlong forms, surrogates or code
- * points past U+10FFFF) without control characters (C0, DEL, C1): a name
- * is shown in tables and logs and must not be able to move the cursor. */
-static int
-utf8_text_ok(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	while (*s != '\0') {
-		uint32_t cp;
-		size_t more;
-
-		if (*s < 0x80) {
-			if (*s < 0x20 || *s == 0x7f)
-				return 0;
-			s++;
-			continue;
-		}
-		if (*s >= 0xc2 && *s <= 0xdf) {
-			cp = *s & 0x1f;
-			more = 1;
-		} else if (*s >= 0xe0 && *s <= 0xef) {
-			cp = *s & 0x0f;
-			more = 2;
-		} else if (*s >= 0xf0 && *s <= 0xf4) {
-			cp = *s & 0x07;
-			more = 3;
-		} else {
-			return 0;
-		}
-		s++;
-		for (size_t i = 0; i < more; i++, s++) {
-			if ((*s & 0xc0) != 0x80)
-				return 0;	/* also stops at the NUL */
-			cp = cp << 6 | (*s & 0x3f);
-		}
-		if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-		    (cp >= 0x80 && cp <= 0x9f))
-			return 0;
-	}
-	return 1;
-}
-
 /* A ZeroMQ endpoint keten connects to: tcp:// or ipc:// and something
  * after it, printable ASCII without spaces. */
 static int
@@ -248,7 +204,7 @@ party_check(const Keten__V1__Party *p, size_t i, struct diag *dg, size_t *size)
 	if (name_len > NAME_MAX_LEN)
 		return diag_fail(dg, KETEN_EDIRPARTY,
 		    "parties[%zu].name: longer than %d bytes", i, NAME_MAX_LEN);
-	if (!utf8_text_ok(p->name))
+	if (!utf8_ok(p->name, 1))
 		return diag_fail(dg, KETEN_EDIRPARTY,
 		    "parties[%zu].name: not UTF-8 text without control characters", i);
 	if (p->n_roles == 0)

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "payload.h"
 #include "payload.pb-c.h"
+#include "util.h"
 
 #define JSON_MAX_DEPTH 16
 
@@ -75,6 +76,23 @@ message_clean(const ProtobufCMessage *m, int depth, struct payload_subjects *sub
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		const char *base = (const char *)m;
 
+		if (f->type == PROTOBUF_C_TYPE_STRING) {
+			/* text the receiving system reads as UTF-8 (JSON) */
+			if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+				size_t n = *(const size_t *)(base + f->quantifier_offset);
+				char *const *arr = *(char *const *const *)(base + f->offset);
+
+				for (size_t k = 0; k < n; k++)
+					if (arr[k] != NULL && !utf8_ok(arr[k], 0))
+						return 0;
+			} else {
+				const char *s = *(char *const *)(base + f->offset);
+
+				if (s != NULL && !utf8_ok(s, 0))
+					return 0;
+			}
+			continue;
+		}
 		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
 			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -474,8 +492,15 @@ message_to_json(const ProtobufCMessage *m, int depth)
 			if (n == 0)
 				continue;
 			v = json_array();
-			for (size_t k = 0; k < n; k++)
-				json_array_append_new(v, scalar_to_json(f, arr + k * field_size(f), depth));
+			for (size_t k = 0; v != NULL && k < n; k++) {
+				json_t *e = scalar_to_json(f, arr + k * field_size(f), depth);
+
+				/* an element that cannot be shown fails the whole */
+				if (e == NULL || json_array_append_new(v, e) != 0) {
+					json_decref(v);
+					v = NULL;
+				}
+			}
 		} else {
 			if (is_default(f, base + f->offset))
 				continue;

@@ -177,3 +177,44 @@ array_room(void *arr, size_t n, size_t *cap, size_t size, size_t first)
 	*cap = c;
 	return 0;
 }
+
+int
+utf8_ok(const char *str, int text)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s != '\0') {
+		uint32_t cp;
+		size_t more;
+
+		if (*s < 0x80) {
+			if (text && (*s < 0x20 || *s == 0x7f))
+				return 0;
+			s++;
+			continue;
+		}
+		if (*s >= 0xc2 && *s <= 0xdf) {
+			cp = *s & 0x1f;
+			more = 1;
+		} else if (*s >= 0xe0 && *s <= 0xef) {
+			cp = *s & 0x0f;
+			more = 2;
+		} else if (*s >= 0xf0 && *s <= 0xf4) {
+			cp = *s & 0x07;
+			more = 3;
+		} else {
+			return 0;
+		}
+		s++;
+		for (size_t i = 0; i < more; i++, s++) {
+			if ((*s & 0xc0) != 0x80)
+				return 0;	/* also stops at the NUL */
+			cp = cp << 6 | (*s & 0x3f);
+		}
+		if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+		    (text && cp >= 0x80 && cp <= 0x9f))
+			return 0;
+	}
+	return 1;
+}

@@ -43,6 +43,12 @@ be64_store(uint8_t *p, uint64_t v)
 
 uint64_t clock_now_ms(void);
 
+/* 1 if s is well-formed UTF-8 (no overlong forms, surrogates or code
+ * points past U+10FFFF); with text, also without control characters (C0,
+ * DEL, C1): a name is shown in tables and logs and must not be able to
+ * move the cursor. */
+int utf8_ok(const char *s, int text);
+
 /* Write 2*n lowercase hex digits and a NUL to out (size >= 2*n+1). */
 void hex_encode(const uint8_t *p, size_t n, char *out);
 /* Decode exactly n bytes from a string of exactly 2*n hex digits.

@@ -64,6 +64,27 @@ cat "$T/r1.jsonl" "$T/r2.jsonl" | grep '"case_ref":"C-4"' | grep -o '"msg_id":"[
 sed 's/.*/"msg_id":"&"/' "$T/ids4" | sort >"$T/want"
 cmp -s "$T/got" "$T/want" && ok "after a restart the subscriber gets each message once" || { bad "resume"; diff "$T/got" "$T/want"; }
 
+# A reader that does not acknowledge pages through once, and reads the
+# same again next time; the lines carry what a message answers and its trace.
+first=$(head -1 "$T/ids4")
+tp=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+for i in 1 2 3; do kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-6 --purpose lvv-intake \
+	--reply-to "$first" --trace "$tp" "$EX/dossier.json" >>"$T/ids6"; done
+for i in $(cat "$T/ids6"); do wait_for 10 delivered ind "$i" "$AMS" || bad "C-6 $i not delivered"; done
+KETEN_SOCKET=$(sock_of amsterdam) timeout 20 "${KETEN_BIN:-$top/build/bin}/keten" subscribe --cursor peek --case C-6 --max 1 \
+	>"$T/p1.jsonl" 2>&1
+rc=$?
+KETEN_SOCKET=$(sock_of amsterdam) timeout 20 "${KETEN_BIN:-$top/build/bin}/keten" subscribe --cursor peek --case C-6 --max 1 \
+	>"$T/p2.jsonl" 2>&1
+[ $rc = 0 ] && [ "$(grep -o '"msg_id":"[0-9a-f]*"' "$T/p1.jsonl" | sort -u | wc -l)" = 3 ] &&
+	[ "$(wc -l <"$T/p1.jsonl")" = 3 ] &&
+	ok "subscribe without --ack prints each waiting message once and ends" ||
+	{ bad "subscribe without --ack (rc $rc)"; head -c 600 "$T/p1.jsonl"; }
+cmp -s "$T/p1.jsonl" "$T/p2.jsonl" && ok "... and, not acknowledged, the same ones again the next time" ||
+	bad "not the same messages again"
+grep -q "\"in_reply_to\":\"$first\"" "$T/p1.jsonl" && grep -q "\"traceparent\":\"$tp\"" "$T/p1.jsonl" &&
+	ok "a line carries in_reply_to and traceparent" || { bad "no in_reply_to or traceparent"; head -1 "$T/p1.jsonl"; }
+
 # Refusals at the origin, with clear errors.
 expect_out "an unknown recipient is refused" "not in the directory" \
 	kt ind send --kind DOSSIER_DELIVERY --to 00000009999999990000 --case C-5 --purpose p "$EX/dossier.json"

@@ -10,6 +10,7 @@
 #include "envelope.pb-c.h"
 #include "err.h"
 #include "payload.h"
+#include "payload.pb-c.h"
 #include "tap.h"
 
 static const char *const dossier_json =
@@ -102,12 +103,47 @@ test_errors(void)
 	CHECK(payload_to_json(KETEN__V1__KIND__CASE_EVENT, (const uint8_t *)"\xff", 1) == NULL);
 }
 
+/* Text that is not UTF-8 (a system writing Windows-1252, say) is refused
+ * where a payload is checked, in a field or in a list: the receiving
+ * system could not be shown it. */
+static void
+test_not_utf8(void)
+{
+	static const char *const names[] = { "T\xfcR", "Mu\xcc\x88ller \xe2\x82", "\xc0\xaf",
+	    "\xed\xa0\x80" };
+	Keten__V1__DossierDelivery dd = KETEN__V1__DOSSIER_DELIVERY__INIT;
+	Keten__V1__Person pe = KETEN__V1__PERSON__INIT;
+	char *nat[3] = { "NLD", NULL, "SYR" };
+	uint8_t buf[512];
+	size_t n;
+
+	dd.person = &pe;
+	pe.v_number = "1234567890";
+	pe.family_name = "M\xc3\xbcller";	/* UTF-8 */
+	n = keten__v1__dossier_delivery__pack(&dd, buf);
+	CHECK_EQ(payload_validate(KETEN__V1__KIND__DOSSIER_DELIVERY, buf, n), 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		pe.family_name = (char *)names[i];
+		n = keten__v1__dossier_delivery__pack(&dd, buf);
+		CHECK_EQ(payload_validate(KETEN__V1__KIND__DOSSIER_DELIVERY, buf, n), KETEN_EPARSE);
+	}
+	pe.family_name = "Voorbeeld";
+	nat[1] = "T\xfcR";
+	pe.nationalities = nat;
+	pe.n_nationalities = 3;
+	n = keten__v1__dossier_delivery__pack(&dd, buf);
+	CHECK_EQ(payload_validate(KETEN__V1__KIND__DOSSIER_DELIVERY, buf, n), KETEN_EPARSE);
+	/* nor is it shown: no element left out of a list */
+	CHECK(payload_to_json(KETEN__V1__KIND__DOSSIER_DELIVERY, buf, n) == NULL);
+}
+
 int
 main(void)
 {
 	static const struct tap_test tests[] = {
 		{ "payload_json_roundtrip_every_kind", test_roundtrip_every_kind },
 		{ "payload_json_errors_name_the_field", test_errors },
+		{ "text that is not UTF-8 is refused, in a field and in a list", test_not_utf8 },
 		{ NULL, NULL },
 	};
 

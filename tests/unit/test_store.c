@@ -1041,7 +1041,7 @@ test_cursor(void)
 	uint64_t last = 99;
 
 	inbox_fill(st);
-	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 10, got_fn, &g), KETEN_ECURSOR);
+	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 0, 10, got_fn, &g), KETEN_ECURSOR);
 	CHECK_EQ(store_cursor_open(st, "zs", "c1", 1u << 1 | 1u << 5, "", &last), 0);
 	CHECK_EQ(last, 0);
 	CHECK_EQ(store_cursor_open(st, "zs", "c1", 1u << 1 | 1u << 5, "", &last), 0);	/* reopen */
@@ -1052,25 +1052,25 @@ test_cursor(void)
 	CHECK_EQ(store_cursor_open(st, "other", "c1", 1u << 5, "a", &last), 0);
 	/* kinds 1 and 5: ids 1 3 4 5 6 */
 	memset(&g, 0, sizeof(g));
-	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 10, got_fn, &g), 0);
+	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 0, 10, got_fn, &g), 0);
 	CHECK_EQ(g.n, 5);
 	CHECK(g.id[0] == 1 && g.id[1] == 3 && g.id[2] == 4 && g.id[3] == 5 && g.id[4] == 6);
 	memset(&g, 0, sizeof(g));
-	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 2, got_fn, &g), 0);
+	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 0, 2, got_fn, &g), 0);
 	CHECK_EQ(g.n, 2);
 	CHECK_EQ(g.id[1], 3);
 	memset(&g, 0, sizeof(g));
 	g.stop = 1;
-	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 10, got_fn, &g), 77);
+	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 0, 10, got_fn, &g), 77);
 	/* kind 5, case a: ids 4 6 */
 	memset(&g, 0, sizeof(g));
-	CHECK_EQ(store_cursor_fetch(st, "other", "c1", 10, got_fn, &g), 0);
+	CHECK_EQ(store_cursor_fetch(st, "other", "c1", 0, 10, got_fn, &g), 0);
 	CHECK_EQ(g.n, 2);
 	CHECK(g.id[0] == 4 && g.id[1] == 6 && g.kind[0] == 5 && strcmp(g.case_ref[1], "a") == 0);
 	/* ack: forward only, not past the inbox */
 	CHECK_EQ(store_cursor_ack(st, "zs", "c1", 3), 0);
 	memset(&g, 0, sizeof(g));
-	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 10, got_fn, &g), 0);
+	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 0, 10, got_fn, &g), 0);
 	CHECK_EQ(g.n, 3);
 	CHECK_EQ(g.id[0], 4);
 	CHECK_EQ(store_cursor_ack(st, "zs", "c1", 1), 0);	/* below: no-op */
@@ -1086,21 +1086,21 @@ test_cursor(void)
 	CHECK_EQ(store_cursor_open(st, "zs", "c1", 1u << 1 | 1u << 5, "", &last), 0);
 	CHECK_EQ(last, 5);
 	memset(&g, 0, sizeof(g));
-	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 10, got_fn, &g), 0);
+	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 0, 10, got_fn, &g), 0);
 	CHECK_EQ(g.n, 1);
 	CHECK_EQ(g.id[0], 6);
 	CHECK_EQ(store_cursor_ack(st, "zs", "c1", 6), 0);
 	memset(&g, 0, sizeof(g));
-	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 10, got_fn, &g), 0);
+	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 0, 10, got_fn, &g), 0);
 	CHECK_EQ(g.n, 0);
 	/* delete; then it can be made with other filters */
 	CHECK_EQ(store_cursor_delete(st, "zs", "c1"), 0);
 	CHECK_EQ(store_cursor_delete(st, "zs", "c1"), KETEN_ECURSOR);
-	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 10, got_fn, &g), KETEN_ECURSOR);
+	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 0, 10, got_fn, &g), KETEN_ECURSOR);
 	CHECK_EQ(store_cursor_open(st, "zs", "c1", 1u << 2, "b", &last), 0);
 	CHECK_EQ(last, 0);
 	memset(&g, 0, sizeof(g));
-	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 10, got_fn, &g), 0);
+	CHECK_EQ(store_cursor_fetch(st, "zs", "c1", 0, 10, got_fn, &g), 0);
 	CHECK_EQ(g.n, 1);
 	CHECK_EQ(g.id[0], 2);
 	CHECK_EQ(store_cursor_open(st, "other", "c1", 1u << 5, "a", &last), 0);	/* untouched */
