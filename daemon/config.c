@@ -922,6 +922,15 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 		    path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
+	/* Read by root, it chooses the account root becomes: only root may
+	 * write it then (not the node's own account, which could otherwise
+	 * make the next start become any other). */
+	if (geteuid() == 0 && (st.st_uid != 0 || (st.st_mode & S_IWGRP))) {
+		snprintf(err, errlen, "%s: read as root, it must be owned by root and not writable "
+		    "by its group (owner uid %u, mode %04o)", path, (unsigned)st.st_uid,
+		    (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
 	if ((text = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		r = KETEN_ENOMEM;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,19 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Until the node's loop reads them (signalfd), SIGHUP, SIGTERM and
+	 * SIGINT wait: a reload asked for while the node starts would kill
+	 * it otherwise (SIGHUP's default), and systemd would not restart a
+	 * clean-looking exit.  Threads made later inherit the mask. */
+	if (!check) {
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGHUP);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+	}
 	log_init("ketend", LOG_LEVEL_INFO, 0);
 	/* Random bytes from libsodium's ChaCha20 generator, seeded from
 	 * getrandom(2) and stirred again after a fork: nonces and ids cost
@@ -119,8 +133,9 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
+	/* ketend -n answers whoever runs it: on standard error */
 	log_init("ketend", verbose ? LOG_LEVEL_DEBUG : (enum log_level)cfg->log_level,
-	    cfg->use_syslog);
+	    cfg->use_syslog && !check);
 	if (drop_privileges(cfg) != 0) {
 		config_destroy(&cfg);
 		return 1;

@@ -167,6 +167,11 @@ sed -i 's/^log_level = info$/log_level = info\nthis is not a key/' "$T/bad.conf"
 line=$(grep -n "this is not a key" "$T/bad.conf" | cut -d: -f1)
 expect_out "a bad configuration line is named by file and line" "$T/bad.conf:$line" ketend -n -c "$T/bad.conf"
 expect_rc 1 "... and ketend -n fails" ketend -n -c "$T/bad.conf"
+sed -i 's/^this is not a key$/syslog = yes/' "$T/bad.conf"
+chmod 0644 "$NET/parties/amsterdam/seal.key"
+expect_out "ketend -n tells its answer on standard error, also with syslog = yes" \
+	"accessible by group or others" ketend -n -c "$T/bad.conf"
+chmod 0600 "$NET/parties/amsterdam/seal.key"
 
 # --- SIGHUP: a new directory without the escalation table --------------
 python3 - "$NET/directory.json" "$ESC" <<'EOF'

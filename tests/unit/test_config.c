@@ -831,6 +831,20 @@ test_files(void)
 	snprintf(want, sizeof(want), "%s: writable by others (mode 0666); chmod o-w", path);
 	CHECK(strcmp(err, want) == 0);
 	CHECK(chmod(path, 0664) == 0);
+	if (geteuid() == 0) {
+		/* read as root: only root may write it (the node's own
+		 * account could otherwise choose the account of the next
+		 * start) */
+		CHECK_EQ(config_load(path, &c, err, sizeof(err)), KETEN_ECONFIG);
+		CHECK(strstr(err, "must be owned by root and not writable by its group") != NULL);
+		CHECK(chmod(path, 0644) == 0);
+		CHECK_EQ(config_load(path, &c, err, sizeof(err)), 0);
+		config_destroy(&c);
+		CHECK(chown(path, 65534, 0) == 0);
+		CHECK_EQ(config_load(path, &c, err, sizeof(err)), KETEN_ECONFIG);
+		CHECK(strstr(err, "owner uid 65534") != NULL);
+		CHECK(chown(path, 0, 0) == 0);
+	}
 	CHECK_EQ(config_load(path, &c, err, sizeof(err)), 0);
 	config_destroy(&c);
 
