@@ -244,6 +244,38 @@ links_open(struct node *n)
 	}
 }
 
+/* A directory replaces the one this node accepted before (kept in its
+ * store, across restarts) only with a higher serial, or the same serial
+ * and the same content: a validly signed older one would bring back
+ * parties and keys the authority took out.  0, KETEN_EDIRSTALE (logged)
+ * or a store error. */
+static int
+trust_check(struct store *st, const struct directory *dir, const char *when)
+{
+	uint8_t digest[32];
+	uint64_t serial = 0;
+	int r = store_trust_get(st, &serial, digest);
+
+	if (r < 0) {
+		log_error("%s: store: %s", when, keten_strerror(r));
+		return r;
+	}
+	if (r == 1 && directory_serial(dir) < serial) {
+		log_error("%s: directory serial %llu is older than serial %llu, which this node "
+		    "accepted before; refused", when, (unsigned long long)directory_serial(dir),
+		    (unsigned long long)serial);
+		return KETEN_EDIRSTALE;
+	}
+	if (r == 1 && directory_serial(dir) == serial &&
+	    memcmp(digest, directory_digest(dir), 32) != 0) {
+		log_error("%s: directory serial %llu differs from the serial %llu this node "
+		    "accepted before; refused", when, (unsigned long long)serial,
+		    (unsigned long long)serial);
+		return KETEN_EDIRSTALE;
+	}
+	return 0;
+}
+
 /* SIGHUP: load the directory again; keep the old one if the new one
  * does not verify. */
 static void
@@ -262,8 +294,8 @@ node_reload(struct node *n)
 		    (unsigned long long)directory_serial(n->dir));
 		return;
 	}
-	if (self_check(n->cfg, n->keys, dir) != 0 ||
-	    directory_serial(dir) < directory_serial(n->dir)) {
+	if (self_check(n->cfg, n->keys, dir) != 0 || node_txn(n) != 0 ||
+	    trust_check(n->store, dir, "reload") != 0) {
 		log_error("reload: new directory refused; keeping serial %llu",
 		    (unsigned long long)directory_serial(n->dir));
 		node_audit_config(n, KETEN__V1__DECISION__DECISION_DENY,
@@ -277,7 +309,9 @@ node_reload(struct node *n)
 	/* The mandates are verified again against the new directory (a
 	 * party or authority may have left it); a bundle that cannot be read
 	 * keeps the old directory and mandates both. */
-	if (mandates_load_file(n->cfg, dir, n, &reg) != 0) {
+	if (mandates_load_file(n->cfg, dir, n, &reg) != 0 ||
+	    store_trust_set(n->store, directory_serial(dir), directory_digest(dir)) != 0) {
+		mandates_destroy(&reg);
 		log_error("reload: keeping directory serial %llu and its mandates",
 		    (unsigned long long)directory_serial(n->dir));
 		node_audit_config(n, KETEN__V1__DECISION__DECISION_DENY,
@@ -395,6 +429,9 @@ node_new(struct config *cfg, struct node **out)
 		    (unsigned long long)cfg->max_store_size, keten_strerror(r));
 		goto fail;
 	}
+	if ((r = trust_check(n->store, n->dir, cfg->directory)) != 0 ||
+	    (r = store_trust_set(n->store, directory_serial(n->dir), directory_digest(n->dir))) != 0)
+		goto fail;
 	if ((r = mandates_load_file(cfg, n->dir, n, &n->mandates)) != 0)
 		goto fail;
 	if ((n->note = buf_new(4096)) == NULL) {

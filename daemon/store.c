@@ -138,6 +138,10 @@ static const char *const migration[] = {
 	/* 4 -> 5: the frames LZ4-compressed, len their size before; a row
 	 * without len holds them as they are */
 	"ALTER TABLE audit_frames ADD COLUMN len INTEGER;",
+	/* 5 -> 6: the directory this node accepted last (serial and digest),
+	 * so that no start or reload goes back to an older one */
+	"CREATE TABLE trust(id INTEGER PRIMARY KEY CHECK (id = 1), serial INTEGER NOT NULL,"
+	"  digest BLOB NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migration) / sizeof(migration[0])))
 
@@ -151,6 +155,7 @@ enum stmt_id {
 	S_RELAY_ADD, S_RELAY_DUE, S_RELAY_MARK, S_RELAY_STATE, S_RELAY_DONE,
 	S_RELAY_RECEIPT, S_OUT_WAKE, S_RELAY_WAKE, S_MANDATE_ADD, S_MANDATE_ALL,
 	S_AUDIT_PUT, S_AUDIT_ALL, S_AUDIT_TRIM,
+	S_TRUST_GET, S_TRUST_SET,
 	S_CUR_GET, S_CUR_ADD, S_CUR_FETCH, S_CUR_FETCH_CASE, S_CUR_ACK, S_CUR_DEL,
 	S_COUNT
 };
@@ -226,6 +231,9 @@ static const char *const sql[S_COUNT] = {
 	[S_OUT_WAKE] = "UPDATE outbox_rcpt SET next_at = ?2 WHERE rcpt = ?1 AND state IN (1, 2)",
 	[S_MANDATE_ADD] = "INSERT INTO mandate_item(hash, revocation, body, seen_at)"
 	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(hash) DO NOTHING",
+	[S_TRUST_GET] = "SELECT serial, digest FROM trust WHERE id = 1",
+	[S_TRUST_SET] = "INSERT INTO trust(id, serial, digest) VALUES (1, ?1, ?2)"
+	    " ON CONFLICT(id) DO UPDATE SET serial = excluded.serial, digest = excluded.digest",
 	[S_MANDATE_ALL] = "SELECT revocation, body FROM mandate_item ORDER BY revocation, rowid",
 	[S_AUDIT_PUT] = "INSERT INTO audit_frames(off, frames, len) VALUES (?1, ?2, ?3)",
 	[S_AUDIT_ALL] = "SELECT off, frames, len FROM audit_frames ORDER BY off",
@@ -1644,6 +1652,40 @@ store_mandate_add(struct store *s, const uint8_t hash[32], int revocation, const
 	sqlite3_bind_int(x, 2, revocation != 0);
 	bind_blob(x, 3, body, len);
 	bind_u64(x, 4, now);
+	return run(s, x);
+}
+
+int
+store_trust_get(struct store *s, uint64_t *serial, uint8_t digest[32])
+{
+	sqlite3_stmt *x = q(s, S_TRUST_GET);
+	int r;
+
+	if ((r = one(s, x)) != 1)
+		return r;
+	if (sqlite3_column_bytes(x, 1) != 32 || sqlite3_column_int64(x, 0) < 0) {
+		sqlite3_reset(x);
+		return KETEN_ECORRUPT;
+	}
+	*serial = (uint64_t)sqlite3_column_int64(x, 0);
+	memcpy(digest, sqlite3_column_blob(x, 1), 32);
+	sqlite3_reset(x);
+	return 1;
+}
+
+int
+store_trust_set(struct store *s, uint64_t serial, const uint8_t digest[32])
+{
+	sqlite3_stmt *x;
+	int r;
+
+	if ((r = writable(s)) != 0)
+		return r;
+	if (digest == NULL || serial > INT64_MAX)
+		return KETEN_EINVAL;
+	x = q(s, S_TRUST_SET);
+	bind_u64(x, 1, serial);
+	bind_blob(x, 2, digest, 32);
 	return run(s, x);
 }
 

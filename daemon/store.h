@@ -248,6 +248,11 @@ int store_mandate_add(struct store *st, const uint8_t hash[32], int revocation,
 typedef void store_mandate_fn(void *arg, int revocation, const uint8_t *body, size_t len);
 int store_mandate_each(struct store *st, store_mandate_fn *fn, void *arg);
 
+/* The directory this node accepted last: 1 and its serial and digest, 0
+ * when none was recorded yet, or an error. */
+int store_trust_get(struct store *st, uint64_t *serial, uint8_t digest[32]);
+int store_trust_set(struct store *st, uint64_t serial, const uint8_t digest[32]);
+
 /* Audit log frames (PROTOCOL.md §17.2): the frames a turn appended to
  * the audit log, to go at byte offset off of the log file, are kept in
  * the turn's transaction, which makes them durable with the turn; once

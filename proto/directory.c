@@ -60,6 +60,7 @@ struct directory {
 	const struct party **by_oin;	/* sorted by OIN */
 	const struct party **by_curve;	/* sorted by CURVE key */
 	char *arena;			/* the strings and certificates */
+	uint8_t digest[32];		/* SHA-256 of the signed Directory bytes */
 };
 
 /* ------------------------------------------------------------------ */
@@ -560,7 +561,8 @@ directory_load_diag(const struct pki *pki, const char *authority_oin,
 		    diag_fail(&dg, KETEN_EPARSE, "directory: not canonically encoded");
 		goto out;
 	}
-	r = dir_build(d, pki, now_ms, &dg, out);
+	if ((r = dir_build(d, pki, now_ms, &dg, out)) == 0)
+		crypto_hash_sha256((*out)->digest, sd->directory.data, sd->directory.len);
 out:
 	if (d != NULL)
 		keten__v1__directory__free_unpacked(d, NULL);
@@ -666,6 +668,12 @@ const struct party *
 directory_party(const struct directory *d, size_t i)
 {
 	return d != NULL && i < d->n ? &d->parties[i] : NULL;
+}
+
+const uint8_t *
+directory_digest(const struct directory *d)
+{
+	return d->digest;
 }
 
 uint64_t

@@ -81,6 +81,8 @@ size_t directory_count(const struct directory *d);
 const struct party *directory_party(const struct directory *d, size_t i);
 
 uint64_t directory_serial(const struct directory *d);
+/* SHA-256 of the signed Directory bytes: the same for the same content. */
+const uint8_t *directory_digest(const struct directory *d);
 uint64_t directory_expires_at(const struct directory *d);
 const char *directory_network(const struct directory *d);
 

@@ -174,6 +174,7 @@ expect_out "ketend -n tells its answer on standard error, also with syslog = yes
 chmod 0600 "$NET/parties/amsterdam/seal.key"
 
 # --- SIGHUP: a new directory without the escalation table --------------
+cp "$NET/directory.signed" "$T/directory1.signed"
 python3 - "$NET/directory.json" "$ESC" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -244,4 +245,16 @@ wait_for 10 logged amsterdam "CURVE key the directory no longer holds" &&
 sleep 1
 kt ind status --json "$id" | grep -q '"state":"delivered"' && bad "a message on the old key was taken" ||
 	ok "... and its message is not taken"
+
+# --- an older directory, validly signed, after a restart ----------------
+node_stop amsterdam
+cp "$NET/directory.signed" "$T/directory3.signed"
+cp "$T/directory1.signed" "$NET/directory.signed"
+timeout 20 "${KETEN_BIN:-$top/build/bin}/ketend" -c "$NET/nodes/amsterdam.conf" >"$T/old.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "directory serial 1 is older than serial 3, which this node accepted before" \
+	"$T/old.out" && ok "a node does not start on a directory older than the one it accepted" ||
+	{ bad "started on an older directory (rc $rc)"; tail -3 "$T/old.out"; }
+cp "$T/directory3.signed" "$NET/directory.signed"
+node_start amsterdam && ok "... and starts on the newest" || bad "no start on the newest directory"
 finish

@@ -220,7 +220,7 @@ test_open(void)
 	sqlite3_close(db);
 	CHECK(strcmp(jm, "wal") == 0);
 	CHECK_EQ(page, 8192);	/* a new store's pages */
-	CHECK_EQ(peek("PRAGMA user_version"), 5);
+	CHECK_EQ(peek("PRAGMA user_version"), 6);
 	CHECK_EQ(peek("PRAGMA application_id"), 0x4b54454e);
 	CHECK_EQ(store_open("", 1, &again), KETEN_EINVAL);
 	CHECK(again == NULL);
@@ -424,7 +424,7 @@ test_migrate_v1(void)
 		store_status_free(&ss);
 	}
 	store_close(&st);
-	CHECK_EQ(peek("PRAGMA user_version"), 5);
+	CHECK_EQ(peek("PRAGMA user_version"), 6);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_due'"), 1);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name LIKE '%2'"), 0);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_rcpt'"
@@ -1401,6 +1401,32 @@ test_args(void)
 	done(&st);
 }
 
+/* The directory accepted last: none, set, replaced, kept across a
+ * reopen. */
+static void
+test_trust(void)
+{
+	struct store *st = open_new();
+	uint8_t d1[32], d2[32], got[32];
+	uint64_t serial = 99;
+
+	memset(d1, 1, sizeof(d1));
+	memset(d2, 2, sizeof(d2));
+	CHECK_EQ(store_trust_get(st, &serial, got), 0);
+	CHECK_EQ(serial, 99);
+	CHECK_EQ(store_trust_set(st, 3, d1), 0);
+	CHECK_EQ(store_trust_get(st, &serial, got), 1);
+	CHECK(serial == 3 && memcmp(got, d1, 32) == 0);
+	CHECK_EQ(store_trust_set(st, 4, d2), 0);
+	CHECK_EQ(store_trust_set(st, (uint64_t)INT64_MAX + 1, d2), KETEN_EINVAL);
+	store_close(&st);
+	CHECK_EQ(store_open(state, 1, &st), 0);
+	CHECK_EQ(store_trust_get(st, &serial, got), 1);
+	CHECK(serial == 4 && memcmp(got, d2, 32) == 0);
+	store_close(&st);
+	work_rm();
+}
+
 int
 main(void)
 {
@@ -1423,6 +1449,7 @@ main(void)
 		{ "transactions: rollback leaves nothing, commit persists", test_txn },
 		{ "full database: EFULL, nothing half written, recovers", test_full },
 		{ "argument checks", test_args },
+		{ "the directory accepted last: kept, replaced, reopened", test_trust },
 		{ "audit frames: LZ4 in the store, trimmed by their size before, old rows read", test_audit_frames_lz4 },
 		{ NULL, NULL },
 	};
