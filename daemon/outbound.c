@@ -71,6 +71,18 @@ staged_reply(struct node *n, const struct staged *s)
 	return node_act_reply(n, s->local_idx, s->rid, s->rid_len, s->request_id, local_pack(&ok));
 }
 
+/* The first k sequence numbers of a submission refused after it took
+ * them, given back last first. */
+static void
+seqs_give_back(struct node *n, const struct submit_req *s, const uint64_t *seqs, size_t k)
+{
+	while (k-- > 0)
+		if (store_seq_unget(n->store, n->oin, s->recipients[k], seqs[k]) != 0)
+			log_error("outbound: sequence number %llu to %s not given back: the "
+			    "receiver will see a gap", (unsigned long long)seqs[k],
+			    s->recipients[k]);
+}
+
 int
 outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
     const char *local_name, const uint8_t *rid, size_t rid_len, uint64_t request_id,
@@ -116,11 +128,17 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 	log_debug("mandate: allowed %s from %s: %s", kind_name(s->kind), local_name, dec->text);
 	if ((r = node_txn(n)) != 0)
 		return r;
+	if ((grown = realloc(n->staged, (n->nstaged + 1) * sizeof(*grown))) == NULL)
+		return KETEN_ENOMEM;
+	n->staged = grown;
 	/* Sequence numbers are taken inside the turn's transaction: if it
-	 * rolls back, so do they, and the streams stay gapless. */
+	 * rolls back, so do they, and a submission refused after this point
+	 * gives them back; the streams stay gapless. */
 	for (size_t i = 0; i < s->nrecipients; i++)
-		if ((r = store_seq_next(n->store, n->oin, s->recipients[i], &seqs[i])) != 0)
+		if ((r = store_seq_next(n->store, n->oin, s->recipients[i], &seqs[i])) != 0) {
+			seqs_give_back(n, s, seqs, i);
 			return r;
+		}
 	memset(&m, 0, sizeof(m));
 	m.kind = s->kind;
 	m.sender = n->oin;
@@ -149,13 +167,12 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 	m.created_at = now;
 	m.expires_at = now + (s->ttl_ms ? s->ttl_ms : n->cfg->default_ttl_ms);
 	m.in_reply_to = s->in_reply_to;
-	if ((grown = realloc(n->staged, (n->nstaged + 1) * sizeof(*grown))) == NULL)
-		return KETEN_ENOMEM;
-	n->staged = grown;
 	st = &n->staged[n->nstaged];
 	memset(st, 0, sizeof(*st));
-	if ((r = envelope_seal(&m, s->payload, s->len, n->sealer, &st->e)) != 0)
+	if ((r = envelope_seal(&m, s->payload, s->len, n->sealer, &st->e)) != 0) {
+		seqs_give_back(n, s, seqs, s->nrecipients);
 		return r;
+	}
 	st->local_idx = local_idx;
 	if (rid_len > sizeof(st->rid))
 		rid_len = sizeof(st->rid);
@@ -177,6 +194,7 @@ outbound_submit(struct node *n, const struct submit_req *s, int local_idx,
 
 		if ((r = node_audit_message(n, &am)) != 0) {
 			outbound_staged_clear(st);
+			seqs_give_back(n, s, seqs, s->nrecipients);
 			return r;
 		}
 		/* the SEND records take the same pseudonyms (not a second

@@ -365,10 +365,12 @@ bind_blob(sqlite3_stmt *x, int i, const void *p, size_t n)
 	sqlite3_bind_blob64(x, i, p, n, SQLITE_STATIC);
 }
 
+/* SQLite's integers are signed: a time past 2^63 - 1 (an envelope may
+ * name one) is kept as the largest, not wrapped into the past. */
 static void
 bind_u64(sqlite3_stmt *x, int i, uint64_t v)
 {
-	sqlite3_bind_int64(x, i, (sqlite3_int64)v);
+	sqlite3_bind_int64(x, i, v > INT64_MAX ? INT64_MAX : (sqlite3_int64)v);
 }
 
 /* Run a statement to its end: 0 or an error. */
@@ -975,6 +977,22 @@ store_seq_next(struct store *s, const char *sender, const char *rcpt, uint64_t *
 	return 0;
 }
 
+int
+store_seq_unget(struct store *s, const char *sender, const char *rcpt, uint64_t seq)
+{
+	struct seq_ent *e;
+	int r;
+
+	if (!s->in_txn || !oin_ok(sender) || !oin_ok(rcpt))
+		return KETEN_ESTATE;
+	if ((e = seq_entry(s, sender, rcpt, &r)) == NULL)
+		return r;
+	if (e->last != seq || e->last <= e->stored)
+		return KETEN_ESTATE;
+	e->last--;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* transactions */
 
@@ -1261,24 +1279,25 @@ int
 store_outbox_expire(struct store *s, uint64_t now, store_expire_fn *fn, void *arg)
 {
 	sqlite3_stmt *x;
-	int r, n;
+	int r, n = 0;
 
 	if ((r = writable(s)) != 0)
 		return r;
 	if (fn != NULL && ((r = expiring_scan(s, S_OUT_EXPIRING, now, fn, arg)) != 0 ||
 	    (r = expiring_scan(s, S_RELAY_EXPIRING, now, fn, arg)) != 0))
 		return r;
-	/* Two statements, but each is complete on its own: a failure in
-	 * the second leaves a consistent store, and the next turn repeats
-	 * it. */
+	/* Both or neither (the callback reported the rows of both). */
+	if ((r = sp_begin(s)) != 0)
+		return r;
 	x = q(s, S_OUT_EXPIRE);
 	bind_u64(x, 1, now);
-	if ((r = run(s, x)) != 0)
-		return r;
-	n = sqlite3_changes(s->db);
-	x = q(s, S_RELAY_EXPIRE);
-	bind_u64(x, 1, now);
-	if ((r = run(s, x)) != 0)
+	if ((r = run(s, x)) == 0) {
+		n = sqlite3_changes(s->db);
+		x = q(s, S_RELAY_EXPIRE);
+		bind_u64(x, 1, now);
+		r = run(s, x);
+	}
+	if ((r = sp_end(s, r)) != 0)
 		return r;
 	return n;
 }

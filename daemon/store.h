@@ -89,6 +89,11 @@ void store_rollback(struct store *st);
  * the transaction commits, and a rolled-back transaction gives the
  * number out again; outside one it is written at once. */
 int store_seq_next(struct store *st, const char *sender, const char *rcpt, uint64_t *seq);
+/* Inside a transaction, give back the number store_seq_next() gave last
+ * for this stream (a submission refused after it took its numbers), so
+ * that no receiver sees a gap for a message that never was; KETEN_ESTATE
+ * when seq is not that number. */
+int store_seq_unget(struct store *st, const char *sender, const char *rcpt, uint64_t seq);
 
 /* ---- outbox ---- */
 

@@ -93,6 +93,15 @@ expect_out "a kind the local system may not send is refused" "KETEN_ENOTPERMITTE
 echo '{"person":{"v_number":3}}' >"$T/bad.json"
 expect_rc 1 "a payload that does not fit its kind is refused" \
 	kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-5 --purpose p "$T/bad.json"
+# Refused after it took its sequence number: it gives it back.
+gaps=$(grep -c "a gap" "$T/amsterdam.log")
+expect_rc 1 "a case reference too long for the envelope is refused" \
+	kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case "C-$(printf 'x%.0s' $(seq 1 300))" \
+	--purpose lvv-intake "$EX/dossier.json"
+id=$(kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-7 --purpose lvv-intake "$EX/dossier.json")
+wait_for 10 delivered ind "$id" "$AMS" && [ "$(grep -c "a gap" "$T/amsterdam.log")" = "$gaps" ] &&
+	ok "... and the receiver sees no gap in IND's sequence numbers" ||
+	{ bad "a gap after a refused submission"; grep "a gap" "$T/amsterdam.log" | tail -2; }
 expect_out "an unknown cursor is refused" "KETEN_ECURSOR" kt amsterdam unsubscribe --cursor nope
 expect_out "queue counts what was delivered" "delivered" kt ind queue
 finish

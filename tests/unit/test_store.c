@@ -803,6 +803,34 @@ test_outbox_expire(void)
 	CHECK_EQ(store_counts(st, &c), 0);
 	CHECK_EQ(c.expired, 3);
 	CHECK_EQ(c.queued + c.sent + c.delivered + c.refused, 0);
+
+	/* The outbox and the relay queue expire both or neither: a relay
+	 * row that cannot be written keeps the outbox row queued too. */
+	{
+		char path[200];
+		int r;
+
+		snprintf(path, sizeof(path), "%s/node.db", state);
+		CHECK_EQ(add_msg(st, 3, 300, (const char *const[]){ B }, 1), 0);	/* expires 1300 */
+		id_of(id, 9);
+		CHECK_EQ(store_relay_add(st, id, C, D, R, 1300, env1, sizeof(env1)), 0);
+		CHECK(raw_exec(path, "CREATE TRIGGER boom BEFORE UPDATE ON relay BEGIN"
+		    " SELECT RAISE(ABORT, 'injected'); END;") == SQLITE_OK);
+		r = store_outbox_expire(st, 99999, NULL, NULL);
+		CHECK(r < 0);
+		CHECK_EQ(state_of(st, 3, B), QUEUED);
+		CHECK(raw_exec(path, "DROP TRIGGER boom;") == SQLITE_OK);
+		CHECK_EQ(store_outbox_expire(st, 99999, NULL, NULL), 1);
+		CHECK_EQ(state_of(st, 3, B), EXPIRED);
+		CHECK_EQ(store_counts(st, &c), 0);
+		CHECK_EQ(c.relaying, 0);
+	}
+	/* an envelope may expire past 2^63 - 1 ms: not wrapped into the past */
+	id_of(id, 10);
+	CHECK_EQ(store_relay_add(st, id, C, D, R, (uint64_t)1 << 63, env1, sizeof(env1)), 0);
+	CHECK_EQ(store_outbox_expire(st, 99999, NULL, NULL), 0);
+	CHECK_EQ(store_counts(st, &c), 0);
+	CHECK_EQ(c.relaying, 1);
 	done(&st);
 }
 
