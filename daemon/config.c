@@ -506,6 +506,13 @@ set_socket(struct parse *p, struct config_local *l, const char *v)
 	n = strlen(path);
 	if (path[n - 1] == '/' || strpbrk(path, " \t") != NULL)
 		return fail(p, "[local %s] socket: \"%.64s\" is not ipc:///absolute/path", l->name, v);
+	/* One way to write each path: two sections must not name one file
+	 * two ways past the check below. */
+	if (strstr(path, "//") != NULL || strstr(path, "/./") != NULL ||
+	    strstr(path, "/../") != NULL || (n >= 2 && strcmp(path + n - 2, "/.") == 0) ||
+	    (n >= 3 && strcmp(path + n - 3, "/..") == 0))
+		return fail(p, "[local %s] socket: \"%.64s\": write the path without //, . or ..",
+		    l->name, v);
 	if (n > SOCKET_PATH_MAX)
 		return fail(p, "[local %s] socket: path longer than %zu bytes, the most a Unix "
 		    "socket's can be", l->name, SOCKET_PATH_MAX);

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -1002,6 +1004,24 @@ local_pollitems(struct local *l, zmq_pollitem_t *items)
 /* ------------------------------------------------------------------ */
 /* lifecycle */
 
+/* 1 if a process accepts connections on the Unix socket at path. */
+static int
+socket_in_use(const char *path)
+{
+	struct sockaddr_un a;
+	int fd, r;
+
+	if (strlen(path) >= sizeof(a.sun_path) ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	close(fd);
+	return r == 0;
+}
+
 static int
 bind_one(void *zctx, const struct config *cfg, const struct config_local *lc,
     struct local_sys *ls)
@@ -1015,10 +1035,16 @@ bind_one(void *zctx, const struct config *cfg, const struct config_local *lc,
 
 	snprintf(ls->path, sizeof(ls->path), "%s", path);
 	ls->cfg = lc;
-	/* A socket file left by a node that did not stop cleanly. */
+	/* A socket file left by a node that did not stop cleanly; one that
+	 * something listens on (another section of this node by another
+	 * name, another process) is not taken over. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			log_error("local %s: %s exists and is not a socket", lc->name, path);
+			return KETEN_ECONFIG;
+		}
+		if (socket_in_use(path)) {
+			log_error("local %s: %s is in use: something listens on it", lc->name, path);
 			return KETEN_ECONFIG;
 		}
 		(void)unlink(path);

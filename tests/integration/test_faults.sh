@@ -256,5 +256,17 @@ rc=$?
 	"$T/old.out" && ok "a node does not start on a directory older than the one it accepted" ||
 	{ bad "started on an older directory (rc $rc)"; tail -3 "$T/old.out"; }
 cp "$T/directory3.signed" "$NET/directory.signed"
-node_start amsterdam && ok "... and starts on the newest" || bad "no start on the newest directory"
+
+# --- two local systems on one socket file, by two paths -----------------
+ln -s "$NET/run/amsterdam" "$T/link"
+cp "$NET/nodes/amsterdam.conf" "$T/twice.conf"
+printf '\n[local reader]\nsocket = ipc://%s/link/case.sock\nmode = 0600\nreceive = *\npurposes = *\n' "$T" \
+	>>"$T/twice.conf"
+timeout 20 "${KETEN_BIN:-$top/build/bin}/ketend" -c "$T/twice.conf" >"$T/twice.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "local reader: .*/link/case.sock is in use" "$T/twice.out" &&
+	ok "a local socket another section listens on is not taken over" ||
+	{ bad "socket taken over (rc $rc)"; tail -3 "$T/twice.out"; }
+node_start amsterdam && ok "... and Amsterdam starts on the newest directory" ||
+	bad "no start on the newest directory"
 finish

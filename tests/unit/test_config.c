@@ -467,6 +467,15 @@ test_unknown_and_twice(void)
 	    ":16: [local a]: section given twice (first at line 14)");
 	EXPECT(BASE "[local a]\nsocket = ipc:///a\n[local b]\nsocket = ipc:///a\n",
 	    ":17: [local b] socket: also the socket of [local a]");
+	/* the same file written another way */
+	EXPECT(BASE "[local b]\nsocket = ipc:///x//a.sock\n",
+	    ":15: [local b] socket: \"ipc:///x//a.sock\": write the path without //, . or ..");
+	EXPECT(BASE "[local b]\nsocket = ipc:///x/./a.sock\n",
+	    ":15: [local b] socket: \"ipc:///x/./a.sock\": write the path without //, . or ..");
+	EXPECT(BASE "[local b]\nsocket = ipc:///x/../a.sock\n",
+	    ":15: [local b] socket: \"ipc:///x/../a.sock\": write the path without //, . or ..");
+	EXPECT(BASE "[local b]\nsocket = ipc:///x/..\n",
+	    ":15: [local b] socket: \"ipc:///x/..\": write the path without //, . or ..");
 }
 
 static void
