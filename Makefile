@@ -219,15 +219,15 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@tests/demo.sh
 
-install: all
+install: all build/libketenclient.a build/libketen.a
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/include/keten \
 	  $(DESTDIR)$(PREFIX)/lib
 	install -m 0755 build/bin/keten $(DESTDIR)$(PREFIX)/bin/keten
 	[ ! -f build/bin/ketend ] || install -m 0755 build/bin/ketend $(DESTDIR)$(PREFIX)/sbin/ketend
-	install -m 0644 build/libketen.a $(DESTDIR)$(PREFIX)/lib/libketen.a
-	install -m 0644 proto/*.h $(DESTDIR)$(PREFIX)/include/keten/
+	install -m 0644 build/libketen.a build/libketenclient.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 proto/*.h client/keten.h build/gen/*.pb-c.h $(DESTDIR)$(PREFIX)/include/keten/
 	for m in docs/man/*.[158]; do [ -f "$$m" ] || continue; \
 	  s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 

@@ -80,6 +80,10 @@ const char *cli_time_fmt(uint64_t ms, char *out, size_t len);
 /* Parse a time: ISO 8601 UTC ("2026-12-31T23:00:00Z", or a date alone for
  * its midnight), "now", or milliseconds since the epoch.  0 or -1. */
 int cli_time_parse(const char *s, uint64_t *ms);
+/* Decimal digits only (no sign, no space), at most max, into *v: 0, or -1.
+ * With end, what follows the digits is left there; without, there must
+ * be nothing. */
+int cli_uint_parse(const char *s, uint64_t max, uint64_t *v, const char **end);
 
 struct directory;
 /* Load and verify a signed directory with the chain CA, its CRL and the

@@ -54,25 +54,21 @@ call_fail(const struct cli_cmd *cmd, struct keten_client *c, int r)
 	    keten_errname(r));
 }
 
-/* "5m", "14d", "500ms" -> ms; 0 on error */
+/* "5m", "14d", "500ms" -> ms; 0 on error (also when it does not fit) */
 static uint64_t
 duration_ms(const char *s)
 {
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
+	static const struct { const char *unit; uint64_t ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
+	};
+	const char *end;
+	uint64_t v;
 
-	if (end == s)
+	if (cli_uint_parse(s, UINT64_MAX, &v, &end) != 0)
 		return 0;
-	if (strcmp(end, "ms") == 0)
-		return v;
-	if (strcmp(end, "s") == 0)
-		return v * 1000;
-	if (strcmp(end, "m") == 0)
-		return v * 60000;
-	if (strcmp(end, "h") == 0)
-		return v * 3600000;
-	if (strcmp(end, "d") == 0)
-		return v * 86400000ull;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].unit) == 0)
+			return v > UINT64_MAX / units[i].ms ? 0 : v * units[i].ms;
 	return 0;
 }
 
@@ -310,16 +306,22 @@ cmd_subscribe(const struct cli_cmd *cmd, int argc, char **argv)
 	};
 	struct keten_client *c = NULL;
 	uint32_t max = 64, wait = 0;
-	uint64_t last = 0, printed;
+	uint64_t last = 0, printed, v;
 
 	if ((r = cli_parse(cmd, argc, argv, opts, &nops)) != 0)
 		return r;
 	if (cursor == NULL || nops != 0)
 		return cli_usage_error(cmd, "--cursor NAME is required");
-	if (max_s != NULL && ((max = (uint32_t)strtoul(max_s, NULL, 10)) < 1 || max > 256))
-		return cli_usage_error(cmd, "--max: 1..256");
-	if (wait_s != NULL && (wait = (uint32_t)strtoul(wait_s, NULL, 10)) > 30000)
-		return cli_usage_error(cmd, "--wait: 0..30000 ms");
+	if (max_s != NULL) {
+		if (cli_uint_parse(max_s, 256, &v, NULL) != 0 || v < 1)
+			return cli_usage_error(cmd, "--max: 1..256");
+		max = (uint32_t)v;
+	}
+	if (wait_s != NULL) {
+		if (cli_uint_parse(wait_s, 30000, &v, NULL) != 0)
+			return cli_usage_error(cmd, "--wait: 0..30000 ms");
+		wait = (uint32_t)v;
+	}
 	if (follow && wait_s == NULL)
 		wait = 5000;
 	if (kinds_s != NULL) {
@@ -462,30 +464,37 @@ static void
 print_peers(const Keten__V1__LocalResponse *resp, int json)
 {
 	const Keten__V1__PeersResponse *p = resp->peers;
+	json_t *all = NULL;
 	char t[32];
 
 	if (p == NULL)
 		return;
-	if (!json)
+	/* --json: one document, {"peers": [...]}, like status and queue */
+	if (json)
+		all = json_array();
+	else
 		printf("%-20s  %-40s  %-9s  %-6s  %s\n", "OIN", "NAME", "LINK", "QUEUED", "VIA");
 	for (size_t i = 0; i < p->n_peers; i++) {
 		const Keten__V1__PeerInfo *x = p->peers[i];
 
 		if (json) {
-			json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "oin", x->oin,
-			    "name", x->name, "endpoint", x->endpoint, "via", x->via, "connected",
-			    x->connected, "last_seen", (json_int_t)x->last_seen, "queued",
-			    (json_int_t)x->queued);
-
-			json_dumpf(o, stdout, JSON_COMPACT);
-			printf("\n");
-			json_decref(o);
+			json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I}",
+			    "oin", x->oin, "name", x->name, "endpoint", x->endpoint, "via", x->via,
+			    "connected", x->connected, "last_seen", (json_int_t)x->last_seen,
+			    "queued", (json_int_t)x->queued));
 		} else {
 			printf("%-20s  %-40.40s  %-9s  %-6llu  %s%s%s\n", x->oin, x->name,
 			    x->connected ? "up" : "down", (unsigned long long)x->queued,
 			    x->via[0] ? x->via : "-", x->last_seen ? "  last sent " : "",
 			    x->last_seen ? cli_time_fmt(x->last_seen, t, sizeof(t)) : "");
 		}
+	}
+	if (json) {
+		json_t *o = json_pack("{s:o}", "peers", all);
+
+		json_dumpf(o, stdout, JSON_COMPACT);
+		printf("\n");
+		json_decref(o);
 	}
 }
 

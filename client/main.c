@@ -204,6 +204,29 @@ cli_time_fmt(uint64_t ms, char *out, size_t len)
 }
 
 int
+cli_uint_parse(const char *s, uint64_t max, uint64_t *v, const char **end)
+{
+	uint64_t x = 0;
+	size_t i = 0;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	for (; s[i] >= '0' && s[i] <= '9'; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (x > (max - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	if (end != NULL)
+		*end = s + i;
+	else if (s[i] != '\0')
+		return -1;
+	*v = x;
+	return 0;
+}
+
+int
 cli_time_parse(const char *s, uint64_t *ms)
 {
 	struct tm tm;

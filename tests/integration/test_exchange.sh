@@ -93,6 +93,14 @@ expect_out "a kind the local system may not send is refused" "KETEN_ENOTPERMITTE
 echo '{"person":{"v_number":3}}' >"$T/bad.json"
 expect_rc 1 "a payload that does not fit its kind is refused" \
 	kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-5 --purpose p "$T/bad.json"
+# Numbers on the command line are read whole or refused.
+expect_rc 2 "a ttl that does not fit in 64 bits is refused, not wrapped" \
+	kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-5 --purpose lvv-intake --ttl 213503982335d \
+	"$EX/dossier.json"
+expect_rc 2 "--max with trailing text is refused" kt amsterdam subscribe --cursor zaak --max 10abc
+expect_rc 2 "--max past 32 bits is refused, not wrapped to 1" kt amsterdam subscribe --cursor zaak --max 4294967297
+expect_rc 2 "--wait past 32 bits is refused, not wrapped to 0" kt amsterdam subscribe --cursor zaak --wait 4294967296
+
 # Refused after it took its sequence number: it gives it back.
 gaps=$(grep -c "a gap" "$T/amsterdam.log")
 expect_rc 1 "a case reference too long for the envelope is refused" \
@@ -104,4 +112,6 @@ wait_for 10 delivered ind "$id" "$AMS" && [ "$(grep -c "a gap" "$T/amsterdam.log
 	{ bad "a gap after a refused submission"; grep "a gap" "$T/amsterdam.log" | tail -2; }
 expect_out "an unknown cursor is refused" "KETEN_ECURSOR" kt amsterdam unsubscribe --cursor nope
 expect_out "queue counts what was delivered" "delivered" kt ind queue
+kt ind peers --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["peers"]) > 3' &&
+	ok "peers --json is one JSON document" || bad "peers --json"
 finish
