@@ -816,6 +816,13 @@ finish(struct parse *p)
 		return fail(p, "[audit] retention: shorter than a month (31d), the "
 		    "smallest period whose key can be destroyed");
 	}
+	/* A cap smaller than a few pages would refuse even the schema. */
+	if (c->max_store_size != 0 && c->max_store_size < (1ull << 20)) {
+		for (size_t i = 0; i < NKEYS; i++)
+			if (strcmp(keys[i].name, "max_store_size") == 0)
+				p->line = p->key_line[i];
+		return fail(p, "[limits] max_store_size: 0 (no cap) or at least 1MiB");
+	}
 	if (c->retry_initial_ms > c->retry_max_ms) {
 		int li = 0, lm = 0;
 		char a[32], b[32];

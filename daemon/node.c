@@ -362,6 +362,8 @@ router_open(struct node *n)
 	    zmq_setsockopt(n->router, ZMQ_ZAP_DOMAIN, KETEN_ZAP_DOMAIN, strlen(KETEN_ZAP_DOMAIN)) != 0 ||
 	    zmq_setsockopt(n->router, ZMQ_MAXMSGSIZE, &max, sizeof(max)) != 0 ||
 	    setopt_int(n->router, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
+	    /* IPv6 addresses as well as IPv4 (off in libzmq by default) */
+	    setopt_int(n->router, ZMQ_IPV6, 1) != 0 ||
 	    setopt_int(n->router, ZMQ_LINGER, (int)c->linger_ms) != 0 ||
 	    setopt_int(n->router, ZMQ_HEARTBEAT_IVL, (int)c->heartbeat_ms) != 0 ||
 	    setopt_int(n->router, ZMQ_HEARTBEAT_TIMEOUT, 3 * (int)c->heartbeat_ms) != 0 ||

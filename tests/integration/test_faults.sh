@@ -269,4 +269,17 @@ rc=$?
 	{ bad "socket taken over (rc $rc)"; tail -3 "$T/twice.out"; }
 node_start amsterdam && ok "... and Amsterdam starts on the newest directory" ||
 	bad "no start on the newest directory"
+
+# --- IPv6 --------------------------------------------------------------
+if grep -q "^00000000000000000000000000000001 " /proc/net/if_inet6 2>/dev/null; then
+	node_stop amsterdam
+	port=${AMS_EP##*:}
+	sed -i "s|^listen = .*|listen = tcp://[::1]:$port|" "$NET/nodes/amsterdam.conf"
+	node_start amsterdam && ok "a node listens on an IPv6 address" || bad "no IPv6 listen"
+	expect_rc 0 "... and a known key gets through the handshake over IPv6" \
+		rogue --endpoint "tcp://[::1]:$port" --server-pub "$AMS_PUB" --key "$NET/parties/dtv/curve.key" \
+		--garbage 1
+else
+	echo "  (no IPv6 loopback here: IPv6 listen not tried)"
+fi
 finish

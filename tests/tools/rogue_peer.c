@@ -206,6 +206,7 @@ main(int argc, char **argv)
 	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pk, 32) != 0 ||
 	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sk, 32) != 0 ||
 	    zmq_setsockopt(s, ZMQ_LINGER, &(int){ (int)o.wait_ms }, sizeof(int)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_IPV6, &(int){ 1 }, sizeof(int)) != 0 ||
 	    zmq_socket_monitor(s, MONITOR, ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
 	    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
 	    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED) != 0 ||

@@ -333,6 +333,8 @@ test_syntax(void)
 	EXPECT(BASE "this is not ini\n", ":14: not a [section] or key = value line");
 	EXPECT(BASE "[limits]\nclock_skew: 5m\n", ":15: not a [section] or key = value line");
 	EXPECT(BASE "[limits]\n= 5m\n", ":15: no key before the =");
+	EXPECT(BASE "[limits]\nmax_store_size = 1000\n",
+	    ":15: [limits] max_store_size: 0 (no cap) or at least 1MiB");
 	EXPECT(BASE "[limits]\nclock_skew ; = 5m\n", ":15: not a [section] or key = value line");
 	EXPECT("oin = 00000001999000050000\n" BASE, ":1: key = value before the first [section]");
 	EXPECT(BASE "[limits\n", ":14: section header without ]");
