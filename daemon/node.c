@@ -197,10 +197,11 @@ node_check(struct config *cfg)
 	struct directory *dir = NULL;
 	struct mandates *reg = NULL;
 	struct store *st = NULL;
+	const char *bad = NULL;
 	int r;
 
-	if ((r = keys_load(cfg->sign_key, cfg->seal_key, cfg->curve_key, &k)) != 0) {
-		log_error("keys: %s", keten_strerror(r));
+	if ((r = keys_load(cfg->sign_key, cfg->seal_key, cfg->curve_key, &k, &bad)) != 0) {
+		log_error("keys: %s: %s", bad ? bad : "?", keten_strerror(r));
 		goto out;
 	}
 	if ((r = trust_load(cfg, &pki, &dir)) != 0)
@@ -404,6 +405,7 @@ node_new(struct config *cfg, struct node **out)
 {
 	struct node *n;
 	struct peers_opts po;
+	const char *bad = NULL;
 	int r;
 
 	*out = NULL;
@@ -414,8 +416,8 @@ node_new(struct config *cfg, struct node **out)
 	n->cfg = cfg;
 	n->sigfd = -1;
 	snprintf(n->oin, sizeof(n->oin), "%s", cfg->oin);
-	if ((r = keys_load(cfg->sign_key, cfg->seal_key, cfg->curve_key, &n->keys)) != 0) {
-		log_error("keys: %s", keten_strerror(r));
+	if ((r = keys_load(cfg->sign_key, cfg->seal_key, cfg->curve_key, &n->keys, &bad)) != 0) {
+		log_error("keys: %s: %s", bad ? bad : "?", keten_strerror(r));
 		goto fail;
 	}
 	if ((r = trust_load(cfg, &n->pki, &n->dir)) != 0 ||

@@ -35,16 +35,24 @@ keys_check_perm(const char *path)
 }
 
 /* Read the whole file at path into pem (KEY_FILE_MAX bytes); *len gets
- * its length.  The caller wipes pem. */
+ * its length.  A private key's file must be a regular file (not a
+ * symbolic link) without permission for group or others: checked on the
+ * file opened, the one read.  The caller wipes pem. */
 static int
-read_pem(const char *path, char *pem, size_t *len)
+read_pem(const char *path, int private, char *pem, size_t *len)
 {
+	struct stat st;
 	size_t n = 0;
 	ssize_t r;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-		return KETEN_EIO;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY)) < 0)
+		return errno == ELOOP ? KETEN_EKEYPERM : KETEN_EIO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (private && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)) {
+		close(fd);
+		return KETEN_EKEYPERM;
+	}
 	while (n < KEY_FILE_MAX) {
 		r = read(fd, pem + n, KEY_FILE_MAX - n);
 		if (r < 0 && errno == EINTR)
@@ -78,7 +86,7 @@ decode_pem(const char *path, int private, EVP_PKEY **k)
 	*k = NULL;
 	if ((pem = sodium_malloc(KEY_FILE_MAX)) == NULL)
 		return KETEN_ENOMEM;
-	if ((r = read_pem(path, pem, &len)) != 0)
+	if ((r = read_pem(path, private, pem, &len)) != 0)
 		goto out;
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
 		r = KETEN_ENOMEM;
@@ -102,7 +110,7 @@ load_private(const char *path, int want, uint8_t raw_sk[32], uint8_t raw_pk[32])
 	size_t n;
 	int r;
 
-	if ((r = keys_check_perm(path)) != 0 || (r = decode_pem(path, 1, &k)) != 0)
+	if ((r = decode_pem(path, 1, &k)) != 0)
 		return r;
 	r = KETEN_EKEYFILE;
 	if (EVP_PKEY_get_base_id(k) != want)
@@ -196,8 +204,9 @@ keys_destroy(struct keys **kp)
 
 int
 keys_load(const char *sign_pem, const char *seal_pem, const char *curve_pem,
-    struct keys **out)
+    struct keys **out, const char **failed)
 {
+	const char *at = NULL;
 	struct keys *k;
 	int r = 0;
 
@@ -213,20 +222,25 @@ keys_load(const char *sign_pem, const char *seal_pem, const char *curve_pem,
 			r = KETEN_ENOMEM;
 		else
 			r = keys_load_ed25519(sign_pem, k->sign_sk, k->sign_pk);
+		at = sign_pem;
 	}
 	if (r == 0 && seal_pem != NULL) {
 		if ((k->seal_sk = sodium_malloc(32)) == NULL)
 			r = KETEN_ENOMEM;
 		else
 			r = keys_load_x25519(seal_pem, k->seal_sk, k->seal_pk);
+		at = seal_pem;
 	}
 	if (r == 0 && curve_pem != NULL) {
 		if ((k->curve_sk = sodium_malloc(32)) == NULL)
 			r = KETEN_ENOMEM;
 		else
 			r = keys_load_x25519(curve_pem, k->curve_sk, k->curve_pk);
+		at = curve_pem;
 	}
 	if (r != 0) {
+		if (failed != NULL)
+			*failed = at;
 		keys_destroy(&k);
 		return r;
 	}

@@ -25,9 +25,11 @@ struct keys {
 
 /* Load all three keys.  Any path may be NULL to skip that key (its fields
  * stay zero/NULL).  On success *out is owned by the caller (keys_destroy).
- * Errors: KETEN_EKEYFILE, KETEN_EKEYPERM, KETEN_ENOMEM, KETEN_EIO. */
+ * Errors: KETEN_EKEYFILE, KETEN_EKEYPERM (a private key's file a symbolic
+ * link, not a regular file, or open to group or others), KETEN_ENOMEM,
+ * KETEN_EIO; *failed (when not NULL) is then the path at fault. */
 int keys_load(const char *sign_pem, const char *seal_pem, const char *curve_pem,
-    struct keys **out);
+    struct keys **out, const char **failed);
 
 /* Wipe and free; sets *kp to NULL; NULL-safe. */
 void keys_destroy(struct keys **kp);

@@ -90,14 +90,14 @@ test_parties(void)
 		snprintf(pd, sizeof(pd), "parties/%s", e->d_name);
 		snprintf(s, sizeof(s), "%s/sign.key", pd);
 		snprintf(c, sizeof(c), "%s/seal.key", pd);
-		CHECK_EQ(keys_load(path(s), path(c), NULL, &k), 0);
+		CHECK_EQ(keys_load(path(s), path(c), NULL, &k, NULL), 0);
 		if (k == NULL)
 			continue;
 		snprintf(c, sizeof(c), "%s/curve.key", pd);
 		{
 			struct keys *k2 = NULL;
 
-			CHECK_EQ(keys_load(NULL, NULL, path(c), &k2), 0);
+			CHECK_EQ(keys_load(NULL, NULL, path(c), &k2, NULL), 0);
 			if (k2 != NULL) {
 				snprintf(c, sizeof(c), "%s/curve.pub", pd);
 				CHECK_EQ(keys_load_public(path(c), pub), 0);
@@ -259,7 +259,7 @@ test_keys_bad(void)
 		memcpy(text, buf_ptr(b), buf_len(b));
 		p = scratch("open.key", text, 0644);
 		CHECK_EQ(keys_load_ed25519(p, sk, pk), KETEN_EKEYPERM);
-		CHECK_EQ(keys_load(p, NULL, NULL, &k), KETEN_EKEYPERM);
+		CHECK_EQ(keys_load(p, NULL, NULL, &k, NULL), KETEN_EKEYPERM);
 		CHECK(k == NULL);
 		CHECK_EQ(chmod(p, 0640), 0);
 		CHECK_EQ(keys_check_perm(p), KETEN_EKEYPERM);
@@ -268,12 +268,27 @@ test_keys_bad(void)
 		CHECK_EQ(keys_load_ed25519(p, sk, pk), 0);
 		/* the wrong type */
 		CHECK_EQ(keys_load_x25519(p, sk, pk), KETEN_EKEYFILE);
+		/* a link to it: refused as such, and the path at fault named */
+		{
+			char link[512];
+			const char *bad = NULL;
+
+			snprintf(link, sizeof(link), "%s.link", p);
+			CHECK_EQ(symlink(p, link), 0);
+			CHECK_EQ(keys_load(NULL, NULL, link, &k, &bad), KETEN_EKEYPERM);
+			CHECK(bad != NULL && strcmp(bad, link) == 0);
+			CHECK_EQ(unlink(link), 0);
+			bad = NULL;
+			CHECK_EQ(keys_load(p, path("parties/ind/nonexistent.key"), NULL, &k, &bad),
+			    KETEN_EIO);
+			CHECK(bad != NULL && strstr(bad, "nonexistent") != NULL);
+		}
 		free(text);
 		buf_destroy(&b);
 	}
 	CHECK_EQ(keys_load_ed25519(path("parties/ind/seal.key"), sk, pk), KETEN_EKEYFILE);
-	CHECK_EQ(keys_load(path("parties/ind/seal.key"), NULL, NULL, &k), KETEN_EKEYFILE);
-	CHECK_EQ(keys_load(NULL, path("parties/ind/sign.key"), NULL, &k), KETEN_EKEYFILE);
+	CHECK_EQ(keys_load(path("parties/ind/seal.key"), NULL, NULL, &k, NULL), KETEN_EKEYFILE);
+	CHECK_EQ(keys_load(NULL, path("parties/ind/sign.key"), NULL, &k, NULL), KETEN_EKEYFILE);
 	CHECK_EQ(keys_check_perm(work), KETEN_EKEYPERM);	/* not a regular file */
 	CHECK_EQ(keys_load_ed25519(scratch("junk.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n"
 	    "-----END PRIVATE KEY-----\n", 0600), sk, pk), KETEN_EKEYFILE);
