@@ -653,6 +653,12 @@ inbound_one(struct node *n)
 		    "directory no longer holds for it; dropped", peer->oin);
 		goto out;
 	}
+	/* On an expired directory nothing is taken: no receipt, so the
+	 * sender sends it again once this node has a current one. */
+	if (n->trust_lapsed) {
+		log_debug("transport: message from %s not taken: the directory expired", peer->oin);
+		goto out;
+	}
 	switch (*(const uint8_t *)zmq_msg_data(&f[1])) {
 	case PEER_MSG_ENVELOPE:
 		envelope_in(n, peer, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));

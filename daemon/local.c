@@ -233,6 +233,12 @@ op_submit(struct req_ctx *c, const Keten__V1__SubmitRequest *rq)
 		FAIL(c, KETEN_EFIELD, "kind %d: not a message kind", rq->kind);
 		return;
 	}
+	if (c->n->trust_lapsed) {
+		FAIL(c, KETEN_EDIREXPIRED, "the node's directory (serial %llu) expired: no message "
+		    "is sent until the operator loads a current one",
+		    (unsigned long long)directory_serial(c->n->dir));
+		return;
+	}
 	if (!config_local_may_send(c->sys, rq->kind, rq->purpose)) {
 		struct node_audit_msg am = {
 			.event = KETEN__V1__AUDIT_EVENT__EVENT_SUBMIT,

@@ -332,6 +332,10 @@ node_reload(struct node *n)
 	links_open(n);
 	log_info("reload: directory serial %llu, %zu parties",
 	    (unsigned long long)directory_serial(dir), directory_count(dir));
+	if (n->trust_lapsed) {
+		n->trust_lapsed = 0;
+		log_info("trust: a current directory again: messages are exchanged");
+	}
 	node_audit_config(n, KETEN__V1__DECISION__DECISION_ALLOW,
 	    "reload: directory serial %llu (%zu parties); mandates %s",
 	    (unsigned long long)directory_serial(dir), directory_count(dir),
@@ -753,6 +757,32 @@ turn_timeout(struct node *n, uint64_t now)
 	return next - now > 1000 ? 1000 : (long)(next - now);
 }
 
+/* The directory in use past its expires_at: the node stops exchanging
+ * messages (fail closed) and reads the file again every minute, as a
+ * SIGHUP would, until a current one is there. */
+static void
+trust_watch(struct node *n, uint64_t now)
+{
+	char when[32];
+
+	if (!n->trust_lapsed && now >= directory_expires_at(n->dir)) {
+		n->trust_lapsed = 1;
+		n->next_trust_retry = now;
+		time_fmt(directory_expires_at(n->dir), when, sizeof(when));
+		log_error("trust: directory serial %llu expired at %s: no messages are exchanged "
+		    "until a current one is loaded", (unsigned long long)directory_serial(n->dir),
+		    when);
+		node_audit_config(n, KETEN__V1__DECISION__DECISION_DENY,
+		    "trust: directory serial %llu expired at %s; messages stop",
+		    (unsigned long long)directory_serial(n->dir), when);
+	}
+	if (n->trust_lapsed && now >= n->next_trust_retry && n->nstaged == 0) {
+		n->next_trust_retry = now + 60 * 1000;
+		node_commit(n);
+		node_reload(n);
+	}
+}
+
 int
 node_run(struct node *n)
 {
@@ -785,6 +815,7 @@ node_run(struct node *n)
 			node_commit(n);
 			node_reload(n);
 		}
+		trust_watch(n, clock_now_ms());
 		zap_handle(n->zap);
 		inbound_drain(n, TURN_MAX);
 		local_drain(n, TURN_MAX);

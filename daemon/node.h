@@ -144,7 +144,12 @@ struct node {
 	int reload;
 	int links_down;			/* some link is down: look again soon */
 	uint64_t inbox_added;
-	uint64_t next_retention;	/* ms: when retention is looked at again */		/* grows when new messages are stored */
+	uint64_t next_retention;	/* ms: when retention is looked at again */
+	/* The directory in use expired: nothing is exchanged (no submit, no
+	 * envelope or receipt taken or sent) until a reload brings a
+	 * current one; the file is read again every minute meanwhile. */
+	int trust_lapsed;
+	uint64_t next_trust_retry;
 };
 
 /* Load everything from the configuration and bind the sockets.  On error

@@ -484,6 +484,10 @@ outbound_retry(struct node *n, uint64_t now)
 	}
 	if ((expired = store_outbox_expire(n->store, now, expiring, n)) > 0)
 		log_info("outbound: %d message destination(s) expired before a receipt arrived", expired);
+	if (n->trust_lapsed) {	/* nothing goes out on an expired directory */
+		n->next_retry = now + 1000;
+		return;
+	}
 	if ((r = store_outbox_due(n->store, now, DUE_BATCH, due_one, &c)) != 0)
 		log_error("outbound: cannot read the due list: %s", keten_strerror(r));
 	if ((r = store_relay_due(n->store, now, DUE_BATCH, due_relay, &c)) != 0)

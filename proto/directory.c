@@ -129,20 +129,6 @@ diag_fail(struct diag *dg, int code, const char *fmt, ...)
 	return code;
 }
 
-/* Format ms since the epoch as ISO 8601 UTC into out (at least 32 bytes). */
-static const char *
-time_fmt(uint64_t ms, char *out, size_t len)
-{
-	time_t t = (time_t)(ms / 1000u % 253402300800u);
-	struct tm tm;
-
-	/* Past the year 9999 (or where gmtime_r gives up), show the number. */
-	if (ms / 1000u > 253402300799u || gmtime_r(&t, &tm) == NULL ||
-	    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, len, "%llu ms", (unsigned long long)ms);
-	return out;
-}
-
 /* ------------------------------------------------------------------ */
 /* field checks */
 

@@ -218,3 +218,15 @@ utf8_ok(const char *str, int text)
 	}
 	return 1;
 }
+
+const char *
+time_fmt(uint64_t ms, char *out, size_t len)
+{
+	time_t t = (time_t)(ms / 1000u % 253402300800u);
+	struct tm tm;
+
+	if (ms / 1000u > 253402300799u || gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, len, "%llu ms", (unsigned long long)ms);
+	return out;
+}

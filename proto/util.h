@@ -42,6 +42,9 @@ be64_store(uint8_t *p, uint64_t v)
 }
 
 uint64_t clock_now_ms(void);
+/* ms since the epoch as ISO 8601 UTC ("2026-11-24T02:10:28Z") into out
+ * (at least 32 bytes); past the year 9999 the number of ms. */
+const char *time_fmt(uint64_t ms, char *out, size_t len);
 
 /* 1 if s is well-formed UTF-8 (no overlong forms, surrogates or code
  * points past U+10FFFF); with text, also without control characters (C0,

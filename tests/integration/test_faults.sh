@@ -270,6 +270,44 @@ rc=$?
 node_start amsterdam && ok "... and Amsterdam starts on the newest directory" ||
 	bad "no start on the newest directory"
 
+# --- the directory in use expires -------------------------------------
+# Serial 4 (with IND's own transport key again) expires 8 s after it is
+# signed; both nodes load it.
+sign_dir() {	# EXPIRES_MS (0: valid_days 365): the next serial, signed
+	python3 - "$NET/directory.json" "$1" "$IND" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["serial"] += 1
+for p in d["parties"]:
+    if p["oin"] == sys.argv[3]:
+        p["curve_key"] = "parties/ind/curve.pub"
+d.pop("valid_days", None)
+d.pop("expires_at", None)
+if int(sys.argv[2]):
+    d["expires_at"] = int(sys.argv[2])
+else:
+    d["valid_days"] = 365
+json.dump(d, open(sys.argv[1], "w"), indent=2)
+EOF
+	keten directory sign --source "$NET/directory.json" --key "$NET/parties/authority/sign.key" \
+		--cert "$NET/parties/authority/sign.crt" --out "$NET/directory.signed" >"$T/sign.out" 2>&1 ||
+		{ bad "sign a directory"; cat "$T/sign.out"; }
+}
+sign_dir $(( $(date +%s%3N) + 8000 ))
+kill -HUP "${NODE_PID[ind]}" "${NODE_PID[amsterdam]}"
+wait_for 5 logged ind "reload: directory serial 4" || bad "IND did not load serial 4"
+wait_for 15 logged ind "trust: directory serial 4 expired" &&
+	ok "a node notices that its directory expired" || bad "expiry not noticed"
+expect_out "... and refuses submissions, saying why" "directory (serial 4) expired" \
+	kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-X --purpose lvv-intake "$EX/dossier.json"
+sign_dir 0
+kill -HUP "${NODE_PID[ind]}" "${NODE_PID[amsterdam]}"
+wait_for 5 logged ind "trust: a current directory again" &&
+	ok "a current directory loaded, messages are exchanged again" || bad "not current again"
+wait_for 5 logged amsterdam "trust: a current directory again" || bad "Amsterdam not current again"
+id=$(kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-X --purpose lvv-intake "$EX/dossier.json")
+wait_for 10 delivered ind "$id" "$AMS" && ok "... and delivered" || bad "no delivery after a current directory"
+
 # --- IPv6 --------------------------------------------------------------
 if grep -q "^00000000000000000000000000000001 " /proc/net/if_inet6 2>/dev/null; then
 	node_stop amsterdam
