@@ -112,6 +112,48 @@ message_clean(const ProtobufCMessage *m, int depth, struct payload_subjects *sub
 	return 1;
 }
 
+/* A person the message can be about: with a V-nummer or a BSN. */
+static int
+person_ok(const Keten__V1__Person *pe)
+{
+	return pe != NULL && ((pe->v_number != NULL && pe->v_number[0] != '\0') ||
+	    (pe->bsn != NULL && pe->bsn[0] != '\0'));
+}
+
+/* What a payload of each kind must hold (PROTOCOL.md 11): the person a
+ * dossier, a notification to DT&V or to the police is about, and the
+ * field that says what a message is.  (A request or a case event names
+ * its case by Header.case_ref.)  NULL when it has them, else the first
+ * one missing. */
+static const char *
+payload_missing(int kind, const ProtobufCMessage *m)
+{
+	switch (kind) {
+	case KETEN__V1__KIND__DOSSIER_DELIVERY:
+		return person_ok(((const Keten__V1__DossierDelivery *)m)->person) ? NULL :
+		    "person.v_number (or person.bsn)";
+	case KETEN__V1__KIND__DTV_NOTIFICATION: {
+		const Keten__V1__DtvNotification *x = (const Keten__V1__DtvNotification *)m;
+
+		return !person_ok(x->person) ? "person.v_number (or person.bsn)" :
+		    x->reason == 0 ? "reason" : NULL;
+	}
+	case KETEN__V1__KIND__ESCALATION_REQUEST: {
+		const char *q = ((const Keten__V1__EscalationRequest *)m)->question;
+
+		return q == NULL || q[0] == '\0' ? "question" : NULL;
+	}
+	case KETEN__V1__KIND__ESCALATION_DECISION:
+		return ((const Keten__V1__EscalationDecision *)m)->outcome == 0 ? "outcome" : NULL;
+	case KETEN__V1__KIND__CASE_EVENT:
+		return ((const Keten__V1__CaseEvent *)m)->type == 0 ? "type" : NULL;
+	case KETEN__V1__KIND__POLICE_NOTIFICATION:
+		return person_ok(((const Keten__V1__PoliceNotification *)m)->person) ? NULL :
+		    "person.v_number (or person.bsn)";
+	}
+	return NULL;
+}
+
 int
 payload_subjects(int kind, const uint8_t *p, size_t len, struct payload_subjects *subj)
 {
@@ -126,8 +168,10 @@ payload_subjects(int kind, const uint8_t *p, size_t len, struct payload_subjects
 	if ((m = protobuf_c_message_unpack(d, NULL, len, p)) == NULL)
 		return KETEN_EPARSE;
 	ok = message_clean(m, 0, subj);
+	if (ok && payload_missing(kind, m) != NULL)
+		ok = -1;
 	protobuf_c_message_free_unpacked(m, NULL);
-	return ok ? 0 : KETEN_EPARSE;
+	return ok > 0 ? 0 : ok < 0 ? KETEN_EFIELD : KETEN_EPARSE;
 }
 
 int
@@ -383,6 +427,7 @@ payload_from_json(int kind, const json_t *obj, uint8_t **out, size_t *len,
 	const ProtobufCMessageDescriptor *d = payload_descriptor(kind);
 	struct jctx c = { err, errlen, "" };
 	ProtobufCMessage *m = NULL;
+	const char *missing;
 	int r;
 
 	*out = NULL;
@@ -391,7 +436,12 @@ payload_from_json(int kind, const json_t *obj, uint8_t **out, size_t *len,
 		snprintf(err, errlen, "unknown kind %d", kind);
 		return KETEN_EINVAL;
 	}
-	if ((r = message_from_json(&c, d, obj, &m, 0)) == 0) {
+	if ((r = message_from_json(&c, d, obj, &m, 0)) == 0 &&
+	    (missing = payload_missing(kind, m)) != NULL) {
+		snprintf(err, errlen, "%s: required", missing);
+		r = KETEN_EFIELD;
+	}
+	if (r == 0) {
 		*len = protobuf_c_message_get_packed_size(m);
 		if ((*out = malloc(*len ? *len : 1)) == NULL)
 			r = KETEN_ENOMEM;

@@ -22,7 +22,11 @@
 const ProtobufCMessageDescriptor *payload_descriptor(int kind);
 
 /* 0 if bytes decode as kind's payload message with no unknown fields,
- * else KETEN_EPARSE (or KETEN_EINVAL for an unknown kind). */
+ * every string UTF-8, else KETEN_EPARSE; KETEN_EFIELD when it lacks what
+ * its kind requires (a dossier's or notification's person, with a V-nummer
+ * or BSN; a DT&V notification's reason, a request's question, a decision's
+ * outcome, an event's type);
+ * KETEN_EINVAL for an unknown kind. */
 int payload_validate(int kind, const uint8_t *p, size_t len);
 
 /* The data subjects of a payload, for the audit log: the V-nummer and BSN
@@ -39,7 +43,8 @@ int payload_subjects(int kind, const uint8_t *p, size_t len, struct payload_subj
 
 /* JSON object -> serialized payload of kind.  *out is malloc'd, owned by
  * the caller.  On error a one-line reason is written to err.
- * Errors: KETEN_EINVAL (unknown kind), KETEN_EPARSE, KETEN_ENOMEM. */
+ * Errors: KETEN_EINVAL (unknown kind), KETEN_EPARSE, KETEN_EFIELD (a
+ * required field missing, named), KETEN_ENOMEM. */
 int payload_from_json(int kind, const json_t *obj, uint8_t **out, size_t *len,
     char *err, size_t errlen);
 

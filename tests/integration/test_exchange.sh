@@ -93,6 +93,9 @@ expect_out "a kind the local system may not send is refused" "KETEN_ENOTPERMITTE
 echo '{"person":{"v_number":3}}' >"$T/bad.json"
 expect_rc 1 "a payload that does not fit its kind is refused" \
 	kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-5 --purpose p "$T/bad.json"
+echo '{}' >"$T/empty.json"
+expect_out "a dossier about no one is refused, naming what it lacks" "person.v_number (or person.bsn): required" \
+	kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-5 --purpose lvv-intake "$T/empty.json"
 # Numbers on the command line are read whole or refused.
 expect_rc 2 "a ttl that does not fit in 64 bits is refused, not wrapped" \
 	kt ind send --kind DOSSIER_DELIVERY --to "$AMS" --case C-5 --purpose lvv-intake --ttl 213503982335d \
