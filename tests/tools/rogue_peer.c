@@ -192,7 +192,7 @@ main(int argc, char **argv)
 	if (o.random_key) {
 		crypto_box_keypair(pk, sk);
 	} else {
-		if (keys_load(NULL, NULL, o.key, &k) != 0) {
+		if (keys_load(NULL, NULL, o.key, &k, NULL) != 0) {
 			fprintf(stderr, "rogue_peer: %s: cannot load the key\n", o.key);
 			return 1;
 		}
