@@ -607,6 +607,10 @@ fetch_reply(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_
 		    round + 1 == FETCH_PASS_ROUNDS)
 			break;
 	}
+	/* Nothing for this cursor after its position (and the reader pages
+	 * from it): it moves to the newest row, past the others' rows. */
+	if (r == 0 && a.err == 0 && a.n_d == 0 && a.passed == 0 && after == 0)
+		r = store_cursor_skip(n->store, sysname, cursor);
 	if (a.audit_failed)
 		node_abort_turn(n, a.err);
 	if (r != 0 || a.err != 0) {

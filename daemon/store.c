@@ -156,7 +156,7 @@ enum stmt_id {
 	S_RELAY_RECEIPT, S_OUT_WAKE, S_RELAY_WAKE, S_MANDATE_ADD, S_MANDATE_ALL,
 	S_AUDIT_PUT, S_AUDIT_ALL, S_AUDIT_TRIM,
 	S_TRUST_GET, S_TRUST_SET,
-	S_CUR_GET, S_CUR_ADD, S_CUR_FETCH, S_CUR_FETCH_CASE, S_CUR_ACK, S_CUR_DEL,
+	S_CUR_GET, S_CUR_ADD, S_CUR_FETCH, S_CUR_FETCH_CASE, S_CUR_ACK, S_CUR_SKIP, S_CUR_DEL,
 	S_COUNT
 };
 
@@ -258,6 +258,9 @@ static const char *const sql[S_COUNT] = {
 	[S_CUR_ACK] = "UPDATE cursor SET last_acked = max(last_acked, ?3)"
 	    " WHERE local_system = ?1 AND name = ?2"
 	    " AND ?3 <= (SELECT coalesce(max(id), 0) FROM inbox)",
+	[S_CUR_SKIP] = "UPDATE cursor SET last_acked = (SELECT coalesce(max(id), 0) FROM inbox)"
+	    " WHERE local_system = ?1 AND name = ?2"
+	    " AND last_acked < (SELECT coalesce(max(id), 0) FROM inbox)",
 	[S_CUR_DEL] = "DELETE FROM cursor WHERE local_system = ?1 AND name = ?2",
 };
 
@@ -1968,18 +1971,39 @@ store_cursor_ack(struct store *s, const char *local_system, const char *name, ui
 	return r == 0 ? KETEN_ECURSOR : KETEN_EINVAL;
 }
 
-int
-store_cursor_delete(struct store *s, const char *local_system, const char *name)
+/* A write statement on one cursor: 0 and *changed, or an error. */
+static int
+cursor_write(struct store *s, enum stmt_id id, const char *local_system, const char *name,
+    int *changed)
 {
 	sqlite3_stmt *x;
 	int r;
 
 	if ((r = writable(s)) != 0)
 		return r;
-	x = q(s, S_CUR_DEL);
+	if (local_system == NULL || name == NULL)
+		return KETEN_EINVAL;
+	x = q(s, id);
 	bind_text(x, 1, local_system);
 	bind_text(x, 2, name);
 	if ((r = run(s, x)) != 0)
 		return r;
-	return sqlite3_changes(s->db) == 0 ? KETEN_ECURSOR : 0;
+	*changed = sqlite3_changes(s->db) > 0;
+	return 0;
+}
+
+int
+store_cursor_skip(struct store *s, const char *local_system, const char *name)
+{
+	int changed;
+
+	return cursor_write(s, S_CUR_SKIP, local_system, name, &changed);
+}
+
+int
+store_cursor_delete(struct store *s, const char *local_system, const char *name)
+{
+	int changed = 0, r = cursor_write(s, S_CUR_DEL, local_system, name, &changed);
+
+	return r != 0 ? r : changed ? 0 : KETEN_ECURSOR;
 }

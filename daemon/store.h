@@ -318,6 +318,11 @@ int store_cursor_fetch(struct store *st, const char *local_system, const char *n
  * the cursor's is a no-op (0); one beyond the highest inbox id is
  * KETEN_EINVAL; KETEN_ECURSOR when there is no such cursor. */
 int store_cursor_ack(struct store *st, const char *local_system, const char *name, uint64_t id);
+/* After a fetch from the cursor's position found nothing for it: the
+ * cursor moves to the newest inbox row, so that the next fetch does not
+ * read again every row of other kinds since (a cursor's filters never
+ * change).  No write when it is there already. */
+int store_cursor_skip(struct store *st, const char *local_system, const char *name);
 /* Remove the cursor.  0 or KETEN_ECURSOR when there is none. */
 int store_cursor_delete(struct store *st, const char *local_system, const char *name);
 

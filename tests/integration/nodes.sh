@@ -19,6 +19,9 @@ devnet_make() {
 
 oin_of() { cat "$NET/parties/$1/oin"; }
 sock_of() { echo "ipc://$NET/run/$1/case.sock"; }
+db_of() { echo "$NET/state/$1/node.db"; }
+# a query on a node's store (read while the node runs: WAL)
+sql() { sqlite3 -cmd ".timeout 5000" "$@"; }
 
 # node_start SLUG: start it and wait until its local socket (or, for a
 # relay, its listening port) is up.

@@ -18,7 +18,6 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 MESSAGES=${KETEN_CRASH_MESSAGES:-1200}
 KILLS=${KETEN_CRASH_KILLS:-9}
 SUBMITTERS=4
-sql() { sqlite3 -cmd ".timeout 5000" "$@"; }
 
 devnet_make || { echo "0 passed, 1 failed"; exit 1; }
 AMS=$(oin_of amsterdam); NGO=$(oin_of ngo)

@@ -114,6 +114,14 @@ wait_for 10 delivered ind "$id" "$AMS" && [ "$(grep -c "a gap" "$T/amsterdam.log
 	ok "... and the receiver sees no gap in IND's sequence numbers" ||
 	{ bad "a gap after a refused submission"; grep "a gap" "$T/amsterdam.log" | tail -2; }
 expect_out "an unknown cursor is refused" "KETEN_ECURSOR" kt amsterdam unsubscribe --cursor nope
+# A cursor for a kind that has not come: after one fetch it stands at the
+# newest inbox row, so fetches do not read every other row again.
+kt amsterdam subscribe --cursor rare --kind ESCALATION_DECISION >"$T/rare.jsonl"
+at=$(sql "$(db_of amsterdam)" "SELECT last_acked FROM cursor WHERE name = 'rare'")
+top_id=$(sql "$(db_of amsterdam)" "SELECT max(id) FROM inbox")
+[ ! -s "$T/rare.jsonl" ] && [ "${top_id:-0}" -gt 5 ] && [ "$at" = "$top_id" ] &&
+	ok "a cursor whose kind has not come moves past the other rows" ||
+	bad "the rare cursor stayed behind (at ${at:-?}, inbox to ${top_id:-?})"
 expect_out "queue counts what was delivered" "delivered" kt ind queue
 kt ind peers --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["peers"]) > 3' &&
 	ok "peers --json is one JSON document" || bad "peers --json"

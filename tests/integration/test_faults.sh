@@ -13,8 +13,6 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 
 rogue() { "${KETEN_BIN:-$top/build/bin}/rogue_peer" "$@"; }
 port_of() { awk -v s="$1" '$1 == s { print $3 }' "$NET/parties.txt"; }
-db_of() { echo "$NET/state/$1/node.db"; }
-sql() { sqlite3 -cmd ".timeout 5000" "$@"; }
 logged() { grep -qF -- "$2" "$T/$1.log"; }
 
 devnet_make || { echo "0 passed, 1 failed"; exit 1; }

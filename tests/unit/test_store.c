@@ -1429,6 +1429,40 @@ test_args(void)
 	done(&st);
 }
 
+/* A cursor for a kind that does not come moves past the others' rows
+ * once a fetch found nothing for it, and still gets the next one of its
+ * kind; with `after` (a reader paging) the rows are not read again. */
+static void
+test_cursor_skip(void)
+{
+	struct store *st = open_new();
+	struct got g;
+	uint64_t last = 0;
+	uint8_t id[16];
+	int dup;
+
+	inbox_fill(st);	/* ids 1..6, kinds 1 2 1 5 1 5 */
+	CHECK_EQ(store_cursor_open(st, "zs", "rare", 1u << 3, "", &last), 0);
+	memset(&g, 0, sizeof(g));
+	CHECK_EQ(store_cursor_fetch(st, "zs", "rare", 0, 10, got_fn, &g), 0);
+	CHECK_EQ(g.n, 0);
+	CHECK_EQ(store_cursor_skip(st, "zs", "rare"), 0);
+	CHECK_EQ(store_cursor_open(st, "zs", "rare", 1u << 3, "", &last), 0);
+	CHECK_EQ(last, 6);
+	CHECK_EQ(store_cursor_skip(st, "zs", "rare"), 0);	/* there already */
+	id_of(id, 200);
+	CHECK_EQ(store_inbox_add(st, B, id, 7, 3, "a", 1, env1, sizeof(env1), rc1, sizeof(rc1),
+	    &dup), 0);
+	memset(&g, 0, sizeof(g));
+	CHECK_EQ(store_cursor_fetch(st, "zs", "rare", 0, 10, got_fn, &g), 0);
+	CHECK(g.n == 1 && g.id[0] == 7);
+	memset(&g, 0, sizeof(g));
+	CHECK_EQ(store_cursor_fetch(st, "zs", "rare", 7, 10, got_fn, &g), 0);
+	CHECK_EQ(g.n, 0);
+	CHECK_EQ(store_cursor_skip(st, "nobody", "rare"), 0);	/* no such cursor: nothing */
+	done(&st);
+}
+
 /* The directory accepted last: none, set, replaced, kept across a
  * reopen. */
 static void
@@ -1478,6 +1512,7 @@ main(void)
 		{ "full database: EFULL, nothing half written, recovers", test_full },
 		{ "argument checks", test_args },
 		{ "the directory accepted last: kept, replaced, reopened", test_trust },
+		{ "a cursor of a kind that does not come moves past other rows", test_cursor_skip },
 		{ "audit frames: LZ4 in the store, trimmed by their size before, old rows read", test_audit_frames_lz4 },
 		{ NULL, NULL },
 	};
