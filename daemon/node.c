@@ -3,6 +3,8 @@
  * node.h).
  */
 #include <errno.h>
+#include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,62 +191,6 @@ self_check(const struct config *cfg, const struct keys *k, const struct director
 	return 0;
 }
 
-int
-node_check(struct config *cfg)
-{
-	struct keys *k = NULL;
-	struct pki *pki = NULL;
-	struct directory *dir = NULL;
-	struct mandates *reg = NULL;
-	struct store *st = NULL;
-	const char *bad = NULL;
-	int r;
-
-	if ((r = keys_load(cfg->sign_key, cfg->seal_key, cfg->curve_key, &k, &bad)) != 0) {
-		log_error("keys: %s: %s", bad ? bad : "?", keten_strerror(r));
-		goto out;
-	}
-	if ((r = trust_load(cfg, &pki, &dir)) != 0)
-		goto out;
-	if ((r = self_check(cfg, k, dir)) != 0 || (r = mandates_load_file(cfg, dir, NULL, &reg)) != 0)
-		goto out;
-	r = store_open(cfg->state_dir, cfg->store_sync_full, &st);
-	if (r == KETEN_ELOCKED) {
-		/* The running node has it; it checked the store when it opened it. */
-		log_info("configuration, keys, PKI and directory (serial %llu, %zu parties) are good; "
-		    "the store is in use by the running ketend", (unsigned long long)directory_serial(dir),
-		    directory_count(dir));
-		r = 0;
-		goto out;
-	}
-	if (r != 0) {
-		log_error("%s: store: %s: %s", cfg->state_dir, keten_strerror(r), store_errmsg(NULL));
-		goto out;
-	}
-	log_info("configuration, keys, PKI, directory (serial %llu, %zu parties) and store are good",
-	    (unsigned long long)directory_serial(dir), directory_count(dir));
-out:
-	store_close(&st);
-	mandates_destroy(&reg);
-	directory_destroy(&dir);
-	pki_destroy(&pki);
-	keys_destroy(&k);
-	return r;
-}
-
-/* Open a link to every party this node talks to directly, so that
- * connections are up before the first message needs them. */
-static void
-links_open(struct node *n)
-{
-	for (size_t i = 0; i < directory_count(n->dir); i++) {
-		const struct party *p = directory_party(n->dir, i);
-
-		if (strcmp(p->oin, n->oin) != 0 && node_next_hop(n, p) == p)
-			(void)peers_open(n->peers, p);
-	}
-}
-
 /* A directory replaces the one this node accepted before (kept in its
  * store, across restarts) only with a higher serial, or the same serial
  * and the same content: a validly signed older one would bring back
@@ -275,6 +221,98 @@ trust_check(struct store *st, const struct directory *dir, const char *when)
 		return KETEN_EDIRSTALE;
 	}
 	return 0;
+}
+
+/* Each [local] group must be one of this account's: the socket cannot be
+ * given to another (chown fails), and the start would stop at the bind. */
+static int
+local_groups_check(const struct config *cfg)
+{
+	gid_t gs[NGROUPS_MAX];
+	int ng;
+
+	if (geteuid() == 0)
+		return 0;
+	if ((ng = getgroups(NGROUPS_MAX, gs)) < 0) {
+		log_error("getgroups: %s", strerror(errno));
+		return KETEN_EIO;
+	}
+	for (size_t i = 0; i < cfg->nlocals; i++) {
+		const struct config_local *l = &cfg->locals[i];
+		int member = !l->has_group || l->gid == getegid();
+
+		for (int g = 0; !member && g < ng; g++)
+			member = gs[g] == l->gid;
+		if (!member) {
+			struct group *gr = getgrgid(l->gid);
+
+			log_error("%s: [local %s] group %s: the node's account is not a member, so the "
+			    "socket cannot be given to it", cfg->path, l->name,
+			    gr != NULL ? gr->gr_name : "?");
+			return KETEN_ECONFIG;
+		}
+	}
+	return 0;
+}
+
+int
+node_check(struct config *cfg)
+{
+	struct keys *k = NULL;
+	struct pki *pki = NULL;
+	struct directory *dir = NULL;
+	struct mandates *reg = NULL;
+	struct store *st = NULL;
+	const char *bad = NULL;
+	int r;
+
+	if ((r = keys_load(cfg->sign_key, cfg->seal_key, cfg->curve_key, &k, &bad)) != 0) {
+		log_error("keys: %s: %s", bad ? bad : "?", keten_strerror(r));
+		goto out;
+	}
+	if ((r = trust_load(cfg, &pki, &dir)) != 0)
+		goto out;
+	if ((r = self_check(cfg, k, dir)) != 0 || (r = mandates_load_file(cfg, dir, NULL, &reg)) != 0 ||
+	    (r = local_groups_check(cfg)) != 0)
+		goto out;
+	r = store_open(cfg->state_dir, cfg->store_sync_full, &st);
+	if (r == KETEN_ELOCKED) {
+		/* The running node has it; it checked the store when it opened it. */
+		log_info("configuration, keys, PKI and directory (serial %llu, %zu parties) are good; "
+		    "the store is in use by the running ketend", (unsigned long long)directory_serial(dir),
+		    directory_count(dir));
+		r = 0;
+		goto out;
+	}
+	if (r != 0) {
+		log_error("%s: store: %s: %s", cfg->state_dir, keten_strerror(r), store_errmsg(NULL));
+		goto out;
+	}
+	/* the directory must not be older than the one this node accepted */
+	if ((r = trust_check(st, dir, cfg->directory)) != 0)
+		goto out;
+	log_info("configuration, keys, PKI, directory (serial %llu, %zu parties) and store are good",
+	    (unsigned long long)directory_serial(dir), directory_count(dir));
+out:
+	store_close(&st);
+	mandates_destroy(&reg);
+	directory_destroy(&dir);
+	pki_destroy(&pki);
+	keys_destroy(&k);
+	return r;
+}
+
+/* Open a link to every party this node talks to directly, so that
+ * connections are up before the first message needs them. */
+static void
+links_open(struct node *n)
+{
+	for (size_t i = 0; i < directory_count(n->dir); i++) {
+		const struct party *p = directory_party(n->dir, i);
+
+		if (strcmp(p->oin, n->oin) != 0 && node_next_hop(n, p) == p)
+			(void)peers_open(n->peers, p);
+	}
 }
 
 /* SIGHUP: load the directory again; keep the old one if the new one
@@ -469,7 +507,7 @@ node_new(struct config *cfg, struct node **out)
 	if ((r = peers_new(n->zctx, n->keys->curve_pk, n->keys->curve_sk, &po, &n->peers)) != 0)
 		goto fail;
 	links_open(n);
-	if ((r = local_new(n, &n->local)) != 0)
+	if ((r = local_groups_check(cfg)) != 0 || (r = local_new(n, &n->local)) != 0)
 		goto fail;
 	n->next_retry = clock_now_ms();
 	log_info("node %s (%s) ready: directory serial %llu, %zu parties",

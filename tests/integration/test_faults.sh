@@ -170,6 +170,12 @@ chmod 0644 "$NET/parties/amsterdam/seal.key"
 expect_out "ketend -n tells its answer on standard error, also with syslog = yes" \
 	"accessible by group or others" ketend -n -c "$T/bad.conf"
 chmod 0600 "$NET/parties/amsterdam/seal.key"
+if [ "$(id -u)" = 0 ] && id keten >/dev/null 2>&1 && ! id -nG keten | grep -qw daemon; then
+	sed 's/^mode = 0600$/mode = 0660\ngroup = daemon/' "$NET/nodes/amsterdam.conf" >"$T/grp.conf"
+	chmod 0600 "$T/grp.conf"
+	expect_out "a [local] group the node's account is not in is named by ketend -n" \
+		"group daemon: the node's account is not a member" ketend -n -c "$T/grp.conf"
+fi
 
 # --- SIGHUP: a new directory without the escalation table --------------
 cp "$NET/directory.signed" "$T/directory1.signed"
@@ -253,6 +259,7 @@ rc=$?
 [ $rc = 1 ] && grep -q "directory serial 1 is older than serial 3, which this node accepted before" \
 	"$T/old.out" && ok "a node does not start on a directory older than the one it accepted" ||
 	{ bad "started on an older directory (rc $rc)"; tail -3 "$T/old.out"; }
+expect_out "... and ketend -n says so" "older than serial 3" ketend -n -c "$NET/nodes/amsterdam.conf"
 cp "$T/directory3.signed" "$NET/directory.signed"
 
 # --- two local systems on one socket file, by two paths -----------------
