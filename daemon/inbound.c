@@ -498,11 +498,11 @@ forward:
 		 * if no receipt has come back by then.  Behind a backlog: due
 		 * now, after the older ones. */
 		if (!peers_open_now(n->peers, hop->oin)) {
-			(void)store_relay_mark(n->store, h->msg_id, rp->oin, 0, clock_now_ms());
+			(void)store_relay_mark(n->store, h->msg_id, rp->oin, h->sender, 0, clock_now_ms());
 			n->next_retry = clock_now_ms();
 			continue;
 		}
-		(void)store_relay_mark(n->store, h->msg_id, rp->oin, 1, clock_now_ms() + 5000);
+		(void)store_relay_mark(n->store, h->msg_id, rp->oin, h->sender, 1, clock_now_ms() + 5000);
 		if ((b = buf_new(len)) == NULL || buf_put(b, wire, len) != 0) {
 			buf_destroy(&b);
 			continue;

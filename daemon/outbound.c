@@ -358,10 +358,12 @@ struct due_ctx {
 };
 
 static int
-due_one(void *arg, const uint8_t *msg_id, const char *recipient, uint32_t attempts,
-    const uint8_t *env, size_t len)
+due_one(void *arg, const uint8_t *msg_id, const char *recipient, const char *sender,
+    uint32_t attempts, const uint8_t *env, size_t len)
 {
 	struct due_ctx *c = arg;
+
+	(void)sender;	/* this node */
 	struct node *n = c->n;
 	const struct party *p = directory_find(n->dir, recipient), *hop;
 	int r;
@@ -391,8 +393,8 @@ due_one(void *arg, const uint8_t *msg_id, const char *recipient, uint32_t attemp
 
 /* A relayed envelope due again: towards its final recipient's next hop. */
 static int
-due_relay(void *arg, const uint8_t *msg_id, const char *recipient, uint32_t attempts,
-    const uint8_t *env, size_t len)
+due_relay(void *arg, const uint8_t *msg_id, const char *recipient, const char *sender,
+    uint32_t attempts, const uint8_t *env, size_t len)
 {
 	struct due_ctx *c = arg;
 	struct node *n = c->n;
@@ -405,7 +407,7 @@ due_relay(void *arg, const uint8_t *msg_id, const char *recipient, uint32_t atte
 		c->sent++;
 	else
 		c->waiting++;
-	(void)store_relay_mark(n->store, msg_id, recipient, attempts + 1,
+	(void)store_relay_mark(n->store, msg_id, recipient, sender, attempts + 1,
 	    c->now + backoff(n->cfg, attempts + 1, r == 0 ? RECEIPT_WAIT_MS : n->cfg->retry_initial_ms));
 	return 0;
 }

@@ -226,7 +226,7 @@ static const char *const sql[S_COUNT] = {
 	[S_RELAY_ADD] = "INSERT INTO relay(msg_id, rcpt, sender, next_hop, expires_at, env, attempts,"
 	    " next_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 0)"
 	    " ON CONFLICT(msg_id, rcpt, sender) DO NOTHING",
-	[S_RELAY_DUE] = "SELECT msg_id, rcpt, attempts, env FROM relay"
+	[S_RELAY_DUE] = "SELECT msg_id, rcpt, attempts, env, sender FROM relay"
 	    " WHERE state = 0 AND next_at <= ?1 AND +expires_at > ?1 ORDER BY next_at, id LIMIT ?2",
 	[S_OUT_WAKE] = "UPDATE outbox_rcpt SET next_at = ?2 WHERE rcpt = ?1 AND state IN (1, 2)",
 	[S_MANDATE_ADD] = "INSERT INTO mandate_item(hash, revocation, body, seen_at)"
@@ -239,9 +239,9 @@ static const char *const sql[S_COUNT] = {
 	[S_AUDIT_ALL] = "SELECT off, frames, len FROM audit_frames ORDER BY off",
 	[S_AUDIT_TRIM] = "DELETE FROM audit_frames WHERE off + coalesce(len, length(frames)) <= ?1",
 	[S_RELAY_WAKE] = "UPDATE relay SET next_at = ?2 WHERE next_hop = ?1 AND state = 0",
-	[S_RELAY_MARK] = "UPDATE relay SET attempts = ?3, next_at = ?4"
-	    " WHERE msg_id = ?1 AND rcpt = ?2 AND state = 0",
-	[S_RELAY_STATE] = "SELECT state FROM relay WHERE msg_id = ?1 AND rcpt = ?2 LIMIT 1",
+	[S_RELAY_MARK] = "UPDATE relay SET attempts = ?4, next_at = ?5"
+	    " WHERE msg_id = ?1 AND rcpt = ?2 AND sender = ?3 AND state = 0",
+	[S_RELAY_STATE] = "SELECT state FROM relay WHERE msg_id = ?1 AND rcpt = ?2 AND sender = ?3",
 	[S_RELAY_DONE] = "UPDATE relay SET state = 1, env = NULL, receipt = ?4"
 	    " WHERE msg_id = ?1 AND rcpt = ?2 AND sender = ?3",
 	[S_RELAY_RECEIPT] = "SELECT receipt FROM relay WHERE msg_id = ?1 AND rcpt = ?2"
@@ -1141,7 +1141,7 @@ store_outbox_add_sent(struct store *s, const uint8_t msg_id[16], int kind,
  * KETEN_ESTATE for one that is final. */
 static int
 run_mark(struct store *s, sqlite3_stmt *x, enum stmt_id state_query, const uint8_t *msg_id,
-    const char *rcpt)
+    const char *rcpt, const char *sender)
 {
 	int r;
 
@@ -1152,6 +1152,8 @@ run_mark(struct store *s, sqlite3_stmt *x, enum stmt_id state_query, const uint8
 	x = q(s, state_query);
 	bind_blob(x, 1, msg_id, 16);
 	bind_text(x, 2, rcpt);
+	if (sender != NULL)
+		bind_text(x, 3, sender);
 	if ((r = one(s, x)) < 0)
 		return r;
 	sqlite3_reset(x);
@@ -1177,12 +1179,13 @@ store_outbox_mark(struct store *s, const uint8_t msg_id[16], const char *rcpt, i
 	bind_u64(x, 5, next_at);
 	if (last_error != NULL)
 		bind_text(x, 6, last_error);
-	return run_mark(s, x, S_OUT_RCPT_STATE, msg_id, rcpt);
+	return run_mark(s, x, S_OUT_RCPT_STATE, msg_id, rcpt, NULL);
 }
 
 struct due_row {
 	uint8_t msg_id[16];
 	char rcpt[STORE_OIN_MAX + 1];
+	char sender[STORE_OIN_MAX + 1];	/* relay rows; "" for the outbox */
 	uint32_t attempts;
 	uint8_t *env;
 	size_t len;
@@ -1224,6 +1227,15 @@ due_scan(struct store *s, enum stmt_id id, uint64_t now, size_t limit, store_due
 		}
 		memcpy(d->msg_id, sqlite3_column_blob(x, 0), 16);
 		memcpy(d->rcpt, rcpt, rl + 1);
+		if (sqlite3_column_count(x) > 4) {
+			const char *snd = (const char *)sqlite3_column_text(x, 4);
+
+			if (snd == NULL || strlen(snd) > STORE_OIN_MAX) {
+				r = KETEN_ECORRUPT;
+				break;
+			}
+			memcpy(d->sender, snd, strlen(snd) + 1);
+		}
 		d->attempts = (uint32_t)sqlite3_column_int64(x, 2);
 		if ((d->env = malloc(d->len)) == NULL) {
 			r = KETEN_ENOMEM;
@@ -1238,8 +1250,9 @@ due_scan(struct store *s, enum stmt_id id, uint64_t now, size_t limit, store_due
 	sqlite3_reset(x);
 	for (size_t i = 0; i < n; i++) {
 		if (r == 0)
-			r = fn(arg, rows[i].msg_id, rows[i].rcpt, rows[i].attempts, rows[i].env,
-			    rows[i].len);
+			r = fn(arg, rows[i].msg_id, rows[i].rcpt,
+			    rows[i].sender[0] != '\0' ? rows[i].sender : NULL, rows[i].attempts,
+			    rows[i].env, rows[i].len);
 		free(rows[i].env);
 	}
 	free(rows);
@@ -1608,22 +1621,23 @@ store_relay_due(struct store *s, uint64_t now, size_t limit, store_due_fn *fn, v
 }
 
 int
-store_relay_mark(struct store *s, const uint8_t msg_id[16], const char *rcpt, uint32_t attempts,
-    uint64_t next_at)
+store_relay_mark(struct store *s, const uint8_t msg_id[16], const char *rcpt,
+    const char *sender, uint32_t attempts, uint64_t next_at)
 {
 	sqlite3_stmt *x;
 	int r;
 
 	if ((r = writable(s)) != 0)
 		return r;
-	if (msg_id == NULL || rcpt == NULL)
+	if (msg_id == NULL || rcpt == NULL || sender == NULL)
 		return KETEN_EINVAL;
 	x = q(s, S_RELAY_MARK);
 	bind_blob(x, 1, msg_id, 16);
 	bind_text(x, 2, rcpt);
-	sqlite3_bind_int64(x, 3, attempts);
-	bind_u64(x, 4, next_at);
-	return run_mark(s, x, S_RELAY_STATE, msg_id, rcpt);
+	bind_text(x, 3, sender);
+	sqlite3_bind_int64(x, 4, attempts);
+	bind_u64(x, 5, next_at);
+	return run_mark(s, x, S_RELAY_STATE, msg_id, rcpt, sender);
 }
 
 /* Every pending row to `who` due at `now`: the outbox by recipient, the

@@ -124,12 +124,13 @@ int store_outbox_mark(struct store *st, const uint8_t msg_id[16], const char *rc
     uint32_t attempts, uint64_t next_at, const char *last_error);
 
 /* Called for each due row: msg_id (16 bytes), recipient (the final one),
- * attempts so far, the envelope; all valid during the call only.  The
+ * the sender of a relay row (NULL for the outbox's), attempts so far, the
+ * envelope; all valid during the call only.  The
  * callback may call the store, including the matching *_mark for the
  * same row (the rows were read before the first call).  Non-zero stops
  * the scan and is returned. */
-typedef int store_due_fn(void *arg, const uint8_t *msg_id, const char *rcpt, uint32_t attempts,
-    const uint8_t *env, size_t len);
+typedef int store_due_fn(void *arg, const uint8_t *msg_id, const char *rcpt,
+    const char *sender, uint32_t attempts, const uint8_t *env, size_t len);
 
 /* Recipients QUEUED or SENT with next_at <= now and expires_at > now: at
  * most limit rows (fewer when their envelopes add up past 64 MiB),
@@ -274,10 +275,12 @@ int store_audit_trim(struct store *st, uint64_t synced);
  * or an error. */
 int store_outbox_wake(struct store *st, const char *rcpt, uint64_t now);
 int store_relay_wake(struct store *st, const char *next_hop, uint64_t now);
-/* Set a pending relay row's attempts and next due time.  KETEN_ENOTFOUND
- * for no such row, KETEN_ESTATE when it is done or expired. */
+/* Set a pending relay row's attempts and next due time: the row of that
+ * sender (another sender's message under the same msg_id is not
+ * touched).  KETEN_ENOTFOUND for no such row, KETEN_ESTATE when it is
+ * done or expired. */
 int store_relay_mark(struct store *st, const uint8_t msg_id[16], const char *rcpt,
-    uint32_t attempts, uint64_t next_at);
+    const char *sender, uint32_t attempts, uint64_t next_at);
 /* The receipt (1.. bytes) from issuer (the final recipient) for a relayed
  * message of sender (the receipt's, which its issuer signed): the row is
  * done, its envelope dropped and the receipt kept (so that a duplicate

@@ -681,6 +681,7 @@ test_outbox_receipt(void)
 struct seen {
 	int n;
 	char rcpt[16][21];
+	char sender[16][21];
 	int msg[16];
 	uint32_t attempts[16];
 	struct store *st;
@@ -689,11 +690,12 @@ struct seen {
 };
 
 static int
-seen_fn(void *arg, const uint8_t *msg_id, const char *rcpt, uint32_t attempts,
-    const uint8_t *env, size_t len)
+seen_fn(void *arg, const uint8_t *msg_id, const char *rcpt, const char *sender,
+    uint32_t attempts, const uint8_t *env, size_t len)
 {
 	struct seen *s = arg;
 
+	snprintf(s->sender[s->n < 16 ? s->n : 0], 21, "%s", sender ? sender : "");
 	if (s->n >= 16)
 		return -1;
 	snprintf(s->rcpt[s->n], 21, "%s", rcpt);
@@ -967,10 +969,10 @@ test_relay(void)
 	CHECK_EQ(store_relay_due(st, 100, 10, seen_fn, &s), 0);
 	CHECK_EQ(s.n, 3);
 	/* marked: due later */
-	CHECK_EQ(store_relay_mark(st, id, C, 1, 400), 0);
-	CHECK_EQ(store_relay_mark(st, id, D, 1, 300), 0);
-	CHECK_EQ(store_relay_mark(st, id2, C, 1, 500), 0);
-	CHECK_EQ(store_relay_mark(st, id2, D, 1, 500), KETEN_ENOTFOUND);
+	CHECK_EQ(store_relay_mark(st, id, C, B, 1, 400), 0);
+	CHECK_EQ(store_relay_mark(st, id, D, B, 1, 300), 0);
+	CHECK_EQ(store_relay_mark(st, id2, C, B, 1, 500), 0);
+	CHECK_EQ(store_relay_mark(st, id2, D, B, 1, 500), KETEN_ENOTFOUND);
 	memset(&s, 0, sizeof(s));
 	CHECK_EQ(store_relay_due(st, 200, 10, seen_fn, &s), 0);
 	CHECK_EQ(s.n, 0);
@@ -981,6 +983,15 @@ test_relay(void)
 	CHECK_EQ(s.n, 2);
 	CHECK(s.msg[0] == 1 && strcmp(s.rcpt[0], D) == 0 && s.attempts[0] == 1);
 	CHECK(s.msg[1] == 1 && strcmp(s.rcpt[1], C) == 0);
+	CHECK(strcmp(s.sender[0], B) == 0 && strcmp(s.sender[1], B) == 0);
+	/* another sender's message under the same msg_id, to the same
+	 * recipient: marking one row leaves the other's schedule alone */
+	CHECK_EQ(store_relay_add(st, id, D, C, R, 2500, env1, sizeof(env1)), 0);
+	CHECK_EQ(store_relay_mark(st, id, C, D, 3, 2000), 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ(store_relay_due(st, 450, 10, seen_fn, &s), 0);
+	CHECK(s.n == 2 && strcmp(s.sender[1], B) == 0 && s.attempts[1] == 1);
+	CHECK_EQ(store_relay_mark(st, id, C, A, 3, 2000), KETEN_ENOTFOUND);
 	/* the receipt comes back */
 	CHECK_EQ(store_relay_receipt(st, B, id, C, &b), KETEN_ENOTFOUND);
 	CHECK_EQ(store_relay_done(st, id, A, B, rc1, sizeof(rc1)), KETEN_ENOTFOUND);
@@ -993,7 +1004,7 @@ test_relay(void)
 	CHECK(b != NULL && buf_len(b) == sizeof(rc1) && memcmp(buf_ptr(b), rc1, sizeof(rc1)) == 0);
 	buf_destroy(&b);
 	CHECK_EQ(store_relay_receipt(st, C, id, C, &b), KETEN_ENOTFOUND);	/* other sender */
-	CHECK_EQ(store_relay_mark(st, id, C, 2, 1), KETEN_ESTATE);
+	CHECK_EQ(store_relay_mark(st, id, C, B, 2, 1), KETEN_ESTATE);
 	/* done rows are kept: a duplicate envelope is recognised */
 	CHECK_EQ(store_relay_add(st, id, B, C, R, 5000, env1, sizeof(env1)), KETEN_EEXIST);
 	memset(&s, 0, sizeof(s));
@@ -1004,7 +1015,7 @@ test_relay(void)
 	memset(&s, 0, sizeof(s));
 	CHECK_EQ(store_relay_due(st, 3001, 10, seen_fn, &s), 0);
 	CHECK_EQ(s.n, 1);
-	CHECK_EQ(store_relay_mark(st, id2, C, 2, 1), KETEN_ESTATE);
+	CHECK_EQ(store_relay_mark(st, id2, C, B, 2, 1), KETEN_ESTATE);
 	CHECK_EQ(store_outbox_expire(st, 5000, NULL, NULL), 0);
 	CHECK_EQ(store_next_due(st, &next), KETEN_ENOTFOUND);
 	/* a receipt after expiry is still kept and passed back */
@@ -1168,7 +1179,7 @@ test_txn(void)
 	CHECK_EQ(store_outbox_status(st, id, &ss), KETEN_ENOTFOUND);
 	CHECK_EQ(store_inbox_receipt(st, B, id, &b), KETEN_ENOTFOUND);
 	CHECK_EQ(store_inbox_receipt(st, C, id, &b), KETEN_ENOTFOUND);
-	CHECK_EQ(store_relay_mark(st, id, C, 1, 1), KETEN_ENOTFOUND);
+	CHECK_EQ(store_relay_mark(st, id, C, B, 1, 1), KETEN_ENOTFOUND);
 	CHECK_EQ(store_cursor_delete(st, "zs", "c1"), KETEN_ECURSOR);
 	CHECK_EQ(store_counts(st, &c), 0);
 	CHECK_EQ(c.queued + c.relaying + c.inbox, 0);
