@@ -355,7 +355,7 @@ cmd_subscribe(const struct cli_cmd *cmd, int argc, char **argv)
 		size_t n;
 		int bad = 0;
 
-		if ((r = keten_fetch_after(c, cursor, printed, max, wait, &resp)) != 0) {
+		if ((r = keten_fetch_after(c, cursor, ack ? 0 : printed, max, wait, &resp)) != 0) {
 			if (stop_requested)
 				break;
 			r = call_fail(cmd, c, r);

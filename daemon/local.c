@@ -503,8 +503,10 @@ fetch_one(void *arg, uint64_t id, const char *sender, const uint8_t *msg_id, int
 			.subjects = &subj,
 		};
 
-		if (payload_subjects(h->kind, buf_ptr(pl), buf_len(pl), &subj) != 0)
-			subj.n = 0;
+		/* a row stored by a node without the payload checks of
+		 * PROTOCOL.md 11 is delivered, and recorded with the subjects
+		 * it names */
+		(void)payload_subjects(h->kind, buf_ptr(pl), buf_len(pl), &subj);
 		if ((r = node_audit_message(a->n, &am)) != 0) {
 			/* the reads already recorded in this fetch did not happen:
 			 * the turn is refused (fetch_reply answers the error) */
@@ -601,8 +603,14 @@ fetch_reply(struct node *n, int idx, const uint8_t *rid, size_t rid_len, uint64_
 		if ((r = node_txn(n)) == 0)
 			r = store_cursor_fetch(n->store, sysname, cursor, after, max, fetch_one,
 			    &a);
-		if (r == 0 && a.err == 0 && a.passed != 0)
-			r = store_cursor_ack(n->store, sysname, cursor, a.passed);
+		/* A reader paging with after has been shown rows it has not
+		 * acknowledged: its page moves on, its cursor does not. */
+		if (r == 0 && a.err == 0 && a.passed != 0) {
+			if (after != 0)
+				after = a.passed;
+			else
+				r = store_cursor_ack(n->store, sysname, cursor, a.passed);
+		}
 		if (r != 0 || a.err != 0 || a.n_d > 0 || a.passed == 0 ||
 		    round + 1 == FETCH_PASS_ROUNDS)
 			break;
@@ -1014,22 +1022,25 @@ local_pollitems(struct local *l, zmq_pollitem_t *items)
 /* ------------------------------------------------------------------ */
 /* lifecycle */
 
-/* 1 if a process accepts connections on the Unix socket at path. */
+/* 0 when nothing accepts connections on the Unix socket at path (it is
+ * left by a node that stopped), else 1: something listens, or it cannot
+ * be told. */
 static int
 socket_in_use(const char *path)
 {
 	struct sockaddr_un a;
-	int fd, r;
+	int fd, r, e;
 
 	if (strlen(path) >= sizeof(a.sun_path) ||
 	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return 0;
+		return 1;
 	memset(&a, 0, sizeof(a));
 	a.sun_family = AF_UNIX;
 	memcpy(a.sun_path, path, strlen(path) + 1);
 	r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	e = errno;
 	close(fd);
-	return r == 0;
+	return r == 0 || (e != ECONNREFUSED && e != ENOENT);
 }
 
 static int
@@ -1054,7 +1065,8 @@ bind_one(void *zctx, const struct config *cfg, const struct config_local *lc,
 			return KETEN_ECONFIG;
 		}
 		if (socket_in_use(path)) {
-			log_error("local %s: %s is in use: something listens on it", lc->name, path);
+			log_error("local %s: %s is in use: something listens on it (or it cannot be "
+			    "told); not replaced", lc->name, path);
 			return KETEN_ECONFIG;
 		}
 		(void)unlink(path);

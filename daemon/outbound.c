@@ -250,7 +250,8 @@ staged_store_and_send(struct node *n, const struct staged *s)
 		/* a recipient gone from the directory since the submission is
 		 * queued; the retry waits for it to come back */
 		hops[i] = p != NULL ? node_next_hop(n, p) : NULL;
-		sent_next[i] = hops[i] != NULL && peers_open_now(n->peers, hops[i]->oin) ?
+		sent_next[i] = hops[i] != NULL && !n->trust_lapsed &&
+		    peers_open_now(n->peers, hops[i]->oin) ?
 		    now + backoff(n->cfg, 1, RECEIPT_WAIT_MS) : 0;
 		if (sent_next[i] == 0)
 			n->next_retry = now;
@@ -484,7 +485,14 @@ outbound_retry(struct node *n, uint64_t now)
 		n->next_retry = now + 1000;
 		return;
 	}
-	if ((expired = store_outbox_expire(n->store, now, expiring, n)) > 0)
+	if ((expired = store_outbox_expire(n->store, now, expiring, n)) < 0) {
+		/* its EXPIRE records are written: the turn goes, they with it */
+		log_error("outbound: cannot expire: %s", keten_strerror(expired));
+		node_abort_turn(n, expired);
+		n->next_retry = now + 1000;
+		return;
+	}
+	if (expired > 0)
 		log_info("outbound: %d message destination(s) expired before a receipt arrived", expired);
 	if (n->trust_lapsed) {	/* nothing goes out on an expired directory */
 		n->next_retry = now + 1000;

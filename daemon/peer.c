@@ -80,7 +80,9 @@ link_open(struct peers *ps, const struct party *to)
 	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, ps->pk, 32) != 0 ||
 	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, ps->sk, 32) != 0 ||
 	    setopt_int(s, ZMQ_IMMEDIATE, 1) != 0 ||
-	    setopt_int(s, ZMQ_IPV6, 1) != 0 ||
+	    /* only for an IPv6 literal: with it on, a host name with both
+	     * kinds of address resolves to its IPv6 one alone */
+	    setopt_int(s, ZMQ_IPV6, strstr(to->endpoint, "://[") != NULL) != 0 ||
 	    setopt_int(s, ZMQ_LINGER, ps->o.linger_ms) != 0 ||
 	    setopt_int(s, ZMQ_SNDHWM, ps->o.sndhwm) != 0 ||
 	    setopt_int(s, ZMQ_HEARTBEAT_IVL, ps->o.heartbeat_ms) != 0 ||

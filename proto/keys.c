@@ -46,7 +46,9 @@ read_pem(const char *path, int private, char *pem, size_t *len)
 	ssize_t r;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY)) < 0)
+	/* O_NONBLOCK: a FIFO at the path must not hang the open (it is
+	 * refused below); a regular file reads the same with it */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK)) < 0)
 		return errno == ELOOP ? KETEN_EKEYPERM : KETEN_EIO;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    (private && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)) {

@@ -59,8 +59,11 @@ subject_add(struct payload_subjects *s, const char *id)
 	return 1;
 }
 
+/* 1 if m (and what it holds) has no unknown fields and is not too deep;
+ * collects the subjects into subj.  Text that is not UTF-8 sets *bad and
+ * the walk goes on, so that the subjects are whole. */
 static int
-message_clean(const ProtobufCMessage *m, int depth, struct payload_subjects *subj)
+message_clean(const ProtobufCMessage *m, int depth, struct payload_subjects *subj, int *bad)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 
@@ -84,12 +87,12 @@ message_clean(const ProtobufCMessage *m, int depth, struct payload_subjects *sub
 
 				for (size_t k = 0; k < n; k++)
 					if (arr[k] != NULL && !utf8_ok(arr[k], 0))
-						return 0;
+						*bad = 1;
 			} else {
 				const char *s = *(char *const *)(base + f->offset);
 
 				if (s != NULL && !utf8_ok(s, 0))
-					return 0;
+					*bad = 1;
 			}
 			continue;
 		}
@@ -100,12 +103,12 @@ message_clean(const ProtobufCMessage *m, int depth, struct payload_subjects *sub
 			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + f->offset);
 
 			for (size_t k = 0; k < n; k++)
-				if (!message_clean(arr[k], depth + 1, subj))
+				if (!message_clean(arr[k], depth + 1, subj, bad))
 					return 0;
 		} else {
 			const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
 
-			if (sub != NULL && !message_clean(sub, depth + 1, subj))
+			if (sub != NULL && !message_clean(sub, depth + 1, subj, bad))
 				return 0;
 		}
 	}
@@ -159,7 +162,7 @@ payload_subjects(int kind, const uint8_t *p, size_t len, struct payload_subjects
 {
 	const ProtobufCMessageDescriptor *d = payload_descriptor(kind);
 	ProtobufCMessage *m;
-	int ok;
+	int ok, bad = 0;
 
 	if (subj != NULL)
 		subj->n = 0;
@@ -167,8 +170,10 @@ payload_subjects(int kind, const uint8_t *p, size_t len, struct payload_subjects
 		return KETEN_EINVAL;
 	if ((m = protobuf_c_message_unpack(d, NULL, len, p)) == NULL)
 		return KETEN_EPARSE;
-	ok = message_clean(m, 0, subj);
-	if (ok && payload_missing(kind, m) != NULL)
+	ok = message_clean(m, 0, subj, &bad);
+	if (ok && bad)
+		ok = 0;
+	else if (ok && payload_missing(kind, m) != NULL)
 		ok = -1;
 	protobuf_c_message_free_unpacked(m, NULL);
 	return ok > 0 ? 0 : ok < 0 ? KETEN_EFIELD : KETEN_EPARSE;

@@ -38,7 +38,9 @@ struct payload_subjects {
 };
 
 /* payload_validate, and fill *subj (which may be NULL).  More than
- * PAYLOAD_MAX_SUBJECTS distinct identifiers: KETEN_EPARSE. */
+ * PAYLOAD_MAX_SUBJECTS distinct identifiers: KETEN_EPARSE.  A payload
+ * refused for its text or a missing field still has its subjects in
+ * *subj (one stored before these checks is still read, and recorded). */
 int payload_subjects(int kind, const uint8_t *p, size_t len, struct payload_subjects *subj);
 
 /* JSON object -> serialized payload of kind.  *out is malloc'd, owned by

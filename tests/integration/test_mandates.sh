@@ -198,6 +198,15 @@ wait_for 10 delivered ind "$id_dos2" "$AMS" || bad "dossier 2 not delivered"
 ki subscribe --cursor in3 --max 1 --ack >"$T/in3.jsonl" 2>&1
 grep -q "\"$id_dos2\"" "$T/in3.jsonl" && ok "... nor hide a readable message behind them from a fetch" ||
 	{ bad "fetch after passed-over messages: $(head -c 300 "$T/in3.jsonl")"; }
+# A reader that does not acknowledge pages past them (one at a time) and
+# is shown the same messages again next time: passing over does not
+# acknowledge what it was shown.
+ki subscribe --cursor page --max 1 >"$T/p1.jsonl" 2>&1
+ki subscribe --cursor page --max 1 >"$T/p2.jsonl" 2>&1
+[ "$(grep -c '"msg_id"' "$T/p1.jsonl")" -ge 3 ] && grep -q "\"$id_dos2\"" "$T/p1.jsonl" &&
+	cmp -s "$T/p1.jsonl" "$T/p2.jsonl" &&
+	ok "... and a reader paging without --ack is shown the same again" ||
+	{ bad "paging past passed-over messages: $(wc -l <"$T/p1.jsonl") then $(wc -l <"$T/p2.jsonl") lines"; }
 
 # --- at the relay --------------------------------------------------------
 id=$(send_ind CASE_EVENT "$NGO" lvv-lso case_event.json --mandate ind-lso-2)

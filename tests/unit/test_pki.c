@@ -278,6 +278,12 @@ test_keys_bad(void)
 			CHECK_EQ(keys_load(NULL, NULL, link, &k, &bad), KETEN_EKEYPERM);
 			CHECK(bad != NULL && strcmp(bad, link) == 0);
 			CHECK_EQ(unlink(link), 0);
+			/* a FIFO: refused at once, not waited on */
+			CHECK_EQ(mkfifo(link, 0600), 0);
+			alarm(10);
+			CHECK_EQ(keys_load(NULL, NULL, link, &k, &bad), KETEN_EKEYPERM);
+			alarm(0);
+			CHECK_EQ(unlink(link), 0);
 			bad = NULL;
 			CHECK_EQ(keys_load(p, path("parties/ind/nonexistent.key"), NULL, &k, &bad),
 			    KETEN_EIO);
