@@ -816,6 +816,7 @@ payload_make(size_t target, size_t attach, size_t *len)
 
 static struct {
 	sqlite3 *db;
+	char path[PATH_MAX];	/* the sender's store */
 	sqlite3_stmt *scan;
 	int64_t from;		/* no row below this id changed since the last poll */
 	atomic_int interval_us;
@@ -838,6 +839,7 @@ rp_open(const char *path)
 	sqlite3_stmt *st;
 	int rc;
 
+	snprintf(rp.path, sizeof(rp.path), "%s", path);
 	snprintf(uri, sizeof(uri), "file:%s?mode=ro", path);
 	rc = sqlite3_open_v2(uri, &rp.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
 	    SQLITE_OPEN_NOMUTEX, NULL);
@@ -857,6 +859,42 @@ rp_open(const char *path)
 	    "SELECT r.oid, r.state, o.case_ref FROM outbox_rcpt r JOIN outbox o ON o.id = r.oid"
 	    " WHERE r.oid >= ?1 ORDER BY r.oid", -1, &rp.scan, NULL) != SQLITE_OK)
 		die("%s: %s", path, sqlite3_errmsg(rp.db));
+}
+
+/* A phase that did not end: what the sender's store says of (up to five
+ * of) the messages still waiting, and the end of both logs.  Its own
+ * connection: the poller thread has rp.db. */
+static void
+rp_report_waiting(void)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st;
+	uint64_t now = (uint64_t)(now_s() * 1000);
+
+	if (sqlite3_open_v2(rp.path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return;
+	}
+	sqlite3_busy_timeout(db, 1000);
+	if (sqlite3_prepare_v2(db, "SELECT o.case_ref, r.state, r.attempts, r.next_at,"
+	    " coalesce(r.last_error, ''), o.created_at FROM outbox_rcpt r JOIN outbox o"
+	    " ON o.id = r.oid WHERE r.oid >= ?1 AND r.state IN (1, 2) ORDER BY r.oid LIMIT 5",
+	    -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, rp.from);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		fprintf(stderr, "bench_nodes: waiting: %s state %d, %d attempt(s), next in %lld ms, "
+		    "created %lld ms ago, last error \"%s\"\n", sqlite3_column_text(st, 0),
+		    sqlite3_column_int(st, 1), sqlite3_column_int(st, 2),
+		    (long long)(sqlite3_column_int64(st, 3) - (sqlite3_int64)now),
+		    (long long)((sqlite3_int64)now - sqlite3_column_int64(st, 5)),
+		    sqlite3_column_text(st, 4));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	log_tail(&sender, 8);
+	log_tail(&rcpt, 8);
 }
 
 static void
@@ -1296,6 +1334,7 @@ run_phase(struct client *c, const struct phase *ph, struct phase_res *res)
 		while (phase_final_count(ph->id) < n) {
 			if (now_s() > stop) {
 				res->complete = 0;
+				rp_report_waiting();
 				break;
 			}
 			if (opt.status_mode) {
