@@ -75,7 +75,7 @@ struct mandate_load {
 	struct store *store;		/* NULL: nothing kept (ketend -n) */
 	struct mandates *reg;
 	const struct directory *dir;
-	size_t kept, kept_refused;
+	size_t kept, kept_refused, kept_signer_gone;
 };
 
 /* An item of the bundle: kept in the store when accepted, logged when not. */
@@ -102,7 +102,10 @@ mandate_item(void *arg, const char *what, int revocation, const uint8_t *p, size
 	if (ml->store == NULL)
 		return;
 	crypto_hash_sha256(h, p, n);
-	if ((r = store_mandate_add(ml->store, h, revocation, p, n, clock_now_ms())) != 0)
+	/* 2: a revocation of a mandate not held, kept but not yet checked
+	 * against it */
+	if ((r = store_mandate_add(ml->store, h, !revocation ? 0 : err == 0 ? 1 : 2, p, n,
+	    clock_now_ms())) != 0)
 		log_error("%s: %s: cannot keep it in the store: %s", ml->file, what,
 		    keten_strerror(r));
 }
@@ -115,6 +118,13 @@ mandate_kept(void *arg, int revocation, const uint8_t *p, size_t n)
 	struct mandate_load *ml = arg;
 	int r = revocation ? mandates_revoke(ml->reg, ml->dir, p, n) :
 	    mandates_add(ml->reg, ml->dir, p, n, NULL);
+
+	/* A revocation accepted in full before stays, also when its signer
+	 * has left the directory or changed its key since: a revocation is
+	 * never undone. */
+	if (revocation == 1 && (r == KETEN_EMANDATEPARTY || r == KETEN_EMANDATESIG ||
+	    r == KETEN_EMANDATEISSUER) && (r = mandates_revoke_kept(ml->reg, p, n)) == 0)
+		ml->kept_signer_gone++;
 
 	/* EEXIST: an item of the bundle under the same id came first;
 	 * ENOTFOUND: a revocation whose mandate has not come yet */
@@ -133,7 +143,7 @@ mandates_load_file(const struct config *cfg, const struct directory *dir, struct
     struct mandates **out)
 {
 	struct store *store = n != NULL ? n->store : NULL;
-	struct mandate_load ml = { cfg->mandates, store, NULL, dir, 0, 0 };
+	struct mandate_load ml = { cfg->mandates, store, NULL, dir, 0, 0, 0 };
 	struct buf *b = NULL;
 	size_t added = 0, refused = 0;
 	int r;
@@ -169,6 +179,9 @@ mandates_load_file(const struct config *cfg, const struct directory *dir, struct
 	log_info("mandates: %zu verified from %s, %zu item(s) refused; %zu more kept from earlier "
 	    "bundles%s", added, cfg->mandates, refused, ml.kept,
 	    ml.kept_refused ? " (some kept ones no longer verify)" : "");
+	if (ml.kept_signer_gone != 0)
+		log_info("mandates: %zu kept revocation(s) whose signer has left the directory or "
+		    "changed its key still apply", ml.kept_signer_gone);
 	return 0;
 }
 

@@ -1681,11 +1681,12 @@ store_mandate_add(struct store *s, const uint8_t hash[32], int revocation, const
 
 	if ((r = writable(s)) != 0)
 		return r;
-	if (hash == NULL || !bytes_ok(body, len) || len > STORE_ENVELOPE_MAX)
+	if (hash == NULL || !bytes_ok(body, len) || len > STORE_ENVELOPE_MAX || revocation < 0 ||
+	    revocation > 2)
 		return KETEN_EINVAL;
 	x = q(s, S_MANDATE_ADD);
 	bind_blob(x, 1, hash, 32);
-	sqlite3_bind_int(x, 2, revocation != 0);
+	sqlite3_bind_int(x, 2, revocation);
 	bind_blob(x, 3, body, len);
 	bind_u64(x, 4, now);
 	return run(s, x);

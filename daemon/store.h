@@ -246,11 +246,13 @@ int store_relay_add(struct store *st, const uint8_t msg_id[16], const char *send
 /* Pending relay rows due at now, as store_outbox_due (rcpt is the final
  * recipient), earliest due first. */
 int store_relay_due(struct store *st, uint64_t now, size_t limit, store_due_fn *fn, void *arg);
-/* A mandate or revocation (signed bytes) this node accepted; kept once by
- * hash. */
+/* A mandate (revocation 0) or revocation (1; 2 for one whose mandate was
+ * not held when it came) this node accepted, as signed bytes; kept once
+ * by hash. */
 int store_mandate_add(struct store *st, const uint8_t hash[32], int revocation,
     const uint8_t *body, size_t len, uint64_t now);
-/* Every kept item, mandates before revocations, in the order they came. */
+/* Every kept item, mandates before revocations, in the order they came;
+ * revocation as stored (0, 1 or 2). */
 typedef void store_mandate_fn(void *arg, int revocation, const uint8_t *body, size_t len);
 int store_mandate_each(struct store *st, store_mandate_fn *fn, void *arg);
 

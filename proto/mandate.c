@@ -488,8 +488,10 @@ mandates_add(struct mandates *reg, const struct directory *dir, const uint8_t *p
 	return 0;
 }
 
-int
-mandates_revoke(struct mandates *reg, const struct directory *dir, const uint8_t *p, size_t n)
+/* mandates_revoke(), or with kept (dir NULL) the checks of its signer
+ * and its mandate left out: see mandates_revoke_kept(). */
+static int
+revoke(struct mandates *reg, const struct directory *dir, const uint8_t *p, size_t n, int kept)
 {
 	Keten__V1__SignedRevocation *sr;
 	Keten__V1__Revocation *pr = NULL;
@@ -498,7 +500,7 @@ mandates_revoke(struct mandates *reg, const struct directory *dir, const uint8_t
 	struct revocation rv;
 	int r;
 
-	if (reg == NULL || dir == NULL || (p == NULL && n > 0))
+	if (reg == NULL || (dir == NULL && !kept) || (p == NULL && n > 0))
 		return KETEN_EINVAL;
 	if (n > KETEN_MANDATE_MAX)
 		return KETEN_ETOOBIG;
@@ -520,6 +522,8 @@ mandates_revoke(struct mandates *reg, const struct directory *dir, const uint8_t
 		r = KETEN_EMANDATE;
 		goto out;
 	}
+	if (kept)
+		goto add;
 	if ((issuer = directory_find(dir, pr->issuer)) == NULL) {
 		r = KETEN_EMANDATEPARTY;
 		goto out;
@@ -536,6 +540,7 @@ mandates_revoke(struct mandates *reg, const struct directory *dir, const uint8_t
 		r = KETEN_EMANDATEISSUER;
 		goto out;
 	}
+add:
 	memset(&rv, 0, sizeof(rv));
 	snprintf(rv.mandate_id, sizeof(rv.mandate_id), "%s", pr->mandate_id);
 	snprintf(rv.issuer, sizeof(rv.issuer), "%s", pr->issuer);
@@ -560,6 +565,18 @@ out:
 	keten__v1__revocation__free_unpacked(pr, NULL);
 	keten__v1__signed_revocation__free_unpacked(sr, NULL);
 	return r;
+}
+
+int
+mandates_revoke(struct mandates *reg, const struct directory *dir, const uint8_t *p, size_t n)
+{
+	return revoke(reg, dir, p, n, 0);
+}
+
+int
+mandates_revoke_kept(struct mandates *reg, const uint8_t *p, size_t n)
+{
+	return revoke(reg, NULL, p, n, 1);
 }
 
 /* One item of a bundle, packed again, added (or revoked) and reported. */

@@ -81,6 +81,11 @@ int mandates_add(struct mandates *reg, const struct directory *dir, const uint8_
  * hold (it is not kept: a revocation is checked against its mandate). */
 int mandates_revoke(struct mandates *reg, const struct directory *dir, const uint8_t *p,
     size_t n);
+/* A revocation this node accepted in full before (mandates_revoke() said
+ * 0), applied again without its signer and its mandate checked: a
+ * revocation is never undone, also when its signer has left the
+ * directory or changed its key since.  Only the fields are checked. */
+int mandates_revoke_kept(struct mandates *reg, const uint8_t *p, size_t n);
 
 /* Told about each item of a bundle: what ("mandates[3]"), whether it is a
  * revocation, its signed bytes, and 0 when it was accepted or why not. */

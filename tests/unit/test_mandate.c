@@ -333,6 +333,28 @@ test_revocation(void)
 	CHECK_EQ(revoke(reg, revocation("m-rev", AUTH, T0, "ind")), KETEN_EMANDATESIG);
 	/* 0 would read as "not revoked" */
 	CHECK_EQ(revoke(reg, revocation("m-rev", AUTH, 0, "authority")), KETEN_EMANDATE);
+	/* one accepted before and kept: applied again without its signer
+	 * checked (its key, as here, may have changed since), its fields
+	 * still are */
+	{
+		struct mandates *r2 = NULL;
+		struct buf *rv = revocation("m-rev", AUTH, T0 + 5000, "ind"), *rz;
+
+		CHECK_EQ(mandates_new(&r2), 0);
+		CHECK(rv != NULL);
+		if (r2 != NULL && rv != NULL) {
+			CHECK_EQ(mandates_revoke(r2, dir, buf_ptr(rv), buf_len(rv)), KETEN_EMANDATESIG);
+			CHECK_EQ(mandates_revoke_kept(r2, buf_ptr(rv), buf_len(rv)), 0);
+			CHECK_EQ(mandates_revoked_at(r2, "m-rev"), T0 + 5000);
+			rz = revocation("m-rev", AUTH, 0, "authority");
+			CHECK(rz != NULL && mandates_revoke_kept(r2, buf_ptr(rz), buf_len(rz)) ==
+			    KETEN_EMANDATE);
+			buf_destroy(&rz);
+			CHECK_EQ(mandates_revoke_kept(r2, (const uint8_t *)"\xff", 1), KETEN_EPARSE);
+		}
+		buf_destroy(&rv);
+		mandates_destroy(&r2);
+	}
 	/* effective in the future: allowed until then, refused from then on */
 	CHECK_EQ(revoke(reg, revocation("m-rev", AUTH, T0 + 1000, "authority")), 0);
 	CHECK_EQ(mandates_revoked_at(reg, "m-rev"), T0 + 1000);
