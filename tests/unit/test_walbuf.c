@@ -45,6 +45,21 @@ fault_write_wal(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
 	return fail_wal ? SQLITE_FULL : unix_wal_io->xWrite(f, p, amt, off);
 }
 
+/* f's methods become *io: the default's (kept in *orig the first time)
+ * with xWrite replaced by w. */
+static void
+fault_methods(sqlite3_file *f, const sqlite3_io_methods **orig, sqlite3_io_methods *io,
+    int (*w)(sqlite3_file *, const void *, int, sqlite3_int64))
+{
+	if (*orig == NULL) {
+		*orig = f->pMethods;
+		*io = **orig;
+		io->xWrite = w;
+	}
+	if (f->pMethods == *orig)
+		f->pMethods = io;
+}
+
 static int
 fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
 {
@@ -55,23 +70,10 @@ fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *
 	    !(flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)))
 		return rc;
 	/* the default VFS gives a WAL methods of its own (no locking) */
-	if (flags & SQLITE_OPEN_WAL) {
-		if (unix_wal_io == NULL) {
-			unix_wal_io = f->pMethods;
-			wal_io = *unix_wal_io;
-			wal_io.xWrite = fault_write_wal;
-		}
-		if (f->pMethods == unix_wal_io)
-			f->pMethods = &wal_io;
-	} else {
-		if (unix_db_io == NULL) {
-			unix_db_io = f->pMethods;
-			db_io = *unix_db_io;
-			db_io.xWrite = fault_write_db;
-		}
-		if (f->pMethods == unix_db_io)
-			f->pMethods = &db_io;
-	}
+	if (flags & SQLITE_OPEN_WAL)
+		fault_methods(f, &unix_wal_io, &wal_io, fault_write_wal);
+	else
+		fault_methods(f, &unix_db_io, &db_io, fault_write_db);
 	return rc;
 }
 
