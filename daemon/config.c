@@ -88,7 +88,7 @@ static const struct key keys[] = {
 	 * frame would only be buffered to be refused. */
 	{ SEC_LIMITS, "max_message_size", V_SIZE, F(max_message_size), 0, 4096,
 	    CONFIG_MAX_MESSAGE_SIZE },
-	{ SEC_LIMITS, "default_ttl", V_DURATION, F(default_ttl_ms), 0, 1000, 366 * DAY },
+	{ SEC_LIMITS, "default_ttl", V_DURATION, F(default_ttl_ms), 0, 1000, CONFIG_TTL_MAX_MS },
 	{ SEC_LIMITS, "retry_initial", V_DURATION, F(retry_initial_ms), 0, 10, 3600000 },
 	{ SEC_LIMITS, "retry_max", V_DURATION, F(retry_max_ms), 0, 10, DAY },
 	{ SEC_LIMITS, "batch_max", V_UINT, F(batch_max), 0, 1, KETEN_MAX_BATCH },

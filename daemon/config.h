@@ -29,6 +29,10 @@
 /* Largest max_message_size: KETEN_MAX_ENVELOPE, the most an envelope may
  * be on the wire (envelope.h, PROTOCOL.md §12); also the default. */
 #define CONFIG_MAX_MESSAGE_SIZE (64ull << 20)
+/* The longest lifetime of a message, ms: [limits] default_ttl's bound and
+ * a submission's (a longer one never expires in practice, and the clock
+ * plus it must fit the store's signed 64 bits). */
+#define CONFIG_TTL_MAX_MS (366ull * 24 * 3600 * 1000)
 
 /* One local system ([local NAME]): who may connect (the socket's mode and
  * group) and what it may do.  Deny by default: a kind not in send_kinds,

@@ -50,7 +50,6 @@
 #define FETCH_PASS_ROUNDS 16	/* batches of rows passed over read for one fetch */
 #define WAIT_MAX_MS 30000
 #define CURSOR_MAX 64
-#define TTL_MAX_MS (366ull * 24 * 3600 * 1000)	/* a submission's ttl, as default_ttl's */
 
 struct waiter {
 	int idx;
@@ -274,9 +273,7 @@ op_submit(struct req_ctx *c, const Keten__V1__SubmitRequest *rq)
 		FAIL(c, r, "payload is not a valid %s: %s", name, keten_strerror(r));
 		return;
 	}
-	/* as default_ttl: a longer one never expires in practice, and the
-	 * node's clock plus it must fit the store's signed 64 bits */
-	if (rq->ttl_ms > TTL_MAX_MS) {
+	if (rq->ttl_ms > CONFIG_TTL_MAX_MS) {
 		FAIL(c, KETEN_EFIELD, "ttl: at most 366 days");
 		return;
 	}
