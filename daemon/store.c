@@ -1920,10 +1920,9 @@ store_cursor_fetch(struct store *s, const char *local_system, const char *name,
 	/* With a case filter, the (case_ref, id) index finds the rows
 	 * however far behind the cursor is. */
 	f = q(s, cref != NULL && cref[0] != '\0' ? S_CUR_FETCH_CASE : S_CUR_FETCH);
-	if (after > INT64_MAX)
-		after = INT64_MAX;
-	sqlite3_bind_int64(f, 1, sqlite3_column_int64(x, 2) > (sqlite3_int64)after ?
-	    sqlite3_column_int64(x, 2) : (sqlite3_int64)after);
+	/* after the cursor, and after `after` (bind_u64 keeps it in range) */
+	bind_u64(f, 1, (uint64_t)sqlite3_column_int64(x, 2) > after ?
+	    (uint64_t)sqlite3_column_int64(x, 2) : after);
 	sqlite3_bind_int64(f, 2, sqlite3_column_int64(x, 0));
 	sqlite3_bind_int64(f, 3, (sqlite3_int64)(max > INT64_MAX ? INT64_MAX : max));
 	if (cref != NULL && cref[0] != '\0')

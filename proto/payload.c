@@ -116,6 +116,7 @@ message_clean(const ProtobufCMessage *m, int depth, struct payload_subjects *sub
 }
 
 /* A person the message can be about: with a V-nummer or a BSN. */
+#define PERSON_FIELD "person.v_number (or person.bsn)"
 static int
 person_ok(const Keten__V1__Person *pe)
 {
@@ -134,11 +135,11 @@ payload_missing(int kind, const ProtobufCMessage *m)
 	switch (kind) {
 	case KETEN__V1__KIND__DOSSIER_DELIVERY:
 		return person_ok(((const Keten__V1__DossierDelivery *)m)->person) ? NULL :
-		    "person.v_number (or person.bsn)";
+		    PERSON_FIELD;
 	case KETEN__V1__KIND__DTV_NOTIFICATION: {
 		const Keten__V1__DtvNotification *x = (const Keten__V1__DtvNotification *)m;
 
-		return !person_ok(x->person) ? "person.v_number (or person.bsn)" :
+		return !person_ok(x->person) ? PERSON_FIELD :
 		    x->reason == 0 ? "reason" : NULL;
 	}
 	case KETEN__V1__KIND__ESCALATION_REQUEST: {
@@ -152,7 +153,7 @@ payload_missing(int kind, const ProtobufCMessage *m)
 		return ((const Keten__V1__CaseEvent *)m)->type == 0 ? "type" : NULL;
 	case KETEN__V1__KIND__POLICE_NOTIFICATION:
 		return person_ok(((const Keten__V1__PoliceNotification *)m)->person) ? NULL :
-		    "person.v_number (or person.bsn)";
+		    PERSON_FIELD;
 	}
 	return NULL;
 }
