@@ -34,22 +34,42 @@ all_zero(const uint8_t *p, size_t n)
 	return 1;
 }
 
+int
+auditlog_frame_head(const uint8_t *p, size_t len, size_t at, struct auditlog_frame *f)
+{
+	uint32_t bl;
+
+	if (at >= len || len - at < FRAME_OVERHEAD)
+		return -1;
+	bl = be32_load(p + at);
+	if (bl == 0 || bl > AUDITLOG_FRAME_MAX || p[at + 4] > AUDITLOG_PRUNED ||
+	    (size_t)bl + 8 > len - at)
+		return -1;
+	f->type = p[at + 4];
+	f->body = p + at + 4;
+	f->body_len = bl;
+	f->payload = f->body + 1;
+	f->payload_len = bl - 1;
+	f->offset = at;
+	f->end = at + 8 + bl;
+	return 0;
+}
+
+int
+auditlog_frame_check(struct auditlog_frame *f)
+{
+	merkle_sha256(f->body, f->body_len, f->hash);
+	return memcmp(f->hash, f->body + f->body_len, 4) == 0 ? 0 : -1;
+}
+
 /* A whole frame (header possible, length inside the bytes, check right)
  * starts at `at`. */
 static int
 valid_frame_at(const uint8_t *p, size_t len, size_t at)
 {
-	uint32_t bl;
-	uint8_t h[32];
+	struct auditlog_frame f;
 
-	if (at + FRAME_OVERHEAD > len)
-		return 0;
-	bl = be32_load(p + at);
-	if (bl == 0 || bl > AUDITLOG_FRAME_MAX || p[at + 4] > AUDITLOG_PRUNED ||
-	    (size_t)bl + 8 > len - at)
-		return 0;
-	merkle_sha256(p + at + 4, bl, h);
-	return memcmp(h, p + at + 4 + bl, 4) == 0;
+	return auditlog_frame_head(p, len, at, &f) == 0 && auditlog_frame_check(&f) == 0;
 }
 
 /* After a frame at o whose length runs past the end (so the bytes after
@@ -122,23 +142,18 @@ auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_f
 	 * whose data never reached the disk: both are a torn tail. */
 	if (rest < FRAME_OVERHEAD || all_zero(p + o, rest))
 		return KETEN_ETORN;
-	blen = be32_load(p + o);
-	/* A header no writer makes, with whole frames after it that run on
-	 * to the end: bytes overwritten in the middle (zeros, say), not a
-	 * write a crash cut short, which has nothing whole after it. */
-	if (blen == 0 || blen > AUDITLOG_FRAME_MAX || p[o + 4] > AUDITLOG_PRUNED)
-		return whole_frames_follow(p, len, o) ? KETEN_ETAMPER : bad_frame(p, len, o, len);
-	if ((size_t)blen + 8 > rest)
+	if (auditlog_frame_head(p, len, o, f) != 0) {
+		blen = be32_load(p + o);
+		/* A header no writer makes, with whole frames after it that
+		 * run on to the end: bytes overwritten in the middle (zeros,
+		 * say), not a write a crash cut short, which has nothing
+		 * whole after it. */
+		if (blen == 0 || blen > AUDITLOG_FRAME_MAX || p[o + 4] > AUDITLOG_PRUNED)
+			return whole_frames_follow(p, len, o) ? KETEN_ETAMPER :
+			    bad_frame(p, len, o, len);
 		return bad_frame(p, len, o, o + (size_t)blen + 8);
-	f->type = p[o + 4];
-	f->body = p + o + 4;
-	f->body_len = blen;
-	f->payload = f->body + 1;
-	f->payload_len = blen - 1;
-	f->offset = o;
-	f->end = o + 8 + blen;
-	merkle_sha256(f->body, blen, f->hash);
-	if (memcmp(f->hash, p + o + 4 + blen, 4) != 0)
+	}
+	if (auditlog_frame_check(f) != 0)
 		return bad_frame(p, len, o, f->end);
 	*off = f->end;
 	return 0;
@@ -169,25 +184,26 @@ auditlog_origin(const char *oin, char out[64])
 }
 
 size_t
-auditlog_find_identifier(const uint8_t *p, size_t len)
+auditlog_find_identifier(const char *s)
 {
-	size_t i = 0;
+	static const char digit[] = "0123456789";
+	char norm[11], id[11];
+	size_t i = 0, run;
 
-	while (i < len) {
-		size_t j = i;
-		char norm[11], run[12];
-
-		while (j < len && p[j] >= '0' && p[j] <= '9')
-			j++;
-		if (j - i == 9 || j - i == 10) {
-			memcpy(run, p + i, j - i);
-			run[j - i] = '\0';
-			if (audit_subject_classify(run, norm) != AUDIT_SUBJECT_NONE)
+	/* strcspn and strspn go through text 16 bytes at a time */
+	for (;;) {
+		i += strcspn(s + i, digit);
+		if (s[i] == '\0')
+			return 0;
+		run = strspn(s + i, digit);
+		if (run == 9 || run == 10) {
+			memcpy(id, s + i, run);
+			id[run] = '\0';
+			if (audit_subject_classify(id, norm) != AUDIT_SUBJECT_NONE)
 				return i + 1;
 		}
-		i = j > i ? j : i + 1;
+		i += run;
 	}
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */

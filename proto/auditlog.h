@@ -76,6 +76,16 @@ struct auditlog_frame {
 int auditlog_frame_next(const uint8_t *p, size_t len, size_t *off,
     struct auditlog_frame *f) __attribute__((warn_unused_result));
 
+/* auditlog_frame_next in two steps, for a reader that checks frames on
+ * more than one thread: auditlog_frame_head reads the header of the frame
+ * at off (0, or -1 at the end or when the header is bad or the frame runs
+ * past len: auditlog_frame_next then says which); auditlog_frame_check
+ * computes f->hash and compares the frame's check value (0, or -1 when it
+ * does not match: auditlog_frame_next says whether that is a torn write or
+ * tampering). */
+int auditlog_frame_head(const uint8_t *p, size_t len, size_t off, struct auditlog_frame *f);
+int auditlog_frame_check(struct auditlog_frame *f);
+
 /* Append a frame of type with payload to b. */
 int auditlog_frame_put(struct buf *b, int type, const uint8_t *payload, size_t len);
 
@@ -92,10 +102,10 @@ int auditlog_record_parse_with(const uint8_t *p, size_t len, ProtobufCAllocator 
 /* The origin of node oin's log: "keten/audit/v1/<oin>". */
 void auditlog_origin(const char *oin, char out[64]);
 
-/* Whether p[0..len) holds something that looks like a raw identifier: a
+/* Whether the text s holds something that looks like a raw identifier: a
  * run of exactly 9 digits passing the BSN eleven-test, or exactly 10
  * digits (a V-nummer).  Returns the offset + 1 of the first, or 0. */
-size_t auditlog_find_identifier(const uint8_t *p, size_t len);
+size_t auditlog_find_identifier(const char *s);
 
 /* --- writing (the node) -------------------------------------------- */
 

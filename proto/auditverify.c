@@ -5,6 +5,7 @@
  * and the policy that no record holds a raw identifier.  Needs no keys
  * beyond the node's public signing key(s).
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,55 @@ arena_free(void *data, void *p)
 	(void)p;
 }
 
+/* What verify needs of one frame that does not depend on the frames before
+ * it: its check and, for a record, the record's fields.  Two threads work
+ * these out ahead, in chunks of frames; the checks that follow the log's
+ * order (the tree, checkpoints, keys, pruning) are then made on the facts,
+ * in order, by one thread. */
+struct fact {
+	struct auditlog_frame fr;	/* fr.hash once checked */
+	int bad;			/* the check does not match */
+	int parse;			/* RECORD: 0, or why it does not parse */
+	int event, identifier, has_key, has_prune;
+	uint64_t index, time, prune_first, prune_end;
+	uint8_t key[32];
+	char node[KETEN_OIN_LEN + 1];
+};
+
+#define CHUNK 256	/* frames a thread takes at a time: about 100 KB of log */
+#define RING 16		/* chunks read ahead of the checks in order */
+
+struct chunk {
+	struct fact f[CHUNK];
+	size_t n;
+	int done;		/* its facts are made */
+};
+
+/* The frames of a log in order, with their facts.  A chunk is taken (its
+ * headers read, under mu) by whichever thread is free: the second thread,
+ * or the checking thread when the next chunk is not ready.  Its facts are
+ * made outside the lock.  No chunk is taken past the end or a bad header;
+ * the frame there, and a frame whose check does not match, are read again
+ * with auditlog_frame_next, which tells a torn write from tampering. */
+struct reader {
+	const struct auditlog_file *lf;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct chunk *ring;	/* RING chunks; chunk k is ring[k % RING] */
+	uint64_t taken;		/* chunks taken */
+	uint64_t consumed;	/* chunks the checks in order are done with */
+	size_t off;		/* where the next chunk to take begins */
+	int end;		/* nothing more to take */
+	int stop;		/* the second thread is to end */
+	int have_cur;		/* the checks in order are in chunk `consumed` */
+	size_t at;		/* ... at this fact */
+	int single;		/* reading on with auditlog_frame_next alone */
+	struct fact one;	/* a frame read so */
+	struct arena *arena[2];	/* the checking thread's, the second's */
+	pthread_t th;
+	int have_th;
+};
+
 struct range {
 	uint64_t first, end;
 	uint64_t at;		/* prunes: the index of the PRUNE record */
@@ -74,7 +124,7 @@ struct verify {
 	size_t n_pruned, n_prunes;
 	struct external *ext;
 	size_t n_ext;
-	struct arena *arena;
+	struct reader rd;
 };
 
 static void
@@ -180,61 +230,236 @@ record_has_identifier(const Keten__V1__AuditRecord *r)
 		r->rule, r->detail, r->prune ? r->prune->policy : NULL };
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
-		if (texts[i] != NULL && texts[i][0] != '\0' &&
-		    auditlog_find_identifier((const uint8_t *)texts[i], strlen(texts[i])))
+		if (texts[i] != NULL && auditlog_find_identifier(texts[i]))
 			return 1;
 	return 0;
 }
 
-static int
-check_record(struct verify *v, const struct auditlog_frame *f, uint64_t index)
+/* The facts of the frame in x->fr: its check, and the record's fields. */
+static void
+fact_make(struct arena *a, struct fact *x)
 {
+	ProtobufCAllocator alloc = { arena_alloc, arena_free, a };
 	Keten__V1__AuditRecord *rec = NULL;
-	ProtobufCAllocator alloc = { arena_alloc, arena_free, v->arena };
+
+	x->bad = auditlog_frame_check(&x->fr) != 0;
+	if (x->bad || x->fr.type != AUDITLOG_RECORD)
+		return;
+	a->used = 0;
+	if ((x->parse = auditlog_record_parse_with(x->fr.payload, x->fr.payload_len, &alloc,
+	    &rec)) != 0)
+		return;
+	x->index = rec->index;
+	x->event = rec->event;
+	x->time = rec->time;
+	/* a record that parses names a valid OIN: KETEN_OIN_LEN digits */
+	memcpy(x->node, rec->node, KETEN_OIN_LEN + 1);
+	x->has_key = rec->key.len == 32 && (rec->event == KETEN__V1__AUDIT_EVENT__EVENT_LOG_START ||
+	    rec->event == KETEN__V1__AUDIT_EVENT__EVENT_KEY);
+	if (x->has_key)
+		memcpy(x->key, rec->key.data, 32);
+	x->has_prune = rec->prune != NULL && rec->event == KETEN__V1__AUDIT_EVENT__EVENT_PRUNE;
+	if (x->has_prune) {
+		x->prune_first = rec->prune->first;
+		x->prune_end = rec->prune->end;
+	}
+	x->identifier = record_has_identifier(rec);
+}
+
+/* Take the next chunk, reading its headers: 1 and *k its number, or 0 when
+ * there is none to take now.  Called with rd->mu held. */
+static int
+chunk_take(struct reader *rd, uint64_t *k)
+{
+	struct chunk *c;
+	size_t n = 0, off = rd->off;
+
+	if (rd->end || rd->stop || rd->taken - rd->consumed >= RING)
+		return 0;
+	c = &rd->ring[rd->taken % RING];
+	while (n < CHUNK && auditlog_frame_head(rd->lf->p, rd->lf->len, off, &c->f[n].fr) == 0)
+		off = c->f[n++].fr.end;
+	if (n < CHUNK)
+		rd->end = 1;
+	if (n == 0)
+		return 0;
+	c->n = n;
+	c->done = 0;
+	rd->off = off;
+	*k = rd->taken++;
+	return 1;
+}
+
+/* Make the facts of chunk k (taken by this thread), then mark it done.
+ * Called with rd->mu held; returns with it held. */
+static void
+chunk_make(struct reader *rd, uint64_t k, struct arena *a)
+{
+	struct chunk *c = &rd->ring[k % RING];
+
+	pthread_mutex_unlock(&rd->mu);
+	for (size_t i = 0; i < c->n; i++)
+		fact_make(a, &c->f[i]);
+	pthread_mutex_lock(&rd->mu);
+	c->done = 1;
+	pthread_cond_broadcast(&rd->cv);
+}
+
+static void *
+reader_thread(void *arg)
+{
+	struct reader *rd = arg;
+	uint64_t k;
+
+	pthread_mutex_lock(&rd->mu);
+	while (!rd->stop && !rd->end) {
+		if (chunk_take(rd, &k))
+			chunk_make(rd, k, rd->arena[1]);
+		else if (!rd->end)
+			pthread_cond_wait(&rd->cv, &rd->mu);
+	}
+	pthread_mutex_unlock(&rd->mu);
+	return NULL;
+}
+
+/* Read from off.  0, or KETEN_ENOMEM.  Without a second thread, the
+ * checking thread makes every chunk itself. */
+static int
+reader_start(struct reader *rd, const struct auditlog_file *lf, size_t off)
+{
+	memset(rd, 0, sizeof(*rd));
+	rd->lf = lf;
+	rd->off = off;
+	if ((rd->ring = calloc(RING, sizeof(*rd->ring))) == NULL ||
+	    (rd->arena[0] = malloc(sizeof(*rd->arena[0]))) == NULL ||
+	    (rd->arena[1] = malloc(sizeof(*rd->arena[1]))) == NULL) {
+		free(rd->ring);
+		free(rd->arena[0]);
+		rd->ring = NULL;
+		return KETEN_ENOMEM;
+	}
+	pthread_mutex_init(&rd->mu, NULL);
+	pthread_cond_init(&rd->cv, NULL);
+	rd->have_th = pthread_create(&rd->th, NULL, reader_thread, rd) == 0;
+	return 0;
+}
+
+static void
+reader_end(struct reader *rd)
+{
+	if (rd->ring == NULL)
+		return;
+	pthread_mutex_lock(&rd->mu);
+	rd->stop = 1;
+	pthread_cond_broadcast(&rd->cv);
+	pthread_mutex_unlock(&rd->mu);
+	if (rd->have_th)
+		pthread_join(rd->th, NULL);
+	pthread_cond_destroy(&rd->cv);
+	pthread_mutex_destroy(&rd->mu);
+	free(rd->ring);
+	free(rd->arena[0]);
+	free(rd->arena[1]);
+	rd->ring = NULL;
+}
+
+/* The next frame from *off and its facts, in order: as auditlog_frame_next
+ * (0 and *off advanced, 1 at the end, KETEN_ETORN, KETEN_ETAMPER). */
+static int
+reader_next(struct reader *rd, size_t *off, struct fact **out)
+{
+	struct chunk *c;
+	uint64_t k;
 	int r;
 
-	v->arena->used = 0;
-	if ((r = auditlog_record_parse_with(f->payload, f->payload_len, &alloc, &rec)) != 0) {
+	while (!rd->single) {
+		c = &rd->ring[rd->consumed % RING];
+		if (rd->have_cur && rd->at < c->n) {
+			if (c->f[rd->at].bad)
+				break;
+			*out = &c->f[rd->at++];
+			*off = (*out)->fr.end;
+			return 0;
+		}
+		pthread_mutex_lock(&rd->mu);
+		if (rd->have_cur) {
+			rd->consumed++;
+			rd->have_cur = 0;
+			pthread_cond_broadcast(&rd->cv);
+		}
+		for (;;) {
+			c = &rd->ring[rd->consumed % RING];
+			if ((rd->consumed < rd->taken && c->done) ||
+			    (rd->consumed == rd->taken && rd->end))
+				break;
+			if (chunk_take(rd, &k))
+				chunk_make(rd, k, rd->arena[0]);
+			else if (rd->consumed < rd->taken)	/* the second thread's */
+				pthread_cond_wait(&rd->cv, &rd->mu);
+		}
+		rd->have_cur = rd->consumed < rd->taken;
+		rd->at = 0;
+		pthread_mutex_unlock(&rd->mu);
+		if (!rd->have_cur)
+			break;
+	}
+	/* the end, a bad header or a bad check: from here on, one frame at a
+	 * time (auditlog_frame_next says what is wrong) */
+	rd->single = 1;
+	memset(&rd->one, 0, sizeof(rd->one));
+	if ((r = auditlog_frame_next(rd->lf->p, rd->lf->len, off, &rd->one.fr)) != 0)
+		return r;
+	fact_make(rd->arena[0], &rd->one);
+	*out = &rd->one;
+	return 0;
+}
+
+static int
+check_record(struct verify *v, const struct fact *x, uint64_t index)
+{
+	const struct auditlog_frame *f = &x->fr;
+	int r;
+
+	if (x->parse != 0) {
 		report(v, KETEN_ETAMPER, index, f->offset,
 		    "record %llu does not parse (%s): forged or altered",
-		    (unsigned long long)index, keten_strerror(r));
+		    (unsigned long long)index, keten_strerror(x->parse));
 		return 0;
 	}
-	if (rec->index != index)
+	if (x->index != index)
 		report(v, KETEN_ETAMPER, index, f->offset,
 		    "the record at position %llu says it is record %llu: records were "
 		    "deleted, inserted or reordered", (unsigned long long)index,
-		    (unsigned long long)rec->index);
+		    (unsigned long long)x->index);
 	if (!v->have_oin)
-		set_oin(v, v->t->oin ? v->t->oin : rec->node);
-	if (strcmp(rec->node, v->rep->oin) != 0)
+		set_oin(v, v->t->oin ? v->t->oin : x->node);
+	if (strcmp(x->node, v->rep->oin) != 0)
 		report(v, KETEN_ETAMPER, index, f->offset,
 		    "record %llu belongs to the log of node %s, not %s",
-		    (unsigned long long)index, rec->node, v->rep->oin);
-	if (index == 0 && rec->event != KETEN__V1__AUDIT_EVENT__EVENT_LOG_START)
+		    (unsigned long long)index, x->node, v->rep->oin);
+	if (index == 0 && x->event != KETEN__V1__AUDIT_EVENT__EVENT_LOG_START)
 		report(v, KETEN_ETAMPER, index, f->offset,
 		    "the log does not begin with a LOG_START record (cut at the front?)");
-	if (rec->key.len == 32 && (rec->event == KETEN__V1__AUDIT_EVENT__EVENT_LOG_START ||
-	    rec->event == KETEN__V1__AUDIT_EVENT__EVENT_KEY)) {
-		if (v->t->n_keys > 0 && !key_trusted(v, rec->key.data))
+	if (x->has_key) {
+		if (v->t->n_keys > 0 && !key_trusted(v, x->key))
 			report(v, KETEN_ETAMPER, index, f->offset,
 			    "record %llu names a signing key that is not among the "
 			    "trusted keys", (unsigned long long)index);
-		memcpy(v->key, rec->key.data, 32);
+		memcpy(v->key, x->key, 32);
 		v->have_key = 1;
-		if ((r = key_seen(v, rec->key.data)) != 0)
+		if ((r = key_seen(v, x->key)) != 0)
 			return r;
 	}
-	if (rec->prune != NULL && rec->event == KETEN__V1__AUDIT_EVENT__EVENT_PRUNE) {
-		if ((r = range_add(&v->prunes, &v->n_prunes, rec->prune->first, rec->prune->end,
+	if (x->has_prune) {
+		if ((r = range_add(&v->prunes, &v->n_prunes, x->prune_first, x->prune_end,
 		    index)) != 0)
 			return r;
 		v->rep->prune_records++;
 	}
 	if (v->rep->first_time == 0)
-		v->rep->first_time = rec->time;
-	v->rep->last_time = rec->time;
-	if (record_has_identifier(rec)) {
+		v->rep->first_time = x->time;
+	v->rep->last_time = x->time;
+	if (x->identifier) {
 		v->rep->identifiers++;
 		report(v, KETEN_EPOLICY, index, f->offset,
 		    "record %llu holds something that looks like a raw BSN or V-nummer",
@@ -414,7 +639,7 @@ auditlog_verify(const struct auditlog_file *f, const struct auditlog_trust *t,
     struct auditlog_report *rep, auditlog_problem_fn problem, void *arg)
 {
 	struct verify v;
-	struct auditlog_frame fr;
+	struct fact *x;
 	size_t off = AUDITLOG_MAGIC_LEN, released = 0;
 	uint64_t index = 0;
 	int r;
@@ -432,32 +657,30 @@ auditlog_verify(const struct auditlog_file *f, const struct auditlog_trust *t,
 	for (size_t i = 0; i < t->n_keys; i++)
 		if ((r = key_seen(&v, t->keys[i])) != 0)
 			goto out;
-	if ((v.arena = malloc(sizeof(*v.arena))) == NULL || (r = ext_load(&v)) != 0) {
-		r = KETEN_ENOMEM;
+	if ((r = ext_load(&v)) != 0 || (r = reader_start(&v.rd, f, off)) != 0)
 		goto out;
-	}
 	ext_take_roots(&v);
-	while ((r = auditlog_frame_next(f->p, f->len, &off, &fr)) == 0) {
-		auditlog_file_release(f, fr.offset, &released);
-		if (fr.type == AUDITLOG_CHECKPOINT) {
-			check_checkpoint(&v, &fr, index);
+	while ((r = reader_next(&v.rd, &off, &x)) == 0) {
+		auditlog_file_release(f, x->fr.offset, &released);
+		if (x->fr.type == AUDITLOG_CHECKPOINT) {
+			check_checkpoint(&v, &x->fr, index);
 			continue;
 		}
-		if (fr.type == AUDITLOG_RECORD) {
-			if ((r = check_record(&v, &fr, index)) != 0)
+		if (x->fr.type == AUDITLOG_RECORD) {
+			if ((r = check_record(&v, x, index)) != 0)
 				goto out;
-			merkle_frontier_append(&v.tree, fr.hash);
+			merkle_frontier_append(&v.tree, x->fr.hash);
 			rep->records++;
 		} else {
-			if (fr.payload_len != 40 || be64_load(fr.payload) != index) {
-				report(&v, KETEN_ETAMPER, index, fr.offset,
+			if (x->fr.payload_len != 40 || be64_load(x->fr.payload) != index) {
+				report(&v, KETEN_ETAMPER, index, x->fr.offset,
 				    "a pruned-record frame at position %llu is malformed",
 				    (unsigned long long)index);
 				break;
 			}
 			if ((r = range_add(&v.pruned, &v.n_pruned, index, index + 1, 0)) != 0)
 				goto out;
-			merkle_frontier_append(&v.tree, fr.payload + 8);
+			merkle_frontier_append(&v.tree, x->fr.payload + 8);
 			rep->pruned++;
 		}
 		index++;
@@ -485,7 +708,7 @@ out:
 	free(v.pruned);
 	free(v.prunes);
 	free(v.ext);
-	free(v.arena);
+	reader_end(&v.rd);
 	if (r != 0)
 		return r;
 	return rep->tamper ? KETEN_ETAMPER : rep->torn ? KETEN_ETORN :

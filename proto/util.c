@@ -69,13 +69,32 @@ hex_decode(const char *s, uint8_t *out, size_t n)
 	return hex_decode_exact(s, out, n);
 }
 
+/* Eight bytes at a time: a byte below 0x20 or above 0x7e in w (the
+ * "has less" and "has more" tests of Anderson's bit twiddling hacks). */
+#define ONES (~(uint64_t)0 / 255)
+#define HIGH (ONES * 0x80)
+
+static int
+word_unprintable(uint64_t w)
+{
+	return (((w - ONES * 0x20) & ~w) | ((w + ONES * (0x7f - 0x7e)) | w)) & HIGH ? 1 : 0;
+}
+
 int
 text_printable(const char *s, size_t max)
 {
-	size_t n;
+	size_t n = strnlen(s, max), i = 0;
+	uint64_t w;
 
-	for (n = 0; s[n] != '\0'; n++)
-		if (s[n] < 0x20 || s[n] > 0x7e || n + 1 >= max)
+	if (n >= max)
+		return 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		if (word_unprintable(w))
+			return 0;
+	}
+	for (; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
 			return 0;
 	return 1;
 }
@@ -83,14 +102,7 @@ text_printable(const char *s, size_t max)
 int
 oin_valid(const char *s)
 {
-	size_t i;
-
-	if (s == NULL)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++)
-		if (s[i] < '0' || s[i] > '9' || i >= KETEN_OIN_LEN)
-			return 0;
-	return i == KETEN_OIN_LEN;
+	return s != NULL && strspn(s, "0123456789") == KETEN_OIN_LEN && s[KETEN_OIN_LEN] == '\0';
 }
 
 int

@@ -1279,6 +1279,10 @@ test_raw_identifier(void)
 		{ "oin " OIN, "0" },			/* 20 digits: an OIN */
 		{ "nr 123456789", "0" },		/* 9 digits, fails the eleven-test */
 		{ "nr 12345678901", "0" },		/* 11 digits */
+		{ "111222333", "1" },			/* the whole text */
+		{ "123456789 111222333x", "11" },	/* the second run */
+		{ "1-2-3-4-5-6-7-8-9-0-1", "0" },	/* many digits, no run */
+		{ "12345678", "0" },			/* too few digits */
 	};
 	struct auditlog_trust t;
 	struct auditlog_report rep;
@@ -1288,8 +1292,7 @@ test_raw_identifier(void)
 	int wrong = 0;
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-		size_t got = auditlog_find_identifier((const uint8_t *)texts[i][0],
-		    strlen(texts[i][0]));
+		size_t got = auditlog_find_identifier(texts[i][0]);
 
 		if (got != (size_t)atoi(texts[i][1])) {
 			fprintf(stderr, "  find_identifier(\"%s\") = %zu\n", texts[i][0], got);
@@ -1748,6 +1751,103 @@ test_release(void)
 	unlink(path);
 }
 
+/* A log longer than verify reads ahead (it checks frames on two threads,
+ * a chunk at a time): a clean one verifies with the same root as the
+ * leaves give; a frame broken far into it, an edit whose frame check was
+ * fixed, a record with a raw identifier and a torn tail are each reported
+ * at their own record, the frames before them read. */
+#define LONG_N 5000
+#define LONG_CP 1000
+
+static void
+test_long_log(void)
+{
+	static const char *const s_v[] = { VNUM };
+	struct auditlog_trust t;
+	struct auditlog_report rep;
+	struct problems pr;
+	struct auditlog_frame fr;
+	struct auditlog *l;
+	struct auditlog_file f;
+	uint8_t (*leaves)[32] = NULL, root[32], *p = NULL;
+	uint64_t n = 0, index = 0;
+	size_t len = 0, off = AUDITLOG_MAGIC_LEN, at[LONG_N + 1];
+	char path[300];
+	struct buf *note = buf_new(CHECKPOINT_MAX);
+
+	snprintf(path, sizeof(path), "%s/long.log", work);
+	l = writer_open(path, sk, pk, NULL);
+	CHECK(note != NULL);
+	CHECK_EQ(append_simple(l, KETEN__V1__AUDIT_EVENT__EVENT_LOG_START, pk, "long"), 0);
+	for (int i = 1; i < LONG_N && note != NULL; i++) {
+		CHECK_EQ(append_msg(l, KETEN__V1__AUDIT_EVENT__EVENT_SEND, i,
+		    i % 100 == 0 ? s_v : NULL, i % 100 == 0), 0);
+		if (i % LONG_CP == 0) {
+			buf_reset(note);
+			CHECK_EQ(auditlog_checkpoint(l, 1, note), 0);
+			CHECK_EQ(auditlog_commit(l), 0);
+		}
+	}
+	buf_reset(note);
+	CHECK_EQ(auditlog_checkpoint(l, 1, note), 0);
+	CHECK_EQ(auditlog_commit(l), 0);
+	auditlog_destroy(&l);
+	buf_destroy(&note);
+
+	trust_init(&t, 0, 1);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), 0);
+	CHECK(rep.records == LONG_N && rep.checkpoints == LONG_N / LONG_CP &&
+	    rep.covered == LONG_N && pr.n == 0);
+	CHECK_EQ(auditlog_file_open(path, &f), 0);
+	CHECK_EQ(auditlog_leaves(&f, &leaves, &n), 0);
+	CHECK(n == LONG_N && merkle_root((const uint8_t (*)[32])leaves, n, root) == 0 &&
+	    memcmp(root, rep.root, 32) == 0);
+	free(leaves);
+	auditlog_file_close(&f);
+
+	/* where each record's frame starts */
+	p = file_get(path, &len);
+	while (auditlog_frame_next(p, len, &off, &fr) == 0)
+		if (fr.type == AUDITLOG_RECORD && index < LONG_N)
+			at[index++] = fr.offset;
+	CHECK_EQ(index, LONG_N);
+
+	/* a byte of record 4321 changed (the checkpoints are at 1001, 2001, ...,
+	 * 4001 and LONG_N) */
+	p[at[4321] + 20] ^= 0x01;
+	CHECK_EQ(verify_bytes(p, len, &t, &rep, &pr, NULL), KETEN_ETAMPER);
+	CHECK(pr.n == 1 && pr.code == KETEN_ETAMPER && pr.index == 4321 &&
+	    pr.offset == at[4321] && rep.records == 4321 && rep.covered == 4001);
+	/* ... and its frame check made to match: every frame reads, and the
+	 * checkpoint for LONG_N no longer matches */
+	frame_fix_check(p, at[4321]);
+	CHECK_EQ(verify_bytes(p, len, &t, &rep, &pr, NULL), KETEN_ETAMPER);
+	CHECK(rep.records == LONG_N && rep.covered == 4001 && rep.checkpoints == 5 &&
+	    pr.code == KETEN_ETAMPER && pr.index == 4321 && pr.tamper >= 2);
+	p[at[4321] + 20] ^= 0x01;
+	frame_fix_check(p, at[4321]);
+	CHECK_EQ(verify_bytes(p, len, &t, &rep, &pr, NULL), 0);
+
+	/* logs shorter than a chunk, down to the magic alone, each read to
+	 * its end (the checking thread may find the end before the second
+	 * thread starts) */
+	for (int i = 0; i < 200; i++) {
+		struct auditlog_file m = { p, i < 100 ? AUDITLOG_MAGIC_LEN : at[1 + i % 50], -1 };
+
+		memset(&pr, 0, sizeof(pr));
+		/* the magic alone: "the log holds no records" */
+		CHECK_EQ(auditlog_verify(&m, &t, &rep, problem_cb, &pr), i < 100 ? KETEN_ETAMPER : 0);
+		CHECK_EQ(rep.records, i < 100 ? 0 : 1 + i % 50);
+	}
+
+	/* the last frame (the checkpoint for LONG_N) cut short */
+	CHECK_EQ(verify_bytes(p, len - 10, &t, &rep, &pr, NULL), KETEN_ETORN);
+	CHECK(rep.torn == 1 && rep.tamper == 0 && rep.records == LONG_N &&
+	    rep.covered == LONG_N - LONG_CP + 1);
+	free(p);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -1779,6 +1879,7 @@ main(void)
 		{ "pseudonyms of an earlier record taken as given", test_pseudonyms_given },
 		{ "a WITNESS record holds a signed note or nothing", test_witness_note_only },
 		{ "a log read through gives its pages back", test_release },
+		{ "a long log: verified on two threads, faults at their record", test_long_log },
 		{ NULL, NULL },
 	};
 	uint8_t seed[32];
