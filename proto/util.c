@@ -83,9 +83,12 @@ word_unprintable(uint64_t w)
 int
 text_printable(const char *s, size_t max)
 {
-	size_t n = strnlen(s, max), i = 0;
+	size_t n, i = 0;
 	uint64_t w;
 
+	if (s[0] == '\0')
+		return 1;
+	n = strnlen(s, max);
 	if (n >= max)
 		return 0;
 	for (; i + 8 <= n; i += 8) {
