@@ -415,7 +415,6 @@ due_relay(void *arg, const uint8_t *msg_id, const char *recipient, const char *s
 
 struct wake_ctx {
 	struct node *n;
-	uint64_t now;
 	int woken;
 };
 
@@ -432,10 +431,10 @@ wake_peer(void *arg, const char *oin)
 		const struct party *p = directory_party(n->dir, i);
 
 		if (strcmp(node_next_hop(n, p)->oin, oin) == 0 && (r = store_outbox_wake(n->store,
-		    p->oin, c->now)) > 0)
+		    p->oin)) > 0)
 			rows += r;
 	}
-	if (r >= 0 && (r = store_relay_wake(n->store, oin, c->now)) > 0)
+	if (r >= 0 && (r = store_relay_wake(n->store, oin)) > 0)
 		rows += r;
 	if (r < 0) {
 		/* the rows keep their own retry times */
@@ -450,7 +449,7 @@ wake_peer(void *arg, const char *oin)
 int
 outbound_links(struct node *n, uint64_t now)
 {
-	struct wake_ctx c = { n, now, 0 };
+	struct wake_ctx c = { n, 0 };
 	int waiting;
 
 	(void)peers_ready(n->peers, wake_peer, &c, &waiting);

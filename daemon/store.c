@@ -228,7 +228,8 @@ static const char *const sql[S_COUNT] = {
 	    " ON CONFLICT(msg_id, rcpt, sender) DO NOTHING",
 	[S_RELAY_DUE] = "SELECT msg_id, rcpt, attempts, env, sender FROM relay"
 	    " WHERE state = 0 AND next_at <= ?1 AND +expires_at > ?1 ORDER BY next_at, id LIMIT ?2",
-	[S_OUT_WAKE] = "UPDATE outbox_rcpt SET next_at = ?2 WHERE rcpt = ?1 AND state IN (1, 2)",
+	/* 0: before every row queued after the wake (store.h) */
+	[S_OUT_WAKE] = "UPDATE outbox_rcpt SET next_at = 0 WHERE rcpt = ?1 AND state IN (1, 2)",
 	[S_MANDATE_ADD] = "INSERT INTO mandate_item(hash, revocation, body, seen_at)"
 	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(hash) DO NOTHING",
 	[S_TRUST_GET] = "SELECT serial, digest FROM trust WHERE id = 1",
@@ -238,7 +239,7 @@ static const char *const sql[S_COUNT] = {
 	[S_AUDIT_PUT] = "INSERT INTO audit_frames(off, frames, len) VALUES (?1, ?2, ?3)",
 	[S_AUDIT_ALL] = "SELECT off, frames, len FROM audit_frames ORDER BY off",
 	[S_AUDIT_TRIM] = "DELETE FROM audit_frames WHERE off + coalesce(len, length(frames)) <= ?1",
-	[S_RELAY_WAKE] = "UPDATE relay SET next_at = ?2 WHERE next_hop = ?1 AND state = 0",
+	[S_RELAY_WAKE] = "UPDATE relay SET next_at = 0 WHERE next_hop = ?1 AND state = 0",
 	[S_RELAY_MARK] = "UPDATE relay SET attempts = ?4, next_at = ?5"
 	    " WHERE msg_id = ?1 AND rcpt = ?2 AND sender = ?3 AND state = 0",
 	[S_RELAY_STATE] = "SELECT state FROM relay WHERE msg_id = ?1 AND rcpt = ?2 AND sender = ?3",
@@ -1640,10 +1641,10 @@ store_relay_mark(struct store *s, const uint8_t msg_id[16], const char *rcpt,
 	return run_mark(s, x, S_RELAY_STATE, msg_id, rcpt, sender);
 }
 
-/* Every pending row to `who` due at `now`: the outbox by recipient, the
- * relay queue by next hop. */
+/* Every pending row to `who` due first (next_at 0; store.h): the outbox
+ * by recipient, the relay queue by next hop. */
 static int
-wake(struct store *s, enum stmt_id id, const char *who, uint64_t now)
+wake(struct store *s, enum stmt_id id, const char *who)
 {
 	sqlite3_stmt *x;
 	int r;
@@ -1654,22 +1655,21 @@ wake(struct store *s, enum stmt_id id, const char *who, uint64_t now)
 		return KETEN_EINVAL;
 	x = q(s, id);
 	bind_text(x, 1, who);
-	bind_u64(x, 2, now);
 	if ((r = run(s, x)) != 0)
 		return r;
 	return sqlite3_changes(s->db);
 }
 
 int
-store_outbox_wake(struct store *s, const char *rcpt, uint64_t now)
+store_outbox_wake(struct store *s, const char *rcpt)
 {
-	return wake(s, S_OUT_WAKE, rcpt, now);
+	return wake(s, S_OUT_WAKE, rcpt);
 }
 
 int
-store_relay_wake(struct store *s, const char *next_hop, uint64_t now)
+store_relay_wake(struct store *s, const char *next_hop)
 {
-	return wake(s, S_RELAY_WAKE, next_hop, now);
+	return wake(s, S_RELAY_WAKE, next_hop);
 }
 
 int

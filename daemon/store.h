@@ -272,11 +272,13 @@ typedef int store_audit_fn(void *arg, uint64_t off, const uint8_t *frames, size_
 int store_audit_each(struct store *st, store_audit_fn *fn, void *arg);
 int store_audit_trim(struct store *st, uint64_t synced);
 
-/* Make every pending outbox row to rcpt, or relay row to next_hop, due at
- * now (a link came up: its backlog goes out in order).  The number of rows,
- * or an error. */
-int store_outbox_wake(struct store *st, const char *rcpt, uint64_t now);
-int store_relay_wake(struct store *st, const char *next_hop, uint64_t now);
+/* Make every pending outbox row to rcpt, or relay row to next_hop, due
+ * before anything else (a link came up: its backlog goes out in order):
+ * next_at 0, not the time of the wake, since a row queued after the wake
+ * is due from its created_at (or the time it was queued), which can be
+ * earlier than the wake.  The number of rows, or an error. */
+int store_outbox_wake(struct store *st, const char *rcpt);
+int store_relay_wake(struct store *st, const char *next_hop);
 /* Set a pending relay row's attempts and next due time: the row of that
  * sender (another sender's message under the same msg_id is not
  * touched).  KETEN_ENOTFOUND for no such row, KETEN_ESTATE when it is

@@ -947,6 +947,47 @@ test_inbox(void)
 /* ------------------------------------------------------------------ */
 /* relay */
 
+/* A link comes up: its backlog is made due (wake) and goes out before
+ * anything queued after the wake, even a row whose created_at (its first
+ * next_at) is earlier than the wake: submitted while the link was down,
+ * stored in the turn that found it connected. */
+static void
+test_wake_order(void)
+{
+	struct store *st = open_new();
+	struct seen s;
+	uint8_t id[16], id2[16];
+
+	/* the backlog: tried while the link was down, due again at 2000+ */
+	CHECK_EQ(add_msg(st, 1, 100, (const char *const[]){ B }, 1), 0);
+	CHECK_EQ(add_msg(st, 2, 110, (const char *const[]){ B }, 1), 0);
+	id_of(id, 1);
+	CHECK_EQ(store_outbox_mark(st, id, B, QUEUED, 1, 2000, "no link"), 0);
+	id_of(id, 2);
+	CHECK_EQ(store_outbox_mark(st, id, B, QUEUED, 1, 2010, "no link"), 0);
+	CHECK_EQ(store_outbox_wake(st, B), 2);	/* the link is up at 1050 */
+	/* stored after the wake, created before it (next_at 1000, 1050) */
+	CHECK_EQ(add_msg(st, 3, 1000, (const char *const[]){ B }, 1), 0);
+	CHECK_EQ(add_msg(st, 4, 1050, (const char *const[]){ B }, 1), 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ(store_outbox_due(st, 1050, 10, seen_fn, &s), 0);
+	CHECK_EQ(s.n, 4);
+	CHECK(s.msg[0] == 1 && s.msg[1] == 2 && s.msg[2] == 3 && s.msg[3] == 4);
+	/* the same for relayed envelopes to a next hop */
+	id_of(id, 5);
+	id_of(id2, 6);
+	CHECK_EQ(store_relay_add(st, id, C, D, R, 5000, env1, sizeof(env1)), 0);
+	CHECK_EQ(store_relay_mark(st, id, D, C, 1, 2000), 0);
+	CHECK_EQ(store_relay_wake(st, R), 1);
+	CHECK_EQ(store_relay_add(st, id2, C, D, R, 5000, env1, sizeof(env1)), 0);
+	CHECK_EQ(store_relay_mark(st, id2, D, C, 0, 1000), 0);	/* queued behind it */
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ(store_relay_due(st, 1050, 10, seen_fn, &s), 0);
+	CHECK_EQ(s.n, 2);
+	CHECK(s.msg[0] == 5 && s.msg[1] == 6);
+	done(&st);
+}
+
 static void
 test_relay(void)
 {
@@ -1517,6 +1558,7 @@ main(void)
 		{ "expiry of queued and sent recipients", test_outbox_expire },
 		{ "counts and per-peer queue", test_counts },
 		{ "inbox dedup, receipts, refusals, last seq, ids", test_inbox },
+		{ "a woken backlog goes out before rows queued after the wake", test_wake_order },
 		{ "relay queue: add, due, mark, done, receipt, expiry", test_relay },
 		{ "cursors: filters, reopen, fetch, ack, resume, delete", test_cursor },
 		{ "transactions: rollback leaves nothing, commit persists", test_txn },
