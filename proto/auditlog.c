@@ -34,16 +34,25 @@ all_zero(const uint8_t *p, size_t n)
 	return 1;
 }
 
+/* A header a writer makes: a length it writes and a known type (the
+ * FRAME_OVERHEAD bytes at h are there). */
+static int
+header_possible(const uint8_t *h)
+{
+	uint32_t bl = be32_load(h);
+
+	return bl != 0 && bl <= AUDITLOG_FRAME_MAX && h[4] <= AUDITLOG_PRUNED;
+}
+
 int
 auditlog_frame_head(const uint8_t *p, size_t len, size_t at, struct auditlog_frame *f)
 {
 	uint32_t bl;
 
-	if (at >= len || len - at < FRAME_OVERHEAD)
+	if (at >= len || len - at < FRAME_OVERHEAD || !header_possible(p + at))
 		return -1;
 	bl = be32_load(p + at);
-	if (bl == 0 || bl > AUDITLOG_FRAME_MAX || p[at + 4] > AUDITLOG_PRUNED ||
-	    (size_t)bl + 8 > len - at)
+	if ((size_t)bl + 8 > len - at)
 		return -1;
 	f->type = p[at + 4];
 	f->body = p + at + 4;
@@ -133,7 +142,6 @@ int
 auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_frame *f)
 {
 	size_t o = *off, rest;
-	uint32_t blen;
 
 	if (o >= len)
 		return 1;
@@ -142,17 +150,14 @@ auditlog_frame_next(const uint8_t *p, size_t len, size_t *off, struct auditlog_f
 	 * whose data never reached the disk: both are a torn tail. */
 	if (rest < FRAME_OVERHEAD || all_zero(p + o, rest))
 		return KETEN_ETORN;
-	if (auditlog_frame_head(p, len, o, f) != 0) {
-		blen = be32_load(p + o);
-		/* A header no writer makes, with whole frames after it that
-		 * run on to the end: bytes overwritten in the middle (zeros,
-		 * say), not a write a crash cut short, which has nothing
-		 * whole after it. */
-		if (blen == 0 || blen > AUDITLOG_FRAME_MAX || p[o + 4] > AUDITLOG_PRUNED)
-			return whole_frames_follow(p, len, o) ? KETEN_ETAMPER :
-			    bad_frame(p, len, o, len);
-		return bad_frame(p, len, o, o + (size_t)blen + 8);
-	}
+	/* A header no writer makes, with whole frames after it that run on
+	 * to the end: bytes overwritten in the middle (zeros, say), not a
+	 * write a crash cut short, which has nothing whole after it. */
+	if (!header_possible(p + o))
+		return whole_frames_follow(p, len, o) ? KETEN_ETAMPER : bad_frame(p, len, o, len);
+	/* the header is possible: the frame runs past the end */
+	if (auditlog_frame_head(p, len, o, f) != 0)
+		return bad_frame(p, len, o, o + (size_t)be32_load(p + o) + 8);
 	if (auditlog_frame_check(f) != 0)
 		return bad_frame(p, len, o, f->end);
 	*off = f->end;

@@ -5,7 +5,6 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 
 #include <assert.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
