@@ -85,9 +85,10 @@ static const struct key keys[] = {
 	{ SEC_TRUST, "mandates", V_PATH, F(mandates), 0, 0, 0 },
 	{ SEC_LIMITS, "clock_skew", V_DURATION, F(clock_skew_ms), 0, 0, DAY },
 	/* Nothing larger can be an envelope (PROTOCOL.md §12), so a larger
-	 * frame would only be buffered to be refused. */
-	{ SEC_LIMITS, "max_message_size", V_SIZE, F(max_message_size), 0, 4096,
-	    CONFIG_MAX_MESSAGE_SIZE },
+	 * frame would only be buffered to be refused; nothing smaller than
+	 * a batch between nodes (§14.2). */
+	{ SEC_LIMITS, "max_message_size", V_SIZE, F(max_message_size), 0,
+	    CONFIG_MIN_MESSAGE_SIZE, CONFIG_MAX_MESSAGE_SIZE },
 	{ SEC_LIMITS, "default_ttl", V_DURATION, F(default_ttl_ms), 0, 1000, CONFIG_TTL_MAX_MS },
 	{ SEC_LIMITS, "retry_initial", V_DURATION, F(retry_initial_ms), 0, 10, 3600000 },
 	{ SEC_LIMITS, "retry_max", V_DURATION, F(retry_max_ms), 0, 10, DAY },

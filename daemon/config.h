@@ -29,6 +29,8 @@
 /* Largest max_message_size: KETEN_MAX_ENVELOPE, the most an envelope may
  * be on the wire (envelope.h, PROTOCOL.md §12); also the default. */
 #define CONFIG_MAX_MESSAGE_SIZE (64ull << 20)
+/* The smallest: a batch between nodes is up to 64 KiB (peer.h). */
+#define CONFIG_MIN_MESSAGE_SIZE (64ull << 10)
 /* The longest lifetime of a message, ms: [limits] default_ttl's bound and
  * a submission's (a longer one never expires in practice, and the clock
  * plus it must fit the store's signed 64 bits). */
@@ -74,7 +76,7 @@ struct config {
 	char mandates[PATH_MAX];	/* the mandate bundle; "" none: nothing may move */
 	/* [limits]: default (range) */
 	uint64_t clock_skew_ms;		/* 5m (0..1d) */
-	uint64_t max_message_size;	/* 64MiB (4KiB..CONFIG_MAX_MESSAGE_SIZE) */
+	uint64_t max_message_size;	/* 64MiB (CONFIG_MIN_.._MAX_MESSAGE_SIZE) */
 	uint64_t default_ttl_ms;	/* 14d (1s..366d) */
 	uint64_t retry_initial_ms;	/* 1s (10ms..1h), <= retry_max_ms */
 	uint64_t retry_max_ms;		/* 5m (10ms..1d) */

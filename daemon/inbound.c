@@ -610,11 +610,36 @@ out:
 	receipt_parsed_destroy(&rp);
 }
 
-/* One message from the listening socket: routing id, type, body. */
-static void
+/* The items of a batch from peer, each as if it had come on its own. */
+static size_t
+batch_in(struct node *n, const struct party *peer, const uint8_t *p, size_t len)
+{
+	const uint8_t *body;
+	size_t off = 0, blen, k = 0;
+	uint8_t type;
+
+	/* the whole batch is looked at before any of it is taken */
+	if (peer_batch_check(p, len) < 0) {
+		log_warn("transport: malformed batch from %s dropped", peer->oin);
+		return 1;
+	}
+	while (peer_batch_next(p, len, &off, &type, &body, &blen) > 0) {
+		if (type == PEER_MSG_ENVELOPE)
+			envelope_in(n, peer, body, blen);
+		else
+			receipt_in(n, peer, body, blen);
+		k++;
+	}
+	return k;
+}
+
+/* One message from the listening socket: routing id, type, body.
+ * Returns how many envelopes and receipts it held (at least 1). */
+static size_t
 inbound_one(struct node *n)
 {
 	zmq_msg_t f[3];
+	size_t items = 1;
 	int nf = 0, more = 1;
 	const char *uid, *key;
 	uint8_t pk[32];
@@ -666,12 +691,16 @@ inbound_one(struct node *n)
 	case PEER_MSG_RECEIPT:
 		receipt_in(n, peer, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
 		break;
+	case PEER_MSG_BATCH:
+		items = batch_in(n, peer, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
+		break;
 	default:
 		log_warn("transport: unknown message type from %s dropped", peer->oin);
 	}
 out:
 	for (int i = 0; i < nf && i < 3; i++)
 		zmq_msg_close(&f[i]);
+	return items;
 }
 
 void
@@ -680,11 +709,12 @@ inbound_drain(struct node *n, size_t max)
 	int events;
 	size_t len = sizeof(events);
 
-	for (size_t i = 0; i < max; i++) {
+	/* max counts envelopes and receipts, also those in batches */
+	for (size_t i = 0; i < max;) {
 		if (zmq_getsockopt(n->router, ZMQ_EVENTS, &events, &len) != 0 ||
 		    !(events & ZMQ_POLLIN))
 			break;
-		inbound_one(n);
+		i += inbound_one(n);
 	}
 	inbound_flush(n);
 }

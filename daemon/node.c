@@ -34,6 +34,9 @@
 #include "util.h"
 #include "zap.h"
 
+_Static_assert(CONFIG_MIN_MESSAGE_SIZE >= PEER_BATCH_MAX,
+    "every node takes a batch as large as another sends");
+
 /* Messages read from one socket in one turn, at most: bounds the turn so
  * that no source starves the others. */
 #define TURN_MAX 512
@@ -424,8 +427,9 @@ router_open(struct node *n)
 	    setopt_int(n->router, ZMQ_HEARTBEAT_IVL, (int)c->heartbeat_ms) != 0 ||
 	    setopt_int(n->router, ZMQ_HEARTBEAT_TIMEOUT, 3 * (int)c->heartbeat_ms) != 0 ||
 	    /* a bounded inbound queue: a peer sending its backlog is held
-	     * back by TCP rather than buffered here */
-	    setopt_int(n->router, ZMQ_RCVHWM, 4096) != 0 ||
+	     * back by TCP rather than buffered here (a message may be a
+	     * batch of PEER_BATCH_MAX bytes: 8 MiB per connection) */
+	    setopt_int(n->router, ZMQ_RCVHWM, 128) != 0 ||
 	    zmq_bind(n->router, c->listen) != 0) {
 		log_error("%s: cannot listen: %s", c->listen, zmq_strerror(errno));
 		return KETEN_EIO;
@@ -515,7 +519,8 @@ node_new(struct config *cfg, struct node **out)
 		goto fail;
 	po.heartbeat_ms = (int)cfg->heartbeat_ms;
 	po.linger_ms = (int)cfg->linger_ms;
-	po.sndhwm = 10000;
+	/* messages, most of them batches: 16 MiB per link at most */
+	po.sndhwm = 256;
 	po.max_msg = (int64_t)cfg->max_message_size;
 	if ((r = peers_new(n->zctx, n->keys->curve_pk, n->keys->curve_sk, &po, &n->peers)) != 0)
 		goto fail;
@@ -851,6 +856,8 @@ node_run(struct node *n)
 		items[ni++] = (zmq_pollitem_t){ NULL, n->sigfd, ZMQ_POLLIN, 0 };
 		nlocal = local_pollitems(n->local, items + ni);
 		ni += nlocal;
+		/* what the last turn sent to each peer goes as one batch */
+		peers_flush(n->peers);
 		if (zmq_poll(items, (int)ni, turn_timeout(n, now)) < 0 && errno != EINTR) {
 			log_error("poll: %s", zmq_strerror(errno));
 			return KETEN_EIO;
@@ -902,6 +909,7 @@ node_run(struct node *n)
 	if (n->nstaged > 0)
 		outbound_flush(n);
 	node_commit(n);
+	peers_flush(n->peers);
 	node_audit_close(n);
 	if (n->audit_failed) {
 		log_error("stopped: the audit log failed; see above");

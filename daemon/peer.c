@@ -25,6 +25,10 @@ struct link {
 	 * asks again. */
 	struct buf **held;
 	size_t nheld, held_bytes;
+	/* Items sent since the last peers_flush (peer.h, Batches): a batch
+	 * body of nbatch items, or NULL. */
+	struct buf *batch;
+	size_t nbatch;
 };
 
 struct peers {
@@ -119,6 +123,8 @@ peers_open(struct peers *ps, const struct party *to)
 	return 0;
 }
 
+static int link_connected(const struct link *l);
+
 static void
 buf_release(void *data, void *hint)
 {
@@ -197,8 +203,120 @@ link_send(struct link *l, uint8_t type, const void *p, size_t len, struct buf **
 	return 0;
 }
 
-/* link_send to `to`'s link, opened if need be, as the link's state allows
- * (peer.h, Order). */
+int
+peer_batch_next(const uint8_t *p, size_t len, size_t *off, uint8_t *type,
+    const uint8_t **body, size_t *blen)
+{
+	size_t at = *off, n;
+
+	if (at >= len)
+		return 0;
+	if (len - at < PEER_ITEM_HEAD)
+		return KETEN_EPARSE;
+	n = be32_load(p + at + 1);
+	if ((p[at] != PEER_MSG_ENVELOPE && p[at] != PEER_MSG_RECEIPT) || n == 0 ||
+	    n > len - at - PEER_ITEM_HEAD)
+		return KETEN_EPARSE;
+	*type = p[at];
+	*body = p + at + PEER_ITEM_HEAD;
+	*blen = n;
+	*off = at + PEER_ITEM_HEAD + n;
+	return 1;
+}
+
+int
+peer_batch_check(const uint8_t *p, size_t len)
+{
+	const uint8_t *body;
+	size_t off = 0, blen;
+	uint8_t type;
+	int r, n = 0;
+
+	if (len > PEER_BATCH_MAX)
+		return KETEN_EPARSE;
+	while ((r = peer_batch_next(p, len, &off, &type, &body, &blen)) > 0)
+		n++;
+	return r < 0 || n == 0 ? KETEN_EPARSE : n;
+}
+
+/* The connection went before l's batch could: its envelopes stay in the
+ * outbox for the backlog, its receipts are held. */
+static void
+batch_lost(struct link *l)
+{
+	const uint8_t *p = buf_ptr(l->batch), *body;
+	size_t off = 0, blen;
+	uint8_t type;
+
+	while (peer_batch_next(p, buf_len(l->batch), &off, &type, &body, &blen) > 0) {
+		struct buf *copy;
+
+		if (type == PEER_MSG_ENVELOPE) {
+			l->state = LINK_BACKLOG;
+			continue;
+		}
+		if ((copy = buf_new(blen)) == NULL || buf_put(copy, body, blen) != 0 ||
+		    hold(l, &copy) != 0)
+			buf_destroy(&copy);	/* the sender's retry asks again */
+	}
+	buf_reset(l->batch);
+	l->nbatch = 0;
+}
+
+/* Send l's batch: one item as a message of its own type, more as a
+ * PEER_MSG_BATCH whose buffer libzmq takes.  0, or KETEN_EAGAIN / EIO
+ * after batch_lost. */
+static int
+batch_flush(struct link *l)
+{
+	const uint8_t *p;
+	int r;
+
+	if (l->nbatch == 0)
+		return 0;
+	p = buf_ptr(l->batch);
+	if (l->nbatch == 1)
+		r = link_send(l, p[0], p + PEER_ITEM_HEAD, buf_len(l->batch) - PEER_ITEM_HEAD, NULL);
+	else
+		r = link_send(l, PEER_MSG_BATCH, NULL, 0, &l->batch);
+	if (r != 0) {
+		batch_lost(l);
+		return r;
+	}
+	if (l->batch != NULL)
+		buf_reset(l->batch);
+	l->nbatch = 0;
+	return 0;
+}
+
+/* Add an item to l's batch, sending the batch first when the item does
+ * not fit.  0, KETEN_EAGAIN when the link has no connection, KETEN_EIO or
+ * KETEN_ENOMEM. */
+static int
+batch_add(struct link *l, uint8_t type, const void *p, size_t len)
+{
+	int r;
+
+	if (l->nbatch == 0 && !link_connected(l))
+		return KETEN_EAGAIN;
+	if (l->nbatch > 0 && buf_len(l->batch) + PEER_ITEM_HEAD + len > PEER_BATCH_MAX &&
+	    (r = batch_flush(l)) != 0)
+		return r;
+	if (l->batch == NULL && (l->batch = buf_new(PEER_BATCH_MAX)) == NULL)
+		return KETEN_ENOMEM;
+	if (buf_put_u8(l->batch, type) != 0 || buf_put_string(l->batch, p, len) != 0) {
+		/* cannot happen: the item fits, checked above */
+		buf_truncate(l->batch, 0);
+		l->nbatch = 0;
+		return KETEN_ENOMEM;
+	}
+	l->nbatch++;
+	return 0;
+}
+
+/* Send to `to`'s link, opened if need be, as the link's state allows
+ * (peer.h, Order): into its batch, or, for a body too large for one, on
+ * its own after the batch. */
 static int
 send_two(struct peers *ps, const struct party *to, uint8_t type, const void *p, size_t len,
     struct buf **owned, int from_backlog)
@@ -211,7 +329,17 @@ send_two(struct peers *ps, const struct party *to, uint8_t type, const void *p, 
 	if (type == PEER_MSG_ENVELOPE && (l->state == LINK_BACKLOG ||
 	    (l->state == LINK_DRAINING && !from_backlog)))
 		return KETEN_EAGAIN;
-	if ((r = link_send(l, type, p, len, owned)) != KETEN_EAGAIN)
+	if (owned != NULL) {
+		p = buf_ptr(*owned);
+		len = buf_len(*owned);
+	}
+	if (len <= PEER_BATCH_MAX - PEER_ITEM_HEAD) {
+		if ((r = batch_add(l, type, p, len)) == 0 && owned != NULL)
+			buf_destroy(owned);	/* copied into the batch */
+	} else if ((r = batch_flush(l)) == 0) {
+		r = link_send(l, type, p, len, owned);
+	}
+	if (r != KETEN_EAGAIN)
 		return r;
 	/* not connected (or full: then the next look finds it connected and
 	 * it drains again) */
@@ -236,6 +364,17 @@ int
 peers_send_buf(struct peers *ps, const struct party *to, uint8_t type, struct buf **body)
 {
 	return send_two(ps, to, type, NULL, 0, body, 0);
+}
+
+void
+peers_flush(struct peers *ps)
+{
+	for (size_t i = 0; i < ps->nlinks; i++) {
+		struct link *l = &ps->links[i];
+
+		if (l->nbatch > 0 && batch_flush(l) == KETEN_EIO)
+			log_error("peer %s: batch not sent: %s", l->oin, zmq_strerror(errno));
+	}
 }
 
 /* Send the held receipts, oldest first, as far as the link takes them
@@ -331,9 +470,12 @@ peers_last_sent(struct peers *ps, const char *oin)
 void
 peers_reset(struct peers *ps)
 {
+	/* what the links gathered goes first (within their linger) */
+	peers_flush(ps);
 	for (size_t i = 0; i < ps->nlinks; i++) {
 		zmq_close(ps->links[i].sock);
 		held_free(&ps->links[i]);
+		buf_destroy(&ps->links[i].batch);
 	}
 	free(ps->links);
 	ps->links = NULL;

@@ -10,7 +10,19 @@
  * own to this node's listening socket.
  *
  * The node-to-node message is two frames: one byte of type (PEER_MSG_*)
- * and the body (an Envelope or a SignedReceipt).
+ * and the body (an Envelope or a SignedReceipt, or a batch of them).
+ *
+ * Batches: what is sent to one link between two peers_flush() calls goes
+ * as one message of type PEER_MSG_BATCH, whose body is the items one
+ * after another, each one byte of type (ENVELOPE or RECEIPT), four bytes
+ * of length (big-endian) and the body, PEER_BATCH_MAX bytes at most in
+ * all; a single item goes as a message of its own type, and so does a
+ * body too large for a batch (after the batch waiting before it, to keep
+ * the order).  Libzmq then encrypts, frames and wakes its I/O thread once
+ * per batch instead of once per message.  A link takes items only while
+ * it has a connection; if the connection is gone by the flush, the
+ * batch's envelopes are left to the outbox (the link is backlogged) and
+ * its receipts are held as below.
  *
  * Order: envelopes to one peer leave in the order of its sequence
  * numbers.  A link starts, and goes back to, LINK_BACKLOG when it is not
@@ -42,6 +54,13 @@ enum link_state { LINK_BACKLOG, LINK_DRAINING, LINK_OPEN };
 
 #define PEER_MSG_ENVELOPE 0x01
 #define PEER_MSG_RECEIPT 0x02
+#define PEER_MSG_BATCH 0x03
+
+/* A batch's body, at most; every node accepts frames this large
+ * (max_message_size is at least this). */
+#define PEER_BATCH_MAX 65536
+/* Type and length before each item's body. */
+#define PEER_ITEM_HEAD 5
 
 /* Receipts a link holds until it is connected, at most (see above). */
 #define PEER_HELD_MAX 4096
@@ -70,6 +89,18 @@ int peers_send(struct peers *ps, const struct party *to, uint8_t type,
  * after a receipt was held for the link's connection (0 as well). */
 struct buf;
 int peers_send_buf(struct peers *ps, const struct party *to, uint8_t type, struct buf **body);
+
+/* Send what the links gathered since the last flush (see Batches). */
+void peers_flush(struct peers *ps);
+
+/* The items of a batch body (p, len): the next one from *off on, its type
+ * and body (pointing into p); 1 and *off past it, 0 at the end, or
+ * KETEN_EPARSE when what follows *off is not an item. */
+int peer_batch_next(const uint8_t *p, size_t len, size_t *off, uint8_t *type,
+    const uint8_t **body, size_t *blen);
+/* How many items a whole batch body holds (at least one), or
+ * KETEN_EPARSE when it is not one. */
+int peer_batch_check(const uint8_t *p, size_t len);
 
 /* Open the link to `to` now (it connects in the background), so that the
  * first message finds a connection.  0 or KETEN_EIO. */

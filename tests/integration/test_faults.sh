@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_faults.sh — real ketend nodes against bad peers and bad days: an
 # unknown CURVE key, a known key sending as another party, garbage,
-# malformed and oversized frames, a replayed envelope; a peer down with
+# malformed and oversized frames and batches, a replayed envelope; a peer down with
 # messages queueing (they arrive in order) and one that expires meanwhile;
 # a corrupt store, a full store, a second ketend on one store, a bad
 # configuration line; SIGHUP with a new directory, also while a batch of
@@ -71,6 +71,32 @@ rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$DTV_KEY" --frames 1 -
 rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$DTV_KEY" --frames 4 --garbage 10 >/dev/null
 wait_for 5 logged amsterdam "malformed message (2 frames)" && logged amsterdam "malformed message (5 frames)" &&
 	ok "a message of the wrong number of frames is dropped" || { bad "frame count"; grep malformed "$T/amsterdam.log"; }
+# Batches (PROTOCOL.md §14.2): each item is taken as if it came alone;
+# a body that is not a batch is dropped whole.
+batch() { python3 - "$@" <<'PY'
+import struct, sys
+out = sys.argv[1]; b = b""
+for a in sys.argv[2:]:
+    t, f = a.split(":", 1)
+    body = open(f, "rb").read()
+    b += bytes([int(t)]) + struct.pack(">I", len(body)) + body
+open(out, "wb").write(b)
+PY
+}
+batch "$T/batch.bin" 1:"$T/env.bin" 1:"$T/forged.bin" 1:"$T/env.bin"
+forged_before=$(grep -cF "claiming sender $IND, from $IND, dropped" "$T/amsterdam.log")
+rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$NET/parties/ind/curve.key" --type 3 \
+	--file "$T/batch.bin" >/dev/null
+wait_for 5 bash -c "[ \$(grep -cF 'claiming sender $IND, from $IND, dropped' '$T/amsterdam.log') -gt $forged_before ]" &&
+	ok "an altered envelope in a batch is dropped" || bad "altered envelope in a batch"
+[ "$(inbox)" = "$n_inbox" ] && ok "... and the replayed ones beside it are stored once" ||
+	bad "batch replay stored again ($(inbox) vs $n_inbox)"
+head -c 40 "$T/env.bin" >"$T/cut.bin"
+batch "$T/badbatch.bin" 1:"$T/env.bin" 1:"$T/cut.bin"
+head -c $(( $(stat -c %s "$T/badbatch.bin") - 3 )) "$T/badbatch.bin" >"$T/cutbatch.bin"
+rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$DTV_KEY" --type 3 --file "$T/cutbatch.bin" >/dev/null
+wait_for 5 logged amsterdam "malformed batch from $DTV dropped" &&
+	ok "a batch cut short is dropped whole" || bad "cut batch"
 rogue --endpoint "$AMS_EP" --server-pub "$AMS_PUB" --key "$DTV_KEY" --size $((300 * 1024)) >"$T/big.out"
 grep -q disconnected "$T/big.out" && ok "an oversized frame makes the node hang up" || { bad "oversized"; cat "$T/big.out"; }
 kill -0 "${NODE_PID[amsterdam]}" 2>/dev/null && ok "Amsterdam is still running" || bad "Amsterdam died"

@@ -529,18 +529,20 @@ test_limits(void)
 		{ "heartbeat = 61m", ":15: [limits] heartbeat: 61m is out of range (100ms..1h)" },
 		{ "linger = 61s", ":15: [limits] linger: 61s is out of range (0ms..1m)" },
 		/* sizes */
-		{ "max_message_size = 4096", NULL },
-		{ "max_message_size = 4KiB", NULL },
+		{ "max_message_size = 65536", NULL },
+		{ "max_message_size = 64KiB", NULL },
 		{ "max_message_size = 64MiB", NULL },
 		{ "max_message_size = 65536KiB", NULL },
-		{ "max_message_size = 4095", ":15: [limits] max_message_size: 4095 is out of range "
-		    "(4KiB..64MiB)" },
+		{ "max_message_size = 65535", ":15: [limits] max_message_size: 65535 is out of range "
+		    "(64KiB..64MiB)" },
+		{ "max_message_size = 4KiB", ":15: [limits] max_message_size: 4KiB is out of range "
+		    "(64KiB..64MiB)" },
 		{ "max_message_size = 65MiB", ":15: [limits] max_message_size: 65MiB is out of range "
-		    "(4KiB..64MiB)" },
+		    "(64KiB..64MiB)" },
 		{ "max_message_size = 256MiB", ":15: [limits] max_message_size: 256MiB is out of "
-		    "range (4KiB..64MiB)" },
+		    "range (64KiB..64MiB)" },
 		{ "max_message_size = 1GiB", ":15: [limits] max_message_size: 1GiB is out of range "
-		    "(4KiB..64MiB)" },
+		    "(64KiB..64MiB)" },
 		{ "max_message_size = 99999999999GiB", ":15: [limits] max_message_size: "
 		    "\"99999999999GiB\" is not a size (bytes, or a number and KiB, MiB or GiB)" },
 		{ "max_message_size = 1TiB", ":15: [limits] max_message_size: \"1TiB\" is not a size "
