@@ -766,6 +766,9 @@ node_commit(struct node *n)
 		buf_destroy(&a->body);
 	}
 	n->nactions = 0;
+	/* the turn's envelopes and receipts leave now, one batch per next
+	 * hop, before the log file's write and any fsync of it */
+	peers_flush(n->peers);
 	if (n->cfg->store_sync_full)
 		node_audit_written(n, clock_now_ms(), n->stopping);
 }
@@ -856,7 +859,7 @@ node_run(struct node *n)
 		items[ni++] = (zmq_pollitem_t){ NULL, n->sigfd, ZMQ_POLLIN, 0 };
 		nlocal = local_pollitems(n->local, items + ni);
 		ni += nlocal;
-		/* what the last turn sent to each peer goes as one batch */
+		/* and what went to peers outside a commit (the retries) */
 		peers_flush(n->peers);
 		if (zmq_poll(items, (int)ni, turn_timeout(n, now)) < 0 && errno != EINTR) {
 			log_error("poll: %s", zmq_strerror(errno));
@@ -909,7 +912,6 @@ node_run(struct node *n)
 	if (n->nstaged > 0)
 		outbound_flush(n);
 	node_commit(n);
-	peers_flush(n->peers);
 	node_audit_close(n);
 	if (n->audit_failed) {
 		log_error("stopped: the audit log failed; see above");
