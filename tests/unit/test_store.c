@@ -220,7 +220,7 @@ test_open(void)
 	sqlite3_close(db);
 	CHECK(strcmp(jm, "wal") == 0);
 	CHECK_EQ(page, 8192);	/* a new store's pages */
-	CHECK_EQ(peek("PRAGMA user_version"), 6);
+	CHECK_EQ(peek("PRAGMA user_version"), 7);
 	CHECK_EQ(peek("PRAGMA application_id"), 0x4b54454e);
 	CHECK_EQ(store_open("", 1, &again), KETEN_EINVAL);
 	CHECK(again == NULL);
@@ -385,6 +385,12 @@ test_migrate_v1(void)
 	    "  expires_at, reason, reason_text, receipt, receipt_at) VALUES"
 	    "  (x'aa000000000000000000000000000001', '00000001000000000003', 4, 4, 2, 10, 10, 2000,"
 	    "  24, 'wrong kind', x'0102', 77);"
+	    /* sent, its next attempt later than its expiry: due at its expiry from 7 on */
+	    "INSERT INTO outbox VALUES (x'aa000000000000000000000000000002', 1, 'zs', 'c', 11, 1500,"
+	    "  zeroblob(32), x'01');"
+	    "INSERT INTO outbox_rcpt(msg_id, rcpt, seq, state, attempts, next_at, created_at,"
+	    "  expires_at) VALUES (x'aa000000000000000000000000000002', '00000001000000000002',"
+	    "  2, 2, 1, 3000, 11, 1500);"
 	    "INSERT INTO relay VALUES (x'bb000000000000000000000000000001', '00000001000000000003',"
 	    "  '00000001000000000002', '00000001000000000009', 9000, x'01', 1, 50, 0, NULL);"
 	    "INSERT INTO seq VALUES ('00000001000000000001', '00000001000000000002', 1);"
@@ -403,6 +409,7 @@ test_migrate_v1(void)
 	if (st != NULL) {
 		CHECK_EQ(store_seq_next(st, A, B, &seq), 0);
 		CHECK_EQ(seq, 2);
+		CHECK_EQ(state_of(st, 2, B), SENT);
 		CHECK_EQ(store_next_due(st, &next), 0);
 		CHECK_EQ(next, 10);
 		CHECK_EQ(state_of(st, 1, B), QUEUED);
@@ -424,13 +431,16 @@ test_migrate_v1(void)
 		store_status_free(&ss);
 	}
 	store_close(&st);
-	CHECK_EQ(peek("PRAGMA user_version"), 6);
+	CHECK_EQ(peek("PRAGMA user_version"), 7);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_due'"), 1);
+	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name IN ('outbox_exp',"
+	    " 'outbox_peer')"), 0);
+	CHECK_EQ(peek("SELECT next_at FROM outbox_rcpt WHERE seq = 2"), 1500);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name LIKE '%2'"), 0);
 	CHECK_EQ(peek("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_rcpt'"
 	    " AND sql LIKE '%REFERENCES \"outbox\"%'"), 1);
 	CHECK_EQ(peek("SELECT count(*) FROM pragma_foreign_key_check"), 0);
-	CHECK_EQ(peek("SELECT count(*) FROM outbox_rcpt"), 4);
+	CHECK_EQ(peek("SELECT count(*) FROM outbox_rcpt"), 5);
 	CHECK_EQ(peek("SELECT count(*) FROM relay WHERE state = 0 AND next_at = 50"), 1);
 	work_rm();
 }
@@ -800,10 +810,30 @@ test_outbox_expire(void)
 	CHECK_EQ(n, 1);
 	CHECK_EQ(store_next_due(st, &next), 0);
 	CHECK_EQ(next, 200);
-	CHECK_EQ(store_outbox_expire(st, 99999, NULL, NULL), 1);
+	/* a next attempt later than the expiry: due at the expiry */
+	id_of(id, 2);
+	CHECK_EQ(store_outbox_mark(st, id, B, SENT, 1, 5000, NULL), 0);
+	CHECK_EQ(store_next_due(st, &next), 0);
+	CHECK_EQ(next, 1200);
+	CHECK_EQ(store_outbox_expire(st, 1199, NULL, NULL), 0);
+	CHECK_EQ(store_outbox_expire(st, 1200, NULL, NULL), 1);
 	CHECK_EQ(store_next_due(st, &next), KETEN_ENOTFOUND);
+	/* ... also when it is stored sent */
+	{
+		const char *const to[1] = { B };
+		uint64_t seqs[1] = { 4 }, sent_next[1] = { (uint64_t)1 << 40 };
+
+		id_of(id, 4);
+		CHECK_EQ(store_outbox_add_sent(st, id, 1, "zaaksysteem", "case-1", 400, 1400, digest1,
+		    env1, sizeof(env1), to, 1, seqs, sent_next), 0);
+		CHECK_EQ(state_of(st, 4, B), SENT);
+		CHECK_EQ(store_next_due(st, &next), 0);
+		CHECK_EQ(next, 1400);
+		CHECK_EQ(store_outbox_expire(st, 1399, NULL, NULL), 0);
+		CHECK_EQ(store_outbox_expire(st, 1400, NULL, NULL), 1);
+	}
 	CHECK_EQ(store_counts(st, &c), 0);
-	CHECK_EQ(c.expired, 3);
+	CHECK_EQ(c.expired, 4);
 	CHECK_EQ(c.queued + c.sent + c.delivered + c.refused, 0);
 
 	/* The outbox and the relay queue expire both or neither: a relay
