@@ -244,10 +244,18 @@ peer_batch_check(const uint8_t *p, size_t len)
 static void
 batch_lost(struct link *l)
 {
-	const uint8_t *p = buf_ptr(l->batch), *body;
+	const uint8_t *p, *body;
 	size_t off = 0, blen;
 	uint8_t type;
 
+	l->nbatch = 0;
+	if (l->batch == NULL) {
+		/* libzmq took it and then failed to send it (link_send says
+		 * so): its receipts are gone, the sender's retry asks again */
+		l->state = LINK_BACKLOG;
+		return;
+	}
+	p = buf_ptr(l->batch);
 	while (peer_batch_next(p, buf_len(l->batch), &off, &type, &body, &blen) > 0) {
 		struct buf *copy;
 
@@ -260,7 +268,6 @@ batch_lost(struct link *l)
 			buf_destroy(&copy);	/* the sender's retry asks again */
 	}
 	buf_reset(l->batch);
-	l->nbatch = 0;
 }
 
 /* Send l's batch: one item as a message of its own type, more as a
