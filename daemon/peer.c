@@ -302,6 +302,7 @@ batch_flush(struct link *l)
 static int
 batch_add(struct link *l, uint8_t type, const void *p, size_t len)
 {
+	size_t at;
 	int r;
 
 	if (l->nbatch == 0 && !link_connected(l))
@@ -311,10 +312,11 @@ batch_add(struct link *l, uint8_t type, const void *p, size_t len)
 		return r;
 	if (l->batch == NULL && (l->batch = buf_new(PEER_BATCH_MAX)) == NULL)
 		return KETEN_ENOMEM;
+	at = buf_len(l->batch);
 	if (buf_put_u8(l->batch, type) != 0 || buf_put_string(l->batch, p, len) != 0) {
-		/* cannot happen: the item fits, checked above */
-		buf_truncate(l->batch, 0);
-		l->nbatch = 0;
+		/* out of memory growing the buffer (the item fits, checked
+		 * above): the items before it stay */
+		buf_truncate(l->batch, at);
 		return KETEN_ENOMEM;
 	}
 	l->nbatch++;
