@@ -85,8 +85,10 @@ int peers_send(struct peers *ps, const struct party *to, uint8_t type,
     const void *body, size_t len, int from_backlog);
 
 /* The same for a new envelope or receipt (never from the backlog) whose
- * buffer libzmq takes without a copy: *body is NULL after a send, and
- * after a receipt was held for the link's connection (0 as well). */
+ * buffer the link takes: copied into its batch and freed, or, for a body
+ * too large for a batch, handed to libzmq without a copy.  *body is NULL
+ * after a send, and after a receipt was held for the link's connection
+ * (0 as well). */
 struct buf;
 int peers_send_buf(struct peers *ps, const struct party *to, uint8_t type, struct buf **body);
 

@@ -208,7 +208,8 @@ static const char *const sql[S_COUNT] = {
 	[S_RELAY_EXPIRING] = "SELECT msg_id, rcpt, sender FROM relay"
 	    " WHERE state = 0 AND expires_at <= ?1",
 	/* Each min() walks one partial index to its first entry; an outbox
-	 * row's expiry is never later than its next_at. */
+	 * row is never due later than it expires (its next_at is at most its
+	 * expires_at), so its next_at alone says when. */
 	[S_NEXT_DUE] = "SELECT min(v) FROM ("
 	    " SELECT min(next_at) AS v FROM outbox_rcpt WHERE state IN (1, 2)"
 	    " UNION ALL SELECT min(next_at) FROM relay WHERE state = 0"

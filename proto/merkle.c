@@ -48,19 +48,6 @@ hash2(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
 	hash_parts(p, len, 2, out);
 }
 
-/* out = SHA-256(0x01 || left || right); out may alias left or right. */
-static void
-node_hash(const uint8_t left[32], const uint8_t right[32],
-    uint8_t out[32])
-{
-	uint8_t in[65];
-
-	in[0] = 0x01;
-	memcpy(in + 1, left, 32);
-	memcpy(in + 33, right, 32);
-	hash2(in, sizeof(in), NULL, 0, out);
-}
-
 void
 merkle_leaf_hash(const uint8_t *data, size_t len, uint8_t out[32])
 {
@@ -72,7 +59,6 @@ merkle_leaf_hash(const uint8_t *data, size_t len, uint8_t out[32])
 void
 merkle_leaf_hash_prefixed(const uint8_t *p, size_t len, uint8_t out[32])
 {
-
 	assert(len >= 1 && p[0] == 0x00);
 	hash2(p, len, NULL, 0, out);
 }
@@ -89,11 +75,16 @@ merkle_sha256_parts(const void *const *p, const size_t *len, size_t n, uint8_t o
 	hash_parts(p, len, n, out);
 }
 
+/* out = SHA-256(0x01 || left || right); out may alias left or right. */
 void
 merkle_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[32])
 {
+	uint8_t in[65];
 
-	node_hash(left, right, out);
+	in[0] = 0x01;
+	memcpy(in + 1, left, 32);
+	memcpy(in + 33, right, 32);
+	hash2(in, sizeof(in), NULL, 0, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -142,7 +133,7 @@ merkle_tree(const uint8_t (*leaves)[32], size_t n, uint8_t root[32],
 			}
 		next = level;	/* combine in place: next[i] reads level[2i..] */
 		for (size_t i = 0; i < size / 2; i++)
-			node_hash(level[2 * i], level[2 * i + 1], next[i]);
+			merkle_node_hash(level[2 * i], level[2 * i + 1], next[i]);
 		if (size & 1)
 			memmove(next[size / 2], level[size - 1], 32);
 		size = (size + 1) / 2;
@@ -186,7 +177,7 @@ merkle_root_from_path_memo(const uint8_t leaf[32], uint64_t index, uint64_t size
 		if (sn == 0)
 			return KETEN_EBATCHPROOF;
 		if ((fn & 1) || fn == sn) {
-			node_hash(path[i], r, r);
+			merkle_node_hash(path[i], r, r);
 			/* A right edge node without a sibling at this level is
 			 * carried up: skip the levels where it has none. */
 			while (!(fn & 1) && fn != 0) {
@@ -194,7 +185,7 @@ merkle_root_from_path_memo(const uint8_t leaf[32], uint64_t index, uint64_t size
 				sn >>= 1;
 			}
 		} else
-			node_hash(r, path[i], r);
+			merkle_node_hash(r, path[i], r);
 		fn >>= 1;
 		sn >>= 1;
 	}
@@ -239,7 +230,7 @@ frontier_push(struct merkle_frontier *f, const uint8_t leaf[32])
 	/* Like adding 1 in binary: each full subtree of the new leaf's size
 	 * merges with it into one twice as large, until a free slot. */
 	for (i = 0; (f->size >> i) & 1; i++) {
-		node_hash(f->nodes[i], h, h);
+		merkle_node_hash(f->nodes[i], h, h);
 		memset(f->nodes[i], 0, 32);
 	}
 	memcpy(f->nodes[i], h, 32);
@@ -258,7 +249,7 @@ frontier_fold(const struct merkle_frontier *f, uint8_t root[32])
 	memcpy(r, f->nodes[i], 32);
 	for (i++; i < 64; i++)
 		if ((f->size >> i) & 1)
-			node_hash(f->nodes[i], r, r);
+			merkle_node_hash(f->nodes[i], r, r);
 	memcpy(root, r, 32);
 }
 
@@ -455,14 +446,14 @@ merkle_consistency_verify(uint64_t m, const uint8_t old_root[32], uint64_t n,
 		if (sn == 0)					/* 6a */
 			goto out;
 		if ((fn & 1) || fn == sn) {			/* 6b */
-			node_hash(proof[i], fr, fr);
-			node_hash(proof[i], sr, sr);
+			merkle_node_hash(proof[i], fr, fr);
+			merkle_node_hash(proof[i], sr, sr);
 			while (!(fn & 1) && fn != 0) {
 				fn >>= 1;
 				sn >>= 1;
 			}
 		} else
-			node_hash(sr, proof[i], sr);
+			merkle_node_hash(sr, proof[i], sr);
 		fn >>= 1;					/* 6c */
 		sn >>= 1;
 	}
