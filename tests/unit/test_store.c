@@ -1490,6 +1490,52 @@ test_full(void)
 	done(&st);
 }
 
+/* A write that fails past a message's first row inside a turn (here a
+ * trigger refuses one recipient row; in service a full or failing disk)
+ * refuses the whole turn: the commit fails, and no message is kept
+ * without its recipients.  On its own (no turn) the message is simply
+ * absent. */
+static void
+test_fail_midway(void)
+{
+	struct store *st = open_new();
+	const char *ok1[] = { B }, *two[] = { B, "00000001990000000666" };
+	uint8_t id[16];
+	char path[160];
+
+	store_close(&st);
+	snprintf(path, sizeof(path), "%s/node.db", state);
+	CHECK_EQ(raw_exec(path, "CREATE TRIGGER fail_one BEFORE INSERT ON outbox_rcpt"
+	    " WHEN NEW.rcpt = '00000001990000000666' BEGIN SELECT RAISE(ABORT, 'test'); END"),
+	    SQLITE_OK);
+	CHECK_EQ(store_open(state, 1, &st), 0);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_outbox_add(st, (id_of(id, 1), id), 1, "zs", "", 1, 2, digest1, env1,
+	    sizeof(env1), ok1, 1, NULL), 0);
+	CHECK(store_outbox_add(st, (id_of(id, 2), id), 1, "zs", "", 1, 2, digest1, env1,
+	    sizeof(env1), two, 2, NULL) != 0);
+	/* the turn cannot go on: later writes and the commit are refused */
+	CHECK(store_outbox_add(st, (id_of(id, 3), id), 1, "zs", "", 1, 2, digest1, env1,
+	    sizeof(env1), ok1, 1, NULL) != 0);
+	CHECK(store_commit(st) != 0);
+	store_rollback(st);
+	CHECK_EQ(state_of(st, 1, B), -1);
+	CHECK_EQ(state_of(st, 2, B), -1);
+	CHECK_EQ(peek("SELECT count(*) FROM outbox"), 0);
+	/* the next turn works */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_outbox_add(st, (id_of(id, 4), id), 1, "zs", "", 1, 2, digest1, env1,
+	    sizeof(env1), ok1, 1, NULL), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(state_of(st, 4, B), QUEUED);
+	/* on its own: refused, and nothing of it stays */
+	CHECK(store_outbox_add(st, (id_of(id, 5), id), 1, "zs", "", 1, 2, digest1, env1,
+	    sizeof(env1), two, 2, NULL) != 0);
+	CHECK_EQ(peek("SELECT count(*) FROM outbox"), 1);
+	CHECK_EQ(peek("SELECT count(*) FROM outbox_rcpt"), 1);
+	done(&st);
+}
+
 static void
 test_args(void)
 {
@@ -1593,6 +1639,7 @@ main(void)
 		{ "cursors: filters, reopen, fetch, ack, resume, delete", test_cursor },
 		{ "transactions: rollback leaves nothing, commit persists", test_txn },
 		{ "full database: EFULL, nothing half written, recovers", test_full },
+		{ "a write failing past a message's first row: the turn is refused", test_fail_midway },
 		{ "argument checks", test_args },
 		{ "the directory accepted last: kept, replaced, reopened", test_trust },
 		{ "a cursor of a kind that does not come moves past other rows", test_cursor_skip },
