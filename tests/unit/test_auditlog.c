@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/sha.h>
@@ -1374,6 +1375,50 @@ subject_open_at(const struct audit_keys *k, const Keten__V1__AuditRecord *rec, c
 	    s->sealed.len, type, ps);
 }
 
+/* The pseudonym, its index tag and the index key are HMAC-SHA256 under
+ * the pseudonym key (PROTOCOL.md §17.3): checked against libsodium's
+ * HMAC, an implementation of its own, for a key read from a file. */
+static void
+test_pseudonym_hmac(void)
+{
+	static const char tag_ctx[] = "keten/v1/audit-index", mac_ctx[] = "keten/v1/audit-index-mac";
+	struct audit_keys *k = NULL;
+	uint8_t key[32], msg[64], got[32], want[32];
+	char path[4096 + 32], hex[65];
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(0xa0 + i);
+	hex_encode(key, sizeof(key), hex);
+	snprintf(path, sizeof(path), "%s/hmac.keys", work);
+	CHECK((f = fopen(path, "w")) != NULL);
+	if (f == NULL)
+		return;
+	fprintf(f, "keten-audit-keys v1\npseudonym %s\n", hex);
+	fclose(f);
+	CHECK(chmod(path, 0600) == 0);
+	CHECK_EQ(audit_keys_load(path, &k), 0);
+	if (k == NULL)
+		return;
+	for (int type = AUDIT_SUBJECT_V_NUMBER; type <= AUDIT_SUBJECT_BSN; type++) {
+		const char *digits = type == AUDIT_SUBJECT_BSN ? BSN : VNUM;
+
+		msg[0] = (uint8_t)type;
+		memcpy(msg + 1, digits, strlen(digits));
+		crypto_auth_hmacsha256(want, msg, 1 + strlen(digits), key);
+		audit_pseudonym(k, type, digits, got);
+		CHECK(memcmp(got, want, 32) == 0);
+	}
+	memcpy(msg, tag_ctx, sizeof(tag_ctx));
+	memcpy(msg + sizeof(tag_ctx), got, 32);
+	crypto_auth_hmacsha256(want, msg, sizeof(tag_ctx) + 32, key);
+	CHECK(audit_pseudonym_tag(k, got) == be64_load(want));
+	crypto_auth_hmacsha256(want, (const uint8_t *)mac_ctx, sizeof(mac_ctx), key);
+	audit_keys_index_key(k, got);
+	CHECK(memcmp(got, want, 32) == 0);
+	audit_keys_destroy(&k);
+}
+
 static void
 test_subjects(void)
 {
@@ -1872,6 +1917,8 @@ main(void)
 		{ "pruned bodies need a PRUNE record", test_pruned },
 		{ "a raw BSN in a record: EPOLICY", test_raw_identifier },
 		{ "sealed subjects: pseudonym, bound to record and period key", test_subjects },
+		{ "pseudonym, index tag and index key: HMAC-SHA256 under the pseudonym key",
+		    test_pseudonym_hmac },
 		{ "subject seal: the subkey of each nonce prefix", test_seal_nonces },
 		{ "no audit keys: subjects refused", test_no_audit_keys },
 		{ "V-nummer and BSN classification", test_classify },
