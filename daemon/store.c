@@ -498,24 +498,27 @@ sp_end(struct store *s, int r)
  * first, so that only the database can fail once something is written,
  * and then the whole turn is refused (txn_err: the commit fails) rather
  * than half the write kept.  Outside a turn the savepoint is the
- * transaction.  *mark is what multi_end needs. */
+ * transaction.  The count of changed rows is the connection's, 64 bits
+ * wide: it runs for the node's lifetime. */
+struct multi {
+	int sp;			/* a savepoint was taken */
+	sqlite3_int64 changes;	/* rows changed before the write */
+};
+
 static int
-multi_begin(struct store *s, int *mark)
+multi_begin(struct store *s, struct multi *m)
 {
-	if (s->in_txn) {
-		*mark = sqlite3_total_changes(s->db);
-		return 0;
-	}
-	*mark = -1;
-	return sp_begin(s);
+	m->changes = sqlite3_total_changes64(s->db);
+	m->sp = !s->in_txn;
+	return m->sp ? sp_begin(s) : 0;
 }
 
 static int
-multi_end(struct store *s, int r, int mark)
+multi_end(struct store *s, int r, const struct multi *m)
 {
-	if (mark < 0)
+	if (m->sp)
 		return sp_end(s, r);
-	if (r != 0 && sqlite3_total_changes(s->db) != mark && s->txn_err == 0)
+	if (r != 0 && sqlite3_total_changes64(s->db) != m->changes && s->txn_err == 0)
 		s->txn_err = r;
 	return r;
 }
@@ -1137,8 +1140,8 @@ outbox_insert(struct store *s, const uint8_t msg_id[16], int kind, const char *l
 		}
 		rc = sqlite3_step(x);
 		sqlite3_reset(x);
-		if (rc == SQLITE_CONSTRAINT)
-			return KETEN_EINVAL;	/* a recipient given twice */
+		/* recipients given twice were refused before: any failure here,
+		 * a constraint too, is the database's (KETEN_EDB) */
 		if (rc != SQLITE_DONE)
 			return sql_err(s, rc);
 	}
@@ -1160,7 +1163,8 @@ store_outbox_add_sent(struct store *s, const uint8_t msg_id[16], int kind,
     const uint8_t digest[32], const uint8_t *env, size_t len, const char *const *rcpts, size_t n,
     const uint64_t *seqs, const uint64_t *sent_next)
 {
-	int r, mark;
+	struct multi m;
+	int r;
 
 	if ((r = writable(s)) != 0)
 		return r;
@@ -1176,11 +1180,11 @@ store_outbox_add_sent(struct store *s, const uint8_t msg_id[16], int kind,
 			if (strcmp(rcpts[i], rcpts[j]) == 0)
 				return KETEN_EINVAL;	/* a recipient given twice */
 	}
-	if ((r = multi_begin(s, &mark)) != 0)
+	if ((r = multi_begin(s, &m)) != 0)
 		return r;
 	r = outbox_insert(s, msg_id, kind, local_system, case_ref, created_at, expires_at, digest,
 	    env, len, rcpts, n, seqs, sent_next);
-	return multi_end(s, r, mark);
+	return multi_end(s, r, &m);
 }
 
 /* Run the marking update x of the row (msg_id, rcpt); when it changed
@@ -1342,7 +1346,8 @@ int
 store_outbox_expire(struct store *s, uint64_t now, store_expire_fn *fn, void *arg)
 {
 	sqlite3_stmt *x;
-	int r, mark, n = 0;
+	struct multi m;
+	int r, n = 0;
 
 	if ((r = writable(s)) != 0)
 		return r;
@@ -1350,7 +1355,7 @@ store_outbox_expire(struct store *s, uint64_t now, store_expire_fn *fn, void *ar
 	    (r = expiring_scan(s, S_RELAY_EXPIRING, now, fn, arg)) != 0))
 		return r;
 	/* Both or neither (the callback reported the rows of both). */
-	if ((r = multi_begin(s, &mark)) != 0)
+	if ((r = multi_begin(s, &m)) != 0)
 		return r;
 	x = q(s, S_OUT_EXPIRE);
 	bind_u64(x, 1, now);
@@ -1360,7 +1365,7 @@ store_outbox_expire(struct store *s, uint64_t now, store_expire_fn *fn, void *ar
 		bind_u64(x, 1, now);
 		r = run(s, x);
 	}
-	if ((r = multi_end(s, r, mark)) != 0)
+	if ((r = multi_end(s, r, &m)) != 0)
 		return r;
 	return n;
 }

@@ -13,7 +13,10 @@
  * The node writes in one transaction per turn of its loop (store_begin /
  * store_commit), so that many messages share one fsync.  Every function
  * also works outside a transaction (autocommit), and every write function
- * is atomic on its own: when it fails, it changed nothing.
+ * is atomic on its own: when it fails, it changed nothing; or, inside a
+ * transaction, when the database failed after part of the write was
+ * made, every later write and store_commit() return that error until
+ * store_rollback() (the turn is refused, never half committed).
  *
  * Errors: all functions return 0 (or a count where said) or a negative
  * KETEN_E* code.  KETEN_EFULL: the disk (or the cap of store_set_max_size)

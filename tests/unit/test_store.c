@@ -851,6 +851,13 @@ test_outbox_expire(void)
 		r = store_outbox_expire(st, 99999, NULL, NULL);
 		CHECK(r < 0);
 		CHECK_EQ(state_of(st, 3, B), QUEUED);
+		/* inside a turn: the outbox rows were written, so the turn
+		 * is refused, and rolled back they are queued still */
+		CHECK_EQ(store_begin(st), 0);
+		CHECK(store_outbox_expire(st, 99999, NULL, NULL) < 0);
+		CHECK(store_commit(st) != 0);
+		store_rollback(st);
+		CHECK_EQ(state_of(st, 3, B), QUEUED);
 		CHECK(raw_exec(path, "DROP TRIGGER boom;") == SQLITE_OK);
 		CHECK_EQ(store_outbox_expire(st, 99999, NULL, NULL), 1);
 		CHECK_EQ(state_of(st, 3, B), EXPIRED);
