@@ -463,41 +463,13 @@ bytes_ok(const uint8_t *p, size_t n)
 	return p != NULL && n > 0;
 }
 
-/* Start a multi-statement write. */
-static int
-sp_begin(struct store *s)
-{
-	return run(s, q(s, S_SP));
-}
-
-/* Finish it: keep it when r is 0 (and the release works), else undo all
- * of it.  Outside the turn's transaction the savepoint was the whole
- * transaction, and release commits it.  Returns the outcome. */
-static int
-sp_end(struct store *s, int r)
-{
-	if (r == 0 && (r = run(s, q(s, S_SP_RELEASE))) == 0)
-		return 0;
-	if (!sqlite3_get_autocommit(s->db)) {
-		sqlite3_step(q(s, S_SP_ROLLBACK));
-		sqlite3_reset(s->st[S_SP_ROLLBACK]);
-		sqlite3_step(q(s, S_SP_RELEASE));
-		sqlite3_reset(s->st[S_SP_RELEASE]);
-		if (!s->in_txn && !sqlite3_get_autocommit(s->db)) {
-			sqlite3_step(q(s, S_ROLLBACK));
-			sqlite3_reset(s->st[S_ROLLBACK]);
-		}
-	}
-	return r;
-}
-
 /* A write of several statements that must not be kept in part.  Inside
  * the turn's transaction it takes no savepoint: one costs SQLite a copy
  * of every page the write touches (make bench: about a tenth of the
  * sender's CPU for a message's rows).  The caller checks its arguments
  * first, so that only the database can fail once something is written,
  * and then the whole turn is refused (txn_err: the commit fails) rather
- * than half the write kept.  Outside a turn the savepoint is the
+ * than half the write kept.  Outside a turn a savepoint is the whole
  * transaction.  The count of changed rows is the connection's, 64 bits
  * wide: it runs for the node's lifetime. */
 struct multi {
@@ -510,16 +482,31 @@ multi_begin(struct store *s, struct multi *m)
 {
 	m->changes = sqlite3_total_changes64(s->db);
 	m->sp = !s->in_txn;
-	return m->sp ? sp_begin(s) : 0;
+	return m->sp ? run(s, q(s, S_SP)) : 0;
 }
 
+/* Finish the write: r is its outcome so far, and the result. */
 static int
 multi_end(struct store *s, int r, const struct multi *m)
 {
-	if (m->sp)
-		return sp_end(s, r);
-	if (r != 0 && sqlite3_total_changes64(s->db) != m->changes && s->txn_err == 0)
-		s->txn_err = r;
+	if (!m->sp) {
+		if (r != 0 && sqlite3_total_changes64(s->db) != m->changes && s->txn_err == 0)
+			s->txn_err = r;
+		return r;
+	}
+	/* the savepoint's release commits it; a failure undoes all of it */
+	if (r == 0 && (r = run(s, q(s, S_SP_RELEASE))) == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(s->db)) {
+		sqlite3_step(q(s, S_SP_ROLLBACK));
+		sqlite3_reset(s->st[S_SP_ROLLBACK]);
+		sqlite3_step(q(s, S_SP_RELEASE));
+		sqlite3_reset(s->st[S_SP_RELEASE]);
+		if (!sqlite3_get_autocommit(s->db)) {
+			sqlite3_step(q(s, S_ROLLBACK));
+			sqlite3_reset(s->st[S_ROLLBACK]);
+		}
+	}
 	return r;
 }
 
