@@ -94,6 +94,10 @@ int auditlog_frame_put(struct buf *b, int type, const uint8_t *payload, size_t l
  * keten__v1__audit_record__free_unpacked(*out, NULL).  0, KETEN_EFIELD,
  * KETEN_EVERSION, KETEN_ENOMEM. */
 int auditlog_record_parse(const uint8_t *p, size_t len, Keten__V1__AuditRecord **out);
+/* The canonical encoding of rec (the bytes protobuf-c packs), written to
+ * out[0..cap): its length, which is more than cap when it did not fit
+ * (out NULL and cap 0: the length only). */
+size_t auditlog_record_encode(const Keten__V1__AuditRecord *rec, uint8_t *out, size_t cap);
 /* The same with a protobuf-c allocator (an arena for fast scans); free
  * with the same allocator. */
 int auditlog_record_parse_with(const uint8_t *p, size_t len, ProtobufCAllocator *alloc,

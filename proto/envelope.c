@@ -21,6 +21,7 @@
 #include "envelope.pb-c.h"
 #include "err.h"
 #include "merkle.h"
+#include "pbwire.h"
 #include "util.h"
 
 /* Context strings: every signature and derived key names its role, so that
@@ -173,79 +174,6 @@ sha256_abort(struct sha256 *s)
 {
 	EVP_MD_CTX_free(s->ctx);
 	s->ctx = NULL;
-}
-
-/* ------------------------------------------------------------------ */
-/* protobuf wire format, for the outer Envelope */
-
-static int
-pb_put_varint(struct buf *b, uint64_t v)
-{
-	uint8_t x[10];
-	size_t n = 0;
-
-	do {
-		x[n] = (uint8_t)(v & 0x7f);
-		v >>= 7;
-		if (v)
-			x[n] |= 0x80;
-		n++;
-	} while (v);
-	return buf_put(b, x, n);
-}
-
-static size_t
-pb_varint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-/* Tag and length of a length-delimited field. */
-static int
-pb_put_field_head(struct buf *b, unsigned field, size_t len)
-{
-	int r;
-
-	if ((r = pb_put_varint(b, (uint64_t)field << 3 | 2)) != 0)
-		return r;
-	return pb_put_varint(b, len);
-}
-
-static size_t
-pb_field_len(unsigned field, size_t len)
-{
-	return pb_varint_len((uint64_t)field << 3 | 2) + pb_varint_len(len) + len;
-}
-
-/* Read a varint at *pos; minimal-length encodings only.  0 or EPARSE. */
-static int
-pb_get_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	for (unsigned shift = 0, i = 0; i < 10; i++, shift += 7) {
-		uint8_t c;
-
-		if (*pos >= len)
-			return KETEN_EPARSE;
-		c = p[(*pos)++];
-		if (i == 9 && c > 1)
-			return KETEN_EPARSE;	/* overflows 64 bits */
-		x |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			if (c == 0 && i > 0)
-				return KETEN_EPARSE;	/* non-minimal */
-			*v = x;
-			return 0;
-		}
-	}
-	return KETEN_EPARSE;
 }
 
 /* ------------------------------------------------------------------ */

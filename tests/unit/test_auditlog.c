@@ -1419,6 +1419,131 @@ test_pseudonym_hmac(void)
 	audit_keys_destroy(&k);
 }
 
+/* Random text of 0..max printable bytes (from an alphabet that also
+ * has digits), in buf. */
+static char *
+rand_text(char *buf, size_t max)
+{
+	static const char abc[] = "abcxyz0123456789-./:<> ";
+	size_t n = randombytes_uniform((uint32_t)max + 1);
+
+	for (size_t i = 0; i < n; i++)
+		buf[i] = abc[randombytes_uniform(sizeof(abc) - 1)];
+	buf[n] = '\0';
+	return buf;
+}
+
+/* 0, small, or any 64-bit value: each varint length occurs. */
+static uint64_t
+rand_u64(void)
+{
+	uint64_t v;
+
+	switch (randombytes_uniform(3)) {
+	case 0: return 0;
+	case 1: return randombytes_uniform(300);
+	default:
+		randombytes_buf(&v, sizeof(v));
+		return v >> randombytes_uniform(64);
+	}
+}
+
+static void
+rand_bin(ProtobufCBinaryData *b, uint8_t *buf, size_t max)
+{
+	b->len = randombytes_uniform((uint32_t)max + 1);
+	b->data = b->len > 0 ? buf : NULL;
+	randombytes_buf(buf, b->len);
+}
+
+/* The record encoder writes what protobuf-c packs, byte for byte, and
+ * what protobuf-c reads back: every field absent, empty, of each varint
+ * length, and enums negative too; into a buffer too small, nothing past
+ * its end. */
+static void
+test_record_encode(void)
+{
+	static uint8_t b[6][300], got[8192], want[8192];
+	static char t[12][200], rc[8][24];
+	int bad_len = 0, bad_bytes = 0, bad_parse = 0, bad_cap = 0;
+
+	for (int it = 0; it < 3000; it++) {
+		Keten__V1__AuditRecord rec = KETEN__V1__AUDIT_RECORD__INIT;
+		Keten__V1__SealedSubject ss = KETEN__V1__SEALED_SUBJECT__INIT;
+		Keten__V1__Prune pr = KETEN__V1__PRUNE__INIT;
+		Keten__V1__AuditRecord *back = NULL;
+		char *rp[8];
+		size_t n, m, cap;
+
+		rec.version = (uint32_t)rand_u64();
+		rec.index = rand_u64();
+		rec.time = rand_u64();
+		rec.node = randombytes_uniform(4) ? rand_text(t[0], 24) : NULL;
+		rec.event = (Keten__V1__AuditEvent)(int)(randombytes_uniform(20) - 2);
+		rand_bin(&rec.msg_id, b[0], 20);
+		rec.kind = (Keten__V1__Kind)(int)(randombytes_uniform(10) - 1);
+		rec.sender = rand_text(t[1], 24);
+		rec.n_recipients = randombytes_uniform(9);
+		for (size_t i = 0; i < rec.n_recipients; i++)
+			rp[i] = rand_text(rc[i], 21);
+		rec.recipients = rp;
+		rec.local_system = rand_text(t[2], 40);
+		rec.purpose = rand_text(t[3], 150);
+		rec.mandate_id = randombytes_uniform(4) ? rand_text(t[4], 64) : NULL;
+		rec.legal_basis = rand_text(t[5], 199);
+		rec.decision = (Keten__V1__Decision)(int)(randombytes_uniform(5) - 1);
+		rec.reason = (Keten__V1__Reason)(int)randombytes_uniform(40);
+		rec.rule = rand_text(t[6], 30);
+		rand_bin(&rec.trace_id, b[1], 17);
+		rand_bin(&rec.span_id, b[2], 9);
+		rand_bin(&rec.envelope_hash, b[3], 33);
+		if (randombytes_uniform(2)) {
+			ss.period = rand_text(t[7], 8);
+			rand_bin(&ss.nonce, b[4], 25);
+			rand_bin(&ss.sealed, b[5], 200);
+			rec.subject = &ss;
+		}
+		rec.peer = rand_text(t[8], 24);
+		rand_bin(&rec.checkpoint, b[0], 290);
+		if (randombytes_uniform(3) == 0) {
+			pr.first = rand_u64();
+			pr.end = rand_u64();
+			pr.period = rand_text(t[9], 8);
+			pr.policy = randombytes_uniform(2) ? rand_text(t[10], 30) : NULL;
+			rec.prune = &pr;
+		}
+		rand_bin(&rec.key, b[1], 33);
+		rec.detail = rand_text(t[11], 199);
+		rec.first = rand_u64();
+
+		n = auditlog_record_encode(&rec, NULL, 0);
+		m = keten__v1__audit_record__get_packed_size(&rec);
+		if (n != m || n >= sizeof(got)) {
+			bad_len++;
+			continue;
+		}
+		/* too small a buffer: the length, and nothing past cap */
+		cap = randombytes_uniform((uint32_t)n);
+		memset(got, 0xee, sizeof(got));
+		bad_cap += auditlog_record_encode(&rec, got, cap) != n || got[cap] != 0xee;
+		memset(got, 0xee, sizeof(got));
+		keten__v1__audit_record__pack(&rec, want);
+		bad_len += auditlog_record_encode(&rec, got, n + randombytes_uniform(2)) != n ||
+		    got[n] != 0xee;
+		bad_bytes += memcmp(got, want, n) != 0;
+		back = keten__v1__audit_record__unpack(NULL, n, got);
+		bad_parse += back == NULL || back->index != rec.index || back->first != rec.first ||
+		    back->n_recipients != rec.n_recipients || (back->subject != NULL) !=
+		    (rec.subject != NULL) || (back->prune != NULL) != (rec.prune != NULL);
+		if (back != NULL)
+			keten__v1__audit_record__free_unpacked(back, NULL);
+	}
+	CHECK_EQ(bad_len, 0);
+	CHECK_EQ(bad_bytes, 0);
+	CHECK_EQ(bad_parse, 0);
+	CHECK_EQ(bad_cap, 0);
+}
+
 static void
 test_subjects(void)
 {
@@ -1916,6 +2041,7 @@ main(void)
 		{ "another node's log: ETAMPER; open refuses it", test_other_node },
 		{ "pruned bodies need a PRUNE record", test_pruned },
 		{ "a raw BSN in a record: EPOLICY", test_raw_identifier },
+		{ "record encoder: the bytes protobuf-c packs", test_record_encode },
 		{ "sealed subjects: pseudonym, bound to record and period key", test_subjects },
 		{ "pseudonym, index tag and index key: HMAC-SHA256 under the pseudonym key",
 		    test_pseudonym_hmac },
