@@ -193,15 +193,34 @@ array_room(void *arr, size_t n, size_t *cap, size_t size, size_t first)
 	return 0;
 }
 
+/* Past the whole 8-byte words of ASCII at s, before end. */
+static const unsigned char *
+ascii_words(const unsigned char *s, const unsigned char *end)
+{
+	uint64_t w;
+
+	while (end - s >= 8) {
+		memcpy(&w, s, 8);
+		if (w & 0x8080808080808080ull)
+			break;
+		s += 8;
+	}
+	return s;
+}
+
 int
 utf8_ok(const char *str, int text)
 {
-	const unsigned char *s = (const unsigned char *)str;
+	const unsigned char *s = (const unsigned char *)str, *end = s + strlen(str);
 
-	while (*s != '\0') {
+	while (s < end) {
 		uint32_t cp;
 		size_t more;
 
+		/* outside text any ASCII will do: a word at a time (a 1 KiB
+		 * message's strings were 2% of a submit byte by byte) */
+		if (!text && (s = ascii_words(s, end)) == end)
+			break;
 		if (*s < 0x80) {
 			if (text && (*s < 0x20 || *s == 0x7f))
 				return 0;

@@ -10,6 +10,7 @@
 #include "envelope.pb-c.h"
 #include "err.h"
 #include "payload.h"
+#include "util.h"
 #include "payload.pb-c.h"
 #include "tap.h"
 
@@ -117,6 +118,82 @@ test_errors(void)
 	CHECK(payload_to_json(KETEN__V1__KIND__CASE_EVENT, (const uint8_t *)"\xff", 1) == NULL);
 }
 
+/* Well-formed UTF-8 by the table of the Unicode standard (3.9, table
+ * 3-7), written here apart from utf8_ok; text also refuses C0, DEL, C1. */
+static int
+utf8_reference(const unsigned char *s, int text)
+{
+	static const struct { unsigned char lo[4], hi[4]; int n; } row[] = {
+		{ { 0xc2, 0x80 }, { 0xdf, 0xbf }, 2 },
+		{ { 0xe0, 0xa0, 0x80 }, { 0xe0, 0xbf, 0xbf }, 3 },
+		{ { 0xe1, 0x80, 0x80 }, { 0xec, 0xbf, 0xbf }, 3 },
+		{ { 0xed, 0x80, 0x80 }, { 0xed, 0x9f, 0xbf }, 3 },
+		{ { 0xee, 0x80, 0x80 }, { 0xef, 0xbf, 0xbf }, 3 },
+		{ { 0xf0, 0x90, 0x80, 0x80 }, { 0xf0, 0xbf, 0xbf, 0xbf }, 4 },
+		{ { 0xf1, 0x80, 0x80, 0x80 }, { 0xf3, 0xbf, 0xbf, 0xbf }, 4 },
+		{ { 0xf4, 0x80, 0x80, 0x80 }, { 0xf4, 0x8f, 0xbf, 0xbf }, 4 },
+	};
+
+	while (*s) {
+		size_t r, k;
+
+		if (*s < 0x80) {
+			if (text && (*s < 0x20 || *s == 0x7f))
+				return 0;
+			s++;
+			continue;
+		}
+		for (r = 0; r < sizeof(row) / sizeof(row[0]); r++) {
+			for (k = 0; k < (size_t)row[r].n; k++)
+				if (s[k] < row[r].lo[k] || s[k] > row[r].hi[k])
+					break;
+			if (k == (size_t)row[r].n)
+				break;
+		}
+		if (r == sizeof(row) / sizeof(row[0]))
+			return 0;
+		if (text && s[0] == 0xc2 && s[1] <= 0x9f)
+			return 0;	/* C1 */
+		s += row[r].n;
+	}
+	return 1;
+}
+
+/* utf8_ok skips ASCII a word at a time: every sequence, good or bad, at
+ * every offset from a word boundary and with ASCII after it, gets the
+ * reference's verdict, in text and outside it. */
+static void
+test_utf8_offsets(void)
+{
+	static const char *const seq[] = {
+		"\xc3\xbc", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", "\xc2\x85",
+		"\xc0\xaf", "\xc1\xbf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+		"\xf5\x80\x80\x80", "\x80", "\xbf", "\xc3", "\xe2\x82", "\xf0\x9f\x98", "\xff",
+		"\xfe", "\x01", "\x1f", "\x7f", "\xc3\xbc\xc3", "\xe2\x82\xac\x80",
+	};
+	char s[64];
+	int wrong = 0, checked = 0;
+
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
+		for (size_t pre = 0; pre <= 17; pre++)
+			for (size_t post = 0; post <= 9; post++) {
+				size_t n = strlen(seq[i]);
+
+				memset(s, 'a', pre);
+				memcpy(s + pre, seq[i], n);
+				memset(s + pre + n, 'b', post);
+				s[pre + n + post] = '\0';
+				for (int text = 0; text <= 1; text++) {
+					wrong += utf8_ok(s, text) !=
+					    utf8_reference((const unsigned char *)s, text);
+					checked++;
+				}
+			}
+	CHECK_EQ(wrong, 0);
+	CHECK(checked > 8000);
+	CHECK(utf8_ok("", 0) && utf8_ok("", 1));
+}
+
 /* Text that is not UTF-8 (a system writing Windows-1252, say) is refused
  * where a payload is checked, in a field or in a list: the receiving
  * system could not be shown it. */
@@ -158,6 +235,8 @@ main(void)
 		{ "payload_json_roundtrip_every_kind", test_roundtrip_every_kind },
 		{ "payload_json_errors_name_the_field", test_errors },
 		{ "text that is not UTF-8 is refused, in a field and in a list", test_not_utf8 },
+		{ "UTF-8 checked a word at a time: the reference's verdict at every offset",
+		    test_utf8_offsets },
 		{ NULL, NULL },
 	};
 
