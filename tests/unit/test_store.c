@@ -954,6 +954,27 @@ test_inbox(void)
 	CHECK_EQ(v, 7);
 	CHECK_EQ(store_inbox_last_seq(st, C, &v), 0);
 	CHECK_EQ(v, 1);
+	/* a duplicate's number is not the sender's last; a number of a turn
+	 * rolled back is not either, nor one read inside it */
+	CHECK_EQ(store_inbox_add(st, B, id, 100, 1, "c1", 14, env1, sizeof(env1), rc1, sizeof(rc1),
+	    &dup), 0);
+	CHECK_EQ(dup, 1);
+	CHECK_EQ(store_inbox_last_seq(st, B, &v), 0);
+	CHECK_EQ(v, 7);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_inbox_add(st, B, id3, 9, 1, "c1", 15, env1, sizeof(env1), rc1, sizeof(rc1),
+	    &dup), 0);
+	CHECK_EQ(store_inbox_last_seq(st, B, &v), 0);
+	CHECK_EQ(v, 9);
+	CHECK_EQ(store_inbox_add(st, D, id3, 4, 1, "c1", 15, env1, sizeof(env1), rc1, sizeof(rc1),
+	    &dup), 0);
+	CHECK_EQ(store_inbox_last_seq(st, D, &v), 0);
+	CHECK_EQ(v, 4);
+	store_rollback(st);
+	CHECK_EQ(store_inbox_last_seq(st, B, &v), 0);
+	CHECK_EQ(v, 7);
+	CHECK_EQ(store_inbox_last_seq(st, D, &v), 0);
+	CHECK_EQ(v, 0);
 	/* refusals answer duplicates too, always with the first receipt */
 	CHECK_EQ(store_refusal_add(st, B, id3, rc2, sizeof(rc2)), 0);
 	CHECK_EQ(store_refusal_add(st, B, id3, rc1, sizeof(rc1)), 0);
