@@ -897,17 +897,23 @@ store_set_max_size(struct store *s, uint64_t max_bytes)
 /* ------------------------------------------------------------------ */
 /* sequence numbers */
 
+/* FNV-1a of the text p, going on from h (FNV_BASIS to start). */
+#define FNV_BASIS 2166136261u
+static uint32_t
+fnv1a(uint32_t h, const char *p)
+{
+	for (; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h;
+}
+
 static size_t
 seq_slot_of(const struct store *s, const char *sender, const char *rcpt)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a over sender, NUL, rcpt */
+	/* over sender, NUL, rcpt */
+	uint32_t h = fnv1a(fnv1a(FNV_BASIS, sender) * 16777619u, rcpt);
 	size_t i;
 
-	for (const char *p = sender; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	h *= 16777619u;
-	for (const char *p = rcpt; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
 	for (i = h & (s->nseq_cap - 1); s->seq[i].sender[0] != '\0';
 	    i = (i + 1) & (s->nseq_cap - 1))
 		if (strcmp(s->seq[i].sender, sender) == 0 && strcmp(s->seq[i].rcpt, rcpt) == 0)
@@ -981,10 +987,12 @@ seq_flush(struct store *s)
 }
 
 /* After the transaction: its numbers are stored (kept) or rolled back
- * (given out again). */
+ * (given out again, and the inbox's highest numbers forgotten). */
 static void
 seq_settle(struct store *s, int kept)
 {
+	if (!kept)
+		memset(s->in_seq, 0, sizeof(s->in_seq));
 	for (size_t i = 0; s->seq_dirty && i < s->nseq_cap; i++) {
 		if (kept)
 			s->seq[i].stored = s->seq[i].last;
@@ -1065,8 +1073,6 @@ store_commit(struct store *s)
 	if ((r = seq_flush(s)) != 0)
 		return r;
 	r = run(s, q(s, S_COMMIT));
-	if (r != 0)
-		memset(s->in_seq, 0, sizeof(s->in_seq));
 	if (r == 0 || sqlite3_get_autocommit(s->db)) {
 		s->in_txn = 0;
 		seq_settle(s, r == 0);
@@ -1078,11 +1084,7 @@ store_commit(struct store *s)
 static size_t
 in_seq_slot(const struct store *s, const char *sender)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	for (const char *p = sender; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return h % (sizeof(s->in_seq) / sizeof(s->in_seq[0]));
+	return fnv1a(FNV_BASIS, sender) % (sizeof(s->in_seq) / sizeof(s->in_seq[0]));
 }
 
 void
@@ -1090,7 +1092,6 @@ store_rollback(struct store *s)
 {
 	if (s == NULL || !s->in_txn)
 		return;
-	memset(s->in_seq, 0, sizeof(s->in_seq));
 	if (!sqlite3_get_autocommit(s->db)) {
 		sqlite3_step(q(s, S_ROLLBACK));
 		sqlite3_reset(s->st[S_ROLLBACK]);
@@ -1637,7 +1638,7 @@ store_inbox_receipt(struct store *s, const char *sender, const uint8_t msg_id[16
 int
 store_inbox_last_seq(struct store *s, const char *sender, uint64_t *seq)
 {
-	size_t i = in_seq_slot(s, sender);
+	size_t i = in_seq_slot(s, sender), len;
 	sqlite3_stmt *x;
 	int r;
 
@@ -1648,8 +1649,8 @@ store_inbox_last_seq(struct store *s, const char *sender, uint64_t *seq)
 	}
 	x = q(s, S_IN_LAST_SEQ);
 	bind_text(x, 1, sender);
-	if ((r = get_u64(s, x, seq)) == 0 && strlen(sender) < sizeof(s->in_seq[i].sender)) {
-		memcpy(s->in_seq[i].sender, sender, strlen(sender) + 1);
+	if ((r = get_u64(s, x, seq)) == 0 && (len = strlen(sender)) < sizeof(s->in_seq[i].sender)) {
+		memcpy(s->in_seq[i].sender, sender, len + 1);
 		s->in_seq[i].last = *seq;
 	}
 	return r;

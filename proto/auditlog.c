@@ -705,9 +705,11 @@ record_put(struct auditlog *l, const Keten__V1__AuditRecord *rec)
 	if ((r = buf_reserve(l->pending, AUDITLOG_FRAME_MAX - 1 + FRAME_OVERHEAD, &d)) != 0)
 		return r;
 	n = auditlog_record_encode(rec, d + 5, AUDITLOG_FRAME_MAX - 1);
-	buf_truncate(l->pending, at + (n + 1 <= AUDITLOG_FRAME_MAX ? n + FRAME_OVERHEAD : 0));
-	if (n + 1 > AUDITLOG_FRAME_MAX)
+	if (n + 1 > AUDITLOG_FRAME_MAX) {
+		buf_truncate(l->pending, at);
 		return KETEN_ETOOBIG;
+	}
+	buf_truncate(l->pending, at + n + FRAME_OVERHEAD);
 	be32_store(d, (uint32_t)(n + 1));
 	d[4] = AUDITLOG_RECORD;
 	/* d[4] is 0x00, the leaf prefix: the frame check is the leaf hash */

@@ -62,12 +62,19 @@ struct pb_out {
 	size_t cap, n;
 };
 
+/* Whether k more bytes fit (n may already be past cap). */
+static inline int
+pb_out_fits(const struct pb_out *o, size_t k)
+{
+	return o->n <= o->cap && k <= o->cap - o->n;
+}
+
 static inline void
 pb_out_raw_varint(struct pb_out *o, uint64_t v)
 {
 	size_t k = pb_varint_len(v);
 
-	if (k <= o->cap - o->n && o->n <= o->cap)
+	if (pb_out_fits(o, k))
 		pb_varint_write(o->base + o->n, v);
 	o->n += k;
 }
@@ -75,7 +82,7 @@ pb_out_raw_varint(struct pb_out *o, uint64_t v)
 static inline void
 pb_out_raw(struct pb_out *o, const void *d, size_t len)
 {
-	if (len > 0 && o->n <= o->cap && len <= o->cap - o->n)
+	if (len > 0 && pb_out_fits(o, len))
 		memcpy(o->base + o->n, d, len);
 	o->n += len;
 }
