@@ -264,6 +264,10 @@ node_audit_message(struct node *n, const struct node_audit_msg *m)
 	char basis[512] = "";
 	struct audit_event e;
 
+	/* no log (a benchmark build): none of a record's fields is worked
+	 * out either, not even the envelope's hash */
+	if (n->audit == NULL)
+		return 0;
 	memset(&e, 0, sizeof(e));
 	e.event = m->event;
 	e.decision = m->decision;
