@@ -907,6 +907,13 @@ fnv1a(uint32_t h, const char *p)
 	return h;
 }
 
+/* The inbox cache slot of sender. */
+static size_t
+in_seq_slot(const struct store *s, const char *sender)
+{
+	return fnv1a(FNV_BASIS, sender) % (sizeof(s->in_seq) / sizeof(s->in_seq[0]));
+}
+
 static size_t
 seq_slot_of(const struct store *s, const char *sender, const char *rcpt)
 {
@@ -1078,13 +1085,6 @@ store_commit(struct store *s)
 		seq_settle(s, r == 0);
 	}
 	return r;
-}
-
-/* The inbox cache slot of sender. */
-static size_t
-in_seq_slot(const struct store *s, const char *sender)
-{
-	return fnv1a(FNV_BASIS, sender) % (sizeof(s->in_seq) / sizeof(s->in_seq[0]));
 }
 
 void
