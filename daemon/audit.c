@@ -27,7 +27,6 @@
 #include "err.h"
 #include "keys.h"
 #include "log.h"
-#include "merkle.h"
 #include "mandate.h"
 #include "node.h"
 #include "payload.h"
@@ -305,8 +304,8 @@ node_audit_message(struct node *n, const struct node_audit_msg *m)
 	}
 	if (m->wire_hash != NULL) {
 		e.envelope_hash = m->wire_hash;
-	} else if (m->wire != NULL) {
-		merkle_sha256(m->wire, m->wire_len, hash);
+	} else if (m->env != NULL) {
+		envelope_wire_hash(m->env, hash);
 		e.envelope_hash = hash;
 	}
 	if (m->subjects != NULL) {

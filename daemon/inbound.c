@@ -95,13 +95,12 @@ refuse(struct node *n, const struct envelope *e, const char *from, int reason, c
 		.event = KETEN__V1__AUDIT_EVENT__EVENT_RECEIVE,
 		.decision = KETEN__V1__DECISION__DECISION_DENY,
 		.reason = reason, .rule = rule, .mandate = m, .h = envelope_header(e),
-		.peer = from,
+		.peer = from, .env = e,
 	};
 	struct buf *b = NULL;
 	char id[33];
 
 	msgid_hex(envelope_header(e)->msg_id, id);
-	am.wire = envelope_bytes(e, &am.wire_len);
 	if (node_audit_message(n, &am) != 0)
 		return;		/* no receipt: the sender sends again */
 	log_warn("refused %s %s from %s: %s (%s)", kind_name(envelope_header(e)->kind), id,
@@ -279,6 +278,8 @@ deliver_here(struct node *n, struct envelope *e, const char *from, const uint8_t
 	snprintf(rc->sender, sizeof(rc->sender), "%s", h->sender);
 	memcpy(rc->msg_id, h->msg_id, sizeof(rc->msg_id));
 	memcpy(rc->digest, envelope_digest(e), sizeof(rc->digest));
+	if (n->audit != NULL)
+		envelope_wire_hash(e, rc->wire_hash);
 	rc->seq = seq;
 	rc->kind = h->kind;
 	snprintf(rc->case_ref, sizeof(rc->case_ref), "%s", h->case_ref);
@@ -336,7 +337,7 @@ inbound_flush(struct node *n)
 			.kind = rc->kind, .sender = rc->sender, .recipients = me, .n_recipients = 1,
 			.purpose = rc->purpose, .mandate_id = rc->mandate_id,
 			.traceparent = rc->traceparent, .peer = rc->from,
-			.wire = buf_ptr(rc->wire), .wire_len = buf_len(rc->wire), .subjects = &rc->subj,
+			.wire_hash = rc->wire_hash, .subjects = &rc->subj,
 		};
 
 		if ((r = node_audit_message(n, &am)) != 0)
@@ -439,7 +440,7 @@ relay_forward(struct node *n, struct envelope *e, const uint8_t *wire, size_t le
 				.decision = ok ? KETEN__V1__DECISION__DECISION_ALLOW :
 				    KETEN__V1__DECISION__DECISION_DENY,
 				.reason = ok ? 0 : dec.reason, .rule = dec.rule, .mandate = dec.m,
-				.h = h, .peer = hop->oin, .wire = wire, .wire_len = len,
+				.h = h, .peer = hop->oin, .env = e,
 			};
 
 			/* The relay records for whom it decided: this recipient. */

@@ -470,7 +470,7 @@ fetch_one(void *arg, uint64_t id, const char *sender, const uint8_t *msg_id, int
 			.event = KETEN__V1__AUDIT_EVENT__EVENT_DELIVER,
 			.decision = KETEN__V1__DECISION__DECISION_DENY,
 			.reason = KETEN__V1__REASON__LOCAL_NOT_PERMITTED, .rule = "local-purpose",
-			.h = h, .local_system = a->sysname, .wire = env, .wire_len = len,
+			.h = h, .local_system = a->sysname, .env = e,
 		};
 		char hex[33];
 
@@ -496,7 +496,7 @@ fetch_one(void *arg, uint64_t id, const char *sender, const uint8_t *msg_id, int
 		struct node_audit_msg am = {
 			.event = KETEN__V1__AUDIT_EVENT__EVENT_DELIVER,
 			.decision = KETEN__V1__DECISION__DECISION_ALLOW, .rule = "local",
-			.h = h, .local_system = a->sysname, .wire = env, .wire_len = len,
+			.h = h, .local_system = a->sysname, .env = e,
 			.subjects = &subj,
 		};
 

@@ -86,6 +86,7 @@ struct received {
 	uint64_t at;
 	struct buf *wire;
 	/* for the RECEIVE record */
+	uint8_t wire_hash[32];		/* envelope_wire_hash() */
 	char from[21];			/* the transport peer: sender or its relay */
 	char purpose[257];
 	char mandate_id[129];
@@ -208,8 +209,7 @@ struct node_audit_msg {
 	const char *purpose, *mandate_id, *traceparent;
 	const struct mandate *mandate;	/* that decided: id and legal basis */
 	const char *local_system, *peer;
-	const uint8_t *wire;		/* the exact envelope: its SHA-256 is recorded */
-	size_t wire_len;
+	const struct envelope *env;	/* the exact envelope: its wire hash is recorded */
 	const uint8_t *wire_hash;	/* or that hash, computed already (32 bytes) */
 	const struct payload_subjects *subjects;
 	/* the subjects' pseudonyms from an earlier record of the message, and

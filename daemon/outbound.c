@@ -24,7 +24,6 @@
 #include "local.h"
 #include "log.h"
 #include "mandate.h"
-#include "merkle.h"
 #include "node.h"
 #include "node_io.h"
 #include "peer.h"
@@ -264,7 +263,7 @@ staged_store_and_send(struct node *n, const struct staged *s)
 	if (r != 0)
 		return r;
 	if (n->audit != NULL)	/* once for all the SEND records */
-		merkle_sha256(w, len, wire_hash);
+		envelope_wire_hash(s->e, wire_hash);
 	for (size_t i = 0; i < h->nrecipients; i++) {
 		/* one SEND per destination, naming it */
 		const char *to[1] = { h->recipients[i] };

@@ -9,6 +9,7 @@
  * the received bytes.  The small inner messages (Header, KeyStanza,
  * Signature) go through protobuf-c and are validated field by field.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ static const char CTX_SIG_SINGLE[] = "keten/v1/sig/single";
 static const char CTX_SIG_BATCH[] = "keten/v1/sig/batch";
 static const char CTX_KEK[] = "keten/v1/kek";
 static const char CTX_BODY[] = "keten/v1/body";
+static const char CTX_WIRE[] = "keten/v1/wire";
 
 #define SS_HEADER crypto_secretstream_xchacha20poly1305_HEADERBYTES	/* 24 */
 #define SS_ABYTES crypto_secretstream_xchacha20poly1305_ABYTES		/* 17 */
@@ -374,6 +376,26 @@ digest_make(const uint8_t header_hash[32], const uint8_t body_hash[32], uint8_t 
 	const size_t len[3] = { sizeof(CTX_ENVELOPE), 32, 32 };
 
 	merkle_sha256_parts(p, len, 3, out);
+}
+
+/* wire_hash = SHA-256(CTX_WIRE || digest || u64(ct_off) || u64(ct_len)
+ *                     || the wire bytes before the ciphertext
+ *                     || the wire bytes after it)
+ * Every byte of the wire is in it: the ciphertext through the digest,
+ * which covers it already, so that it is not hashed a second time. */
+void
+envelope_wire_hash(const struct envelope *e, uint8_t out[32])
+{
+	uint8_t at[16];
+	const size_t end = e->ct_off + e->ct_len;
+
+	assert(e->is_signed && e->wire != NULL && end <= e->wire_len);
+	be64_store(at, e->ct_off);
+	be64_store(at + 8, e->ct_len);
+	const void *p[5] = { CTX_WIRE, e->digest, at, e->wire, e->wire + end };
+	const size_t len[5] = { sizeof(CTX_WIRE), 32, sizeof(at), e->ct_off, e->wire_len - end };
+
+	merkle_sha256_parts(p, len, 5, out);
 }
 
 /* The message an Ed25519 signature covers: single or batch. */

@@ -186,6 +186,10 @@ struct buf *envelope_take_wire(struct envelope *e);
 const uint8_t *envelope_header_bytes(const struct envelope *e, size_t *len);
 /* The 32-byte envelope digest that signatures cover (PROTOCOL.md). */
 const uint8_t *envelope_digest(const struct envelope *e);
+/* The hash of the exact wire envelope that audit records name
+ * (PROTOCOL.md 5): it covers every wire byte, the ciphertext through the
+ * digest.  Only while the wire bytes are there (signed, not taken). */
+void envelope_wire_hash(const struct envelope *e, uint8_t out[32]);
 /* 0 for a single signature, else the batch size. */
 uint32_t envelope_batch_size(const struct envelope *e);
 

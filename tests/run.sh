@@ -2,7 +2,8 @@
 # tests/run.sh — runs every test tier and prints the closing line
 # "N passed, N failed" that CI reads.  Exits non-zero on any failure.
 #
-#   unit         build/bin/test_*            (plain build)
+#   unit         build/bin/test_*            (plain build), and
+#                tests/vectors/check_hashes.py
 #   asan         build/bin/asan/test_*       (AddressSanitizer + UBSan)
 #   integration  tests/integration/*.sh      (real processes on loopback)
 #   fuzz-smoke   build/fuzz/fuzz_*           (short run over the seeds)
@@ -71,7 +72,13 @@ run_bins() {
 	done
 }
 
-if want unit; then run_bins unit build/bin/test_*; fi
+if want unit; then
+	run_bins unit build/bin/test_*
+	# the vectors' hashes, worked out from docs/PROTOCOL.md in Python
+	log="$work/check_hashes.log"
+	python3 tests/vectors/check_hashes.py >"$log" 2>&1
+	tally unit/check_hashes.py "$log" $?
+fi
 if want asan; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 	export UBSAN_OPTIONS=print_stacktrace=1

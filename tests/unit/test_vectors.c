@@ -2,8 +2,8 @@
  * test_vectors.c — the committed envelope test vectors of docs/PROTOCOL.md
  * (tests/vectors/): every envelope parses, has the published digest,
  * verifies under the published sender key at the published time, and
- * opens for both recipients to the published payload.  A change to any
- * byte format breaks this test.
+ * opens for both recipients to the published payload, and has the
+ * published wire hash.  A change to any byte format breaks this test.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +58,7 @@ vector_hex(const char *section, const char *key, uint8_t *out, size_t n)
 static void
 check_file(const char *name, uint32_t batch)
 {
-	uint8_t spk[32], rsk[32], digest[32];
+	uint8_t spk[32], rsk[32], digest[32], wh[32], wh_pub[32];
 	char payload[256], at[32];
 	struct buf *wire = NULL, *out = NULL;
 	struct envelope *e = NULL;
@@ -69,6 +69,7 @@ check_file(const char *name, uint32_t batch)
 	CHECK(vector_get("", "payload", payload, sizeof(payload)));
 	CHECK(vector_get("", "verify_at_ms", at, sizeof(at)));
 	CHECK(vector_hex(name, "digest", digest, 32));
+	CHECK(vector_hex(name, "wire_hash", wh_pub, 32));
 	snprintf(path, sizeof(path), "%s/%s", VDIR, name);
 	CHECK_EQ(buf_load_file(path, 1 << 20, &wire), 0);
 	if (wire == NULL)
@@ -77,6 +78,8 @@ check_file(const char *name, uint32_t batch)
 	if (e == NULL)
 		goto out;
 	CHECK(memcmp(envelope_digest(e), digest, 32) == 0);
+	envelope_wire_hash(e, wh);
+	CHECK(memcmp(wh, wh_pub, 32) == 0);
 	CHECK_EQ(envelope_batch_size(e), batch);
 	CHECK_EQ(envelope_verify(e, spk, NULL, strtoull(at, NULL, 10), 0), 0);
 	for (int i = 0; i < 2; i++) {
@@ -124,6 +127,66 @@ test_single(void)
 	buf_destroy(&wire);
 }
 
+/* The same fields in another order (PROTOCOL.md 3 allows any): the same
+ * digest, which covers contents only, but another wire hash, which is of
+ * the exact bytes. */
+static void
+test_wire_hash_order(void)
+{
+	uint8_t d[32], wh[32], wh2[32];
+	struct buf *wire = NULL, *moved = NULL;
+	struct envelope *e = NULL;
+	size_t pos = 0, sig_at = 0, sig_end = 0;
+
+	CHECK_EQ(buf_load_file(VDIR "/envelope-single.bin", 1 << 20, &wire), 0);
+	if (wire == NULL)
+		return;
+	/* find the signature field (2): tag 0x12, a varint length */
+	while (pos < buf_len(wire)) {
+		const uint8_t *p = buf_ptr(wire);
+		size_t start = pos, n = 0;
+		int shift = 0;
+		uint8_t tag = p[pos++];
+
+		while (pos < buf_len(wire) && shift < 63) {
+			n |= (size_t)(p[pos] & 0x7f) << shift;
+			shift += 7;
+			if (!(p[pos++] & 0x80))
+				break;
+		}
+		pos += n;
+		if (tag == 0x12) {
+			sig_at = start;
+			sig_end = pos;
+		}
+	}
+	CHECK(sig_end > sig_at && sig_end <= buf_len(wire));
+	/* the signature moved to the front */
+	CHECK((moved = buf_new(buf_len(wire))) != NULL);
+	if (moved == NULL || sig_end <= sig_at || sig_end > buf_len(wire))
+		goto out;
+	CHECK_EQ(buf_put(moved, buf_ptr(wire) + sig_at, sig_end - sig_at), 0);
+	CHECK_EQ(buf_put(moved, buf_ptr(wire), sig_at), 0);
+	CHECK_EQ(buf_put(moved, buf_ptr(wire) + sig_end, buf_len(wire) - sig_end), 0);
+	CHECK(buf_len(moved) == buf_len(wire) && memcmp(buf_ptr(moved), buf_ptr(wire), buf_len(wire)) != 0);
+	CHECK_EQ(envelope_parse(buf_ptr(wire), buf_len(wire), &e), 0);
+	if (e == NULL)
+		goto out;
+	memcpy(d, envelope_digest(e), 32);
+	envelope_wire_hash(e, wh);
+	envelope_destroy(&e);
+	CHECK_EQ(envelope_parse(buf_ptr(moved), buf_len(moved), &e), 0);
+	if (e == NULL)
+		goto out;
+	CHECK(memcmp(envelope_digest(e), d, 32) == 0);
+	envelope_wire_hash(e, wh2);
+	CHECK(memcmp(wh, wh2, 32) != 0);
+out:
+	envelope_destroy(&e);
+	buf_destroy(&moved);
+	buf_destroy(&wire);
+}
+
 static void
 test_batch(void)
 {
@@ -138,6 +201,7 @@ main(void)
 	static const struct tap_test tests[] = {
 		{ "vectors_single", test_single },
 		{ "vectors_batch_of_3", test_batch },
+		{ "vectors_wire_hash_of_the_exact_bytes", test_wire_hash_order },
 		{ NULL, NULL },
 	};
 

@@ -4,7 +4,7 @@
  * the seeds and every intermediate value (header hash, body hash, digest,
  * batch root).  The envelopes contain random ephemeral keys and nonces, so
  * the files are made once and committed; tests/unit/test_vectors.c and
- * tests/vectors/verify_envelope.py check them.
+ * tests/vectors/check_hashes.py check them.
  *
  * Usage: mkvectors OUTDIR
  */
@@ -100,6 +100,8 @@ main(int argc, char **argv)
 		put_hex(f, "header_bytes", h, hl);
 		put_hex(f, "header_hash", hh, 32);
 		put_hex(f, "digest", envelope_digest(e), 32);
+		envelope_wire_hash(e, hh);
+		put_hex(f, "wire_hash", hh, 32);
 	}
 	envelope_destroy(&e);
 
@@ -113,6 +115,7 @@ main(int argc, char **argv)
 		return 1;
 	for (int i = 0; i < 3; i++) {
 		char name[64];
+		uint8_t wh[32];
 		size_t wl;
 		const uint8_t *w = envelope_bytes(es[i], &wl);
 
@@ -120,6 +123,8 @@ main(int argc, char **argv)
 		write_file(argv[1], name, w, wl);
 		fprintf(f, "\n[%s]\n", name);
 		put_hex(f, "digest", envelope_digest(es[i]), 32);
+		envelope_wire_hash(es[i], wh);
+		put_hex(f, "wire_hash", wh, 32);
 		envelope_destroy(&es[i]);
 	}
 	return fclose(f) == 0 ? 0 : 1;
