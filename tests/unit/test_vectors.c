@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "envelope.h"
 #include "err.h"
+#include "pbwire.h"
 #include "tap.h"
 #include "util.h"
 
@@ -141,21 +142,17 @@ test_wire_hash_order(void)
 	CHECK_EQ(buf_load_file(VDIR "/envelope-single.bin", 1 << 20, &wire), 0);
 	if (wire == NULL)
 		return;
-	/* find the signature field (2): tag 0x12, a varint length */
+	/* find the signature field (2, length-delimited) */
 	while (pos < buf_len(wire)) {
-		const uint8_t *p = buf_ptr(wire);
-		size_t start = pos, n = 0;
-		int shift = 0;
-		uint8_t tag = p[pos++];
+		size_t start = pos;
+		uint64_t tag, n;
 
-		while (pos < buf_len(wire) && shift < 63) {
-			n |= (size_t)(p[pos] & 0x7f) << shift;
-			shift += 7;
-			if (!(p[pos++] & 0x80))
-				break;
-		}
+		if (pb_get_varint(buf_ptr(wire), buf_len(wire), &pos, &tag) != 0 ||
+		    pb_get_varint(buf_ptr(wire), buf_len(wire), &pos, &n) != 0 ||
+		    n > buf_len(wire) - pos)
+			break;
 		pos += n;
-		if (tag == 0x12) {
+		if (tag == (2 << 3 | 2)) {
 			sig_at = start;
 			sig_end = pos;
 		}
