@@ -309,6 +309,17 @@ seq_check(struct node *n, const struct received *rc)
 		    rc->seq > last ? "a gap: earlier messages missing or late" : "out of order");
 }
 
+/* Whether the i-th message of the turn is the first that came from its
+ * transport peer: its receipt is the first of the turn to that hop. */
+static int
+first_from_hop(const struct received *rc, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (strcmp(rc[j].from, rc[i].from) == 0)
+			return 0;
+	return 1;
+}
+
 /* Sign the receipts of what this turn received with one signature, store
  * each message with its receipt, and queue the receipts.  A message
  * received twice in the turn is stored once; the second gets the first's
@@ -324,9 +335,11 @@ inbound_flush(struct node *n)
 	if (k == 0)
 		return;
 	n->nreceived = 0;
-	/* The RECEIVE records first, then a checkpoint that covers them:
-	 * every receipt carries it, and the sender keeps it as a witness of
-	 * this node's log (PROTOCOL.md §17.6). */
+	/* The RECEIVE records first, then a checkpoint that covers them: the
+	 * first receipt of the turn to each hop carries it, and the sender
+	 * keeps it as a witness of this node's log (PROTOCOL.md §17.6).  The
+	 * others of the batch leave it out: it would be the same note, kept
+	 * with every receipt in both nodes' stores. */
 	for (size_t i = 0; i < k; i++) {
 		struct received *rc = &n->received[i];
 		const char *me[1] = { n->oin };
@@ -362,8 +375,10 @@ inbound_flush(struct node *n)
 		ri[i].reason_text = "";
 		ri[i].issued_at = n->received[i].at;
 		memcpy(ri[i].envelope_digest, n->received[i].digest, KETEN_DIGEST_LEN);
-		ri[i].checkpoint = buf_ptr(n->note);
-		ri[i].checkpoint_len = buf_len(n->note);
+		if (first_from_hop(n->received, i)) {
+			ri[i].checkpoint = buf_ptr(n->note);
+			ri[i].checkpoint_len = buf_len(n->note);
+		}
 	}
 	/* Without their records nothing is stored and no receipt goes: the
 	 * senders send again. */

@@ -15,8 +15,11 @@
 #   5. reconcile: sender and receiver agree; a removed RECEIVE is named;
 #   6. tampering, each on a fresh copy, each with its exit code (3 tampered,
 #      4 torn write, 5 policy) and a message that says what;
-#   7. kill -9 of the receiver while a few hundred messages flow: its log
-#      still verifies, a torn tail is cut at the restart;
+#   7. a batch queued while the receiver was down: of its receipts, the
+#      first brings the receiver's checkpoint, which covers the RECEIVE
+#      records of all; then kill -9 of the receiver while a few hundred
+#      messages flow: its log still verifies, a torn tail is cut at the
+#      restart;
 #   7b. a power cut that loses what the file had not made durable: the
 #      node puts it back from its store; other bytes there stop it;
 #   8. inclusion and consistency proofs, and altered ones;
@@ -65,6 +68,10 @@ EOF
 #                                frame check recomputed or left as it was
 #   prune IN OUT LEAF            record LEAF replaced by a PRUNED frame
 #   keep IN OUT N                the first N frames only
+#   receipts IDS OIN             of the SignedReceipts (hex, one a line, on
+#                                stdin) those of the messages in file IDS:
+#                                "count carrying largest-tree origins-ok"
+#                                (their checkpoints, PROTOCOL.md §17.6)
 cat >"$T/frames.py" <<'EOF'
 import hashlib, struct, sys
 MAGIC = b"KETENAL\x01"
@@ -135,7 +142,39 @@ def setfield(p, field, value):
         i = j
     sys.exit("record has no field %d" % field)
 
+def fields(p):
+    i, out = 0, {}
+    while i < len(p):
+        key, i = varint(p, i)
+        if key & 7 == 0:
+            v, i = varint(p, i)
+        elif key & 7 == 2:
+            n, i = varint(p, i); v = p[i:i + n]; i += n
+        else:
+            sys.exit("wire type %d" % (key & 7))
+        out[key >> 3] = v
+    return out
+
+def receipts(ids, oin):
+    ids, origin = set(open(ids).read().split()), "keten/audit/v1/" + oin
+    got = carrying = size = 0
+    ok = True
+    for line in sys.stdin:
+        r = fields(fields(bytes.fromhex(line.strip()))[1])
+        if r[2].hex() not in ids:
+            continue
+        got += 1
+        if 10 in r:
+            carrying += 1
+            note = r[10].decode().split("\n")
+            ok = ok and note[0] == origin
+            size = max(size, int(note[1]))
+    print(got, carrying, size, ok)
+
 cmd, a = sys.argv[1], sys.argv[2:]
+if cmd == "receipts":
+    receipts(a[0], a[1])
+    sys.exit(0)
 fr = load(a[0])
 if cmd == "ls":
     for n, f in enumerate(fr):
@@ -547,7 +586,25 @@ expect_rc 2 "prove --index past the end: exit 2" keten audit prove --index 10000
 # 7. kill -9 of the receiver while messages flow
 # =====================================================================
 node_start ind || bad "restart ind"
+# First a batch (PROTOCOL.md §17.6): IND queues messages for Amsterdam
+# while it is down and sends them when it is back; the receipts of one
+# turn share one checkpoint, carried by the first of them to each hop.
+BATCH=20
+for i in $(seq 1 $BATCH); do
+	kt ind send --kind CASE_EVENT --to "$AMS" --case "C-B-$i" --purpose lvv-lso "$EX/case_event.json" \
+		>>"$T/batch.ids" 2>>"$T/send.err"
+done
 node_start amsterdam || bad "restart amsterdam"
+n=0
+while read -r id; do wait_for 20 delivered ind "$id" "$AMS" && n=$((n + 1)); done <"$T/batch.ids"
+[ $n -eq $BATCH ] && ok "a batch of $BATCH queued while Amsterdam was down is delivered" ||
+	bad "only $n of $BATCH delivered"
+rcpt=$(sql "$NET/state/ind/node.db" "SELECT hex(receipt) FROM outbox_rcpt WHERE rcpt = '$AMS' AND receipt IS NOT NULL" |
+	python3 "$T/frames.py" receipts "$T/batch.ids" "$AMS")
+read -r got carriers cp_size origins <<<"$rcpt"
+[ "$got" = $BATCH ] && [ "$origins" = True ] && [ "$carriers" -ge 1 ] && [ "$carriers" -lt $BATCH ] &&
+	ok "IND holds the $BATCH receipts; Amsterdam's checkpoint came with $carriers of them" ||
+	bad "receipts of the batch: $rcpt (receipts, carriers, largest tree, origins)"
 submitter() {
 	local k=$1 i
 	for i in $(seq "$k" 3 "$MESSAGES"); do
@@ -658,6 +715,14 @@ acked = set(open(sys.argv[2]).read().split())
 print(len(acked - rx))' "$T/rx.jsonl" <(cat "$T"/ids.*))
 [ "$got" = 0 ] && ok "Amsterdam's log has a RECEIVE of every one of the $sent acknowledged messages" ||
 	bad "$got acknowledged messages have no RECEIVE in Amsterdam's log"
+last=$(python3 -c '
+import json, sys
+ids = set(open(sys.argv[2]).read().split())
+print(max(json.loads(l)["index"] for l in open(sys.argv[1]) if json.loads(l)["msg_id"] in ids))' \
+	"$T/rx.jsonl" "$T/batch.ids")
+[ -n "$last" ] && [ "${cp_size:-0}" -gt "$last" ] &&
+	ok "the checkpoint the batch's receipts carried covers all their RECEIVE records (tree size $cp_size, last at $last)" ||
+	bad "the batch's RECEIVE records end at ${last:-?}; the receipts carried a tree of ${cp_size:-?}"
 
 # The same at a restart: the node should cut it, as any torn tail.
 { cat "$T/tail"; head -c 4096 /dev/zero; } >>"$NET/state/amsterdam/audit.log"
