@@ -309,15 +309,37 @@ seq_check(struct node *n, const struct received *rc)
 		    rc->seq > last ? "a gap: earlier messages missing or late" : "out of order");
 }
 
-/* Whether the i-th message of the turn is the first that came from its
- * transport peer: its receipt is the first of the turn to that hop. */
+/* Whether the i-th message of the batch came earlier in it too (it then
+ * gets the earlier one's receipt). */
 static int
-first_from_hop(const struct received *rc, size_t i)
+seen_before(const struct received *rc, size_t i)
 {
 	for (size_t j = 0; j < i; j++)
-		if (strcmp(rc[j].from, rc[i].from) == 0)
-			return 0;
-	return 1;
+		if (memcmp(rc[j].msg_id, rc[i].msg_id, sizeof(rc[i].msg_id)) == 0 &&
+		    strcmp(rc[j].sender, rc[i].sender) == 0)
+			return 1;
+	return 0;
+}
+
+/* Which receipts of the batch carry its checkpoint (PROTOCOL.md §17.6):
+ * for each hop and original sender, the first receipt of a message not
+ * seen before in the batch.  A relay passes receipts on as they are, so
+ * each sender behind it gets one too. */
+static void
+checkpoint_carriers(const struct received *rc, size_t k, uint8_t *carries)
+{
+	size_t who[KETEN_MAX_BATCH], nwho = 0;
+
+	for (size_t i = 0; i < k; i++) {
+		size_t w = 0;
+
+		while (w < nwho && (strcmp(rc[who[w]].from, rc[i].from) != 0 ||
+		    strcmp(rc[who[w]].sender, rc[i].sender) != 0))
+			w++;
+		carries[i] = w == nwho && !seen_before(rc, i);
+		if (carries[i])
+			who[nwho++] = i;
+	}
 }
 
 /* Sign the receipts of what this turn received with one signature, store
@@ -329,16 +351,17 @@ inbound_flush(struct node *n)
 {
 	struct receipt_info ri[KETEN_MAX_BATCH];
 	struct buf *rcpt[KETEN_MAX_BATCH];
+	uint8_t carries[KETEN_MAX_BATCH];
 	size_t k = n->nreceived;
 	int r = 0;
 
 	if (k == 0)
 		return;
 	n->nreceived = 0;
-	/* The RECEIVE records first, then a checkpoint that covers them: the
-	 * first receipt of the turn to each hop carries it, and the sender
-	 * keeps it as a witness of this node's log (PROTOCOL.md §17.6).  The
-	 * others of the batch leave it out: it would be the same note, kept
+	/* The RECEIVE records first, then a checkpoint that covers them: one
+	 * receipt of the batch for each hop and sender carries it, and the
+	 * sender keeps it as a witness of this node's log (PROTOCOL.md
+	 * §17.6).  The others leave it out: it would be the same note, kept
 	 * with every receipt in both nodes' stores. */
 	for (size_t i = 0; i < k; i++) {
 		struct received *rc = &n->received[i];
@@ -366,6 +389,7 @@ inbound_flush(struct node *n)
 		node_abort_turn(n, r);
 		return;
 	}
+	checkpoint_carriers(n->received, k, carries);
 	for (size_t i = 0; i < k; i++) {
 		memset(&ri[i], 0, sizeof(ri[i]));
 		memcpy(ri[i].msg_id, n->received[i].msg_id, KETEN_MSG_ID_LEN);
@@ -375,7 +399,7 @@ inbound_flush(struct node *n)
 		ri[i].reason_text = "";
 		ri[i].issued_at = n->received[i].at;
 		memcpy(ri[i].envelope_digest, n->received[i].digest, KETEN_DIGEST_LEN);
-		if (first_from_hop(n->received, i)) {
+		if (carries[i]) {
 			ri[i].checkpoint = buf_ptr(n->note);
 			ri[i].checkpoint_len = buf_len(n->note);
 		}

@@ -594,6 +594,9 @@ outbound_receipt(struct node *n, const struct party *from, const uint8_t *body, 
 	}
 	if (node_txn(n) != 0)
 		return;
+	/* The checkpoint is witnessed whatever becomes of the receipt: the
+	 * others of its batch may carry none (PROTOCOL.md §17.6). */
+	outbound_witness(n, ri);
 	/* The receipt must be about exactly the envelope we stored. */
 	r = store_outbox_receipt(n->store, ri->msg_id, about, ri->envelope_digest, state,
 	    ri->reason, ri->reason_text, body, len, ri->issued_at);
@@ -631,7 +634,6 @@ outbound_receipt(struct node *n, const struct party *from, const uint8_t *body, 
 			return;
 		}
 	}
-	outbound_witness(n, ri);
 	if (state == KETEN__V1__DELIVERY_STATE__STATE_DELIVERED)
 		log_debug("delivered %s to %s", id, from->oin);
 	else

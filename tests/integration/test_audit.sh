@@ -15,9 +15,9 @@
 #   5. reconcile: sender and receiver agree; a removed RECEIVE is named;
 #   6. tampering, each on a fresh copy, each with its exit code (3 tampered,
 #      4 torn write, 5 policy) and a message that says what;
-#   7. a batch queued while the receiver was down: of its receipts, the
-#      first brings the receiver's checkpoint, which covers the RECEIVE
-#      records of all; then kill -9 of the receiver while a few hundred
+#   7. a batch queued while the receiver was down: one of its receipts
+#      brings the receiver's checkpoint, which covers the RECEIVE records
+#      of all; then kill -9 of the receiver while a few hundred
 #      messages flow: its log still verifies, a torn tail is cut at the
 #      restart;
 #   7b. a power cut that loses what the file had not made durable: the
@@ -588,7 +588,7 @@ expect_rc 2 "prove --index past the end: exit 2" keten audit prove --index 10000
 node_start ind || bad "restart ind"
 # First a batch (PROTOCOL.md §17.6): IND queues messages for Amsterdam
 # while it is down and sends them when it is back; the receipts of one
-# turn share one checkpoint, carried by the first of them to each hop.
+# batch share one checkpoint, carried by the first of them to IND.
 BATCH=20
 for i in $(seq 1 $BATCH); do
 	kt ind send --kind CASE_EVENT --to "$AMS" --case "C-B-$i" --purpose lvv-lso "$EX/case_event.json" \
