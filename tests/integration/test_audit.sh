@@ -120,40 +120,35 @@ def enc(v):
             return out + bytes([v])
         out += bytes([v & 0x7F | 0x80]); v >>= 7
 
-def setfield(p, field, value):
+def each_field(p):
+    """(start, field, wire type, value, end) of each field of message p;
+    the value of a varint is its number, of a length-delimited field its
+    bytes, of a fixed one its raw bytes."""
     i = 0
     while i < len(p):
         st = i
         key, i = varint(p, i)
-        f, wt = key >> 3, key & 7
+        wt = key & 7
         if wt == 0:
-            _, j = varint(p, i)
+            v, j = varint(p, i)
         elif wt == 2:
-            n, i = varint(p, i); j = i + n
-        elif wt == 1:
-            j = i + 8
-        elif wt == 5:
-            j = i + 4
+            n, i = varint(p, i); j = i + n; v = p[i:j]
+        elif wt in (1, 5):
+            j = i + (8 if wt == 1 else 4); v = p[i:j]
         else:
             sys.exit("wire type %d" % wt)
+        yield st, key >> 3, wt, v, j
+        i = j
+
+def setfield(p, field, value):
+    for st, f, wt, _, end in each_field(p):
         if f == field:
             new = enc(int(value)) if wt == 0 else enc(len(value)) + value.encode()
-            return p[:st] + enc(key) + new + p[j:]
-        i = j
+            return p[:st] + enc(field << 3 | wt) + new + p[end:]
     sys.exit("record has no field %d" % field)
 
 def fields(p):
-    i, out = 0, {}
-    while i < len(p):
-        key, i = varint(p, i)
-        if key & 7 == 0:
-            v, i = varint(p, i)
-        elif key & 7 == 2:
-            n, i = varint(p, i); v = p[i:i + n]; i += n
-        else:
-            sys.exit("wire type %d" % (key & 7))
-        out[key >> 3] = v
-    return out
+    return {f: v for _, f, _, v, _ in each_field(p)}
 
 def receipts(ids, oin):
     ids, origin = set(open(ids).read().split()), "keten/audit/v1/" + oin
