@@ -1817,6 +1817,9 @@ store_mandate_each(struct store *s, store_mandate_fn *fn, void *arg)
 	return r;
 }
 
+/* LZ4_compress_fast's acceleration for the audit frames (store_audit_put). */
+#define LZ4_ACCELERATION 4
+
 int
 store_audit_put(struct store *s, uint64_t off, const uint8_t *frames, size_t len)
 {
@@ -1830,13 +1833,17 @@ store_audit_put(struct store *s, uint64_t off, const uint8_t *frames, size_t len
 		return KETEN_EINVAL;
 	/* LZ4 takes the audit records to about 40% of their size: less for
 	 * the store to write and copy into the database at a checkpoint.
-	 * What does not compress, or is too large for LZ4, is kept as it is. */
+	 * What does not compress, or is too large for LZ4, is kept as it is.
+	 * Acceleration 4 compresses a node's records 1.8 times as fast as the
+	 * default (1), to within 1% of the same size (lz4 -b on a saturated
+	 * node's log: 2.65 against 1.46 GB/s, ratio 2.745 against 2.756). */
 	buf_reset(s->lz);
 	if (len <= LZ4_MAX_INPUT_SIZE) {
 		int bound = LZ4_compressBound((int)len);
 
 		if (buf_reserve(s->lz, (size_t)bound, &z) == 0)
-			k = LZ4_compress_default((const char *)frames, (char *)z, (int)len, bound);
+			k = LZ4_compress_fast((const char *)frames, (char *)z, (int)len, bound,
+			    LZ4_ACCELERATION);
 	}
 	x = q(s, S_AUDIT_PUT);
 	bind_u64(x, 1, off);
