@@ -17,7 +17,8 @@
 #      4 torn write, 5 policy) and a message that says what;
 #   7. a batch queued while the receiver was down: one of its receipts
 #      brings the receiver's checkpoint, which covers the RECEIVE records
-#      of all; then kill -9 of the receiver while a few hundred
+#      of all; two senders' batches queued at a relay: each sender gets
+#      the checkpoint; then kill -9 of the receiver while a few hundred
 #      messages flow: its log still verifies, a torn tail is cut at the
 #      restart;
 #   7b. a power cut that loses what the file had not made durable: the
@@ -600,6 +601,44 @@ read -r got carriers cp_size origins <<<"$rcpt"
 [ "$got" = $BATCH ] && [ "$origins" = True ] && [ "$carriers" -ge 1 ] && [ "$carriers" -lt $BATCH ] &&
 	ok "IND holds the $BATCH receipts; Amsterdam's checkpoint came with $carriers of them" ||
 	bad "receipts of the batch: $rcpt (receipts, carriers, largest tree, origins)"
+# The same behind a relay: IND and COA queue case events for the NGO,
+# which is down, at its relay; when it is back the relay forwards them
+# together, and the NGO's receipts go back through the relay.  All come
+# from one hop, so a checkpoint is carried per hop and original sender:
+# each sender gets one with its receipts.
+node_start relay || bad "restart relay"
+node_start coa || bad "restart coa"
+RB=10
+for i in $(seq 1 $RB); do
+	kt ind send --kind CASE_EVENT --to "$NGO" --case "C-RB-I$i" --purpose lvv-lso "$EX/case_event.json" \
+		>>"$T/rb.ind" 2>>"$T/send.err"
+	kt coa send --kind CASE_EVENT --to "$NGO" --case "C-RB-C$i" --purpose lvv-lso "$EX/case_event.json" \
+		>>"$T/rb.coa" 2>>"$T/send.err"
+done
+relay_holds() {
+	[ "$(sql "$NET/state/relay/node.db" "SELECT count(*) FROM relay WHERE rcpt = '$NGO' AND state = 0")" = $((2 * RB)) ]
+}
+wait_for 20 relay_holds && ok "the relay holds the $((2 * RB)) case events of IND and COA for the NGO, which is down" ||
+	bad "the relay holds $(sql "$NET/state/relay/node.db" "SELECT count(*) FROM relay WHERE rcpt = '$NGO'") for the NGO"
+node_start ngo || bad "restart ngo"
+n=0
+for s in ind coa; do
+	while read -r id; do wait_for 20 delivered "$s" "$id" "$NGO" && n=$((n + 1)); done <"$T/rb.$s"
+done
+[ $n -eq $((2 * RB)) ] && ok "all $n are delivered through the relay when the NGO is back" ||
+	bad "only $n of $((2 * RB)) delivered through the relay"
+for s in ind coa; do
+	# (the variables of the batch to Amsterdam are read again in 7's end)
+	rb=$(sql "$NET/state/$s/node.db" "SELECT hex(receipt) FROM outbox_rcpt WHERE rcpt = '$NGO' AND receipt IS NOT NULL" |
+		python3 "$T/frames.py" receipts "$T/rb.$s" "$NGO")
+	read -r rb_got rb_carriers _ rb_origins <<<"$rb"
+	[ "$rb_got" = $RB ] && [ "$rb_origins" = True ] && [ "$rb_carriers" -ge 1 ] &&
+		ok "$s holds its $RB receipts from behind the relay; the NGO's checkpoint came with $rb_carriers of them" ||
+		bad "$s, receipts through the relay: $rb (receipts, carriers, largest tree, origins)"
+done
+stopped=0
+for n in ngo coa relay; do node_stop "$n" && stopped=$((stopped + 1)); done
+[ $stopped -eq 3 ] || bad "only $stopped of the NGO, COA and the relay stopped cleanly"
 submitter() {
 	local k=$1 i
 	for i in $(seq "$k" 3 "$MESSAGES"); do
