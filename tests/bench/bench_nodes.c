@@ -1802,6 +1802,25 @@ ab_leg(struct leg *lg, const char *bindir, struct samples *pool)
 		    clean_r != 0 ? rcpt.slug : "");
 }
 
+/* Half the width of the 95% confidence interval of the mean m of the n
+ * values v (Student's t with n - 1 degrees of freedom): the rounds of an
+ * A/B run scatter with the machine, and the interval says whether the
+ * mean is clear of a target.  0 for one value. */
+static double
+ci95_half(const double *v, unsigned n, double m)
+{
+	static const double t[] = { 0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365,
+	    2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101,
+	    2.093, 2.086 };
+	double ss = 0;
+
+	if (n < 2)
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		ss += (v[i] - m) * (v[i] - m);
+	return (n - 1 < sizeof(t) / sizeof(t[0]) ? t[n - 1] : 1.96) * sqrt(ss / (n - 1) / n);
+}
+
 /* The A/B run after the baseline; 1 when every leg was complete and
  * stopped cleanly (whatever the ratio). */
 static int
@@ -1809,7 +1828,8 @@ ab_run(double raw, const struct dist *floor3, double t_start)
 {
 	struct leg legs[2 * ROUNDS_MAX];
 	struct samples pool[2] = { { NULL, 0, 0 }, { NULL, 0, 0 } };
-	double mean[2] = { 0, 0 }, rsum = 0, rmin = INFINITY, rmax = -INFINITY, ratio;
+	double mean[2] = { 0, 0 }, rsum = 0, rmin = INFINITY, rmax = -INFINITY, ratio, half;
+	double rq[ROUNDS_MAX];
 	double cpu[2][2] = { { 0, 0 }, { 0, 0 } }, csum = 0, cmin = INFINITY, cmax = -INFINITY;
 	unsigned nleg = 2 * opt.rounds, incomplete = 0, unclean = 0;
 	char line[160], what[64];
@@ -1850,6 +1870,7 @@ ab_run(double raw, const struct dist *floor3, double t_start)
 		double ca = cpu_per_msg(&a->sat, 0) + cpu_per_msg(&a->sat, 1);
 		double cb = cpu_per_msg(&b->sat, 0) + cpu_per_msg(&b->sat, 1);
 
+		rq[r] = q;
 		rsum += q;
 		if (q < rmin)
 			rmin = q;
@@ -1863,6 +1884,7 @@ ab_run(double raw, const struct dist *floor3, double t_start)
 			cmax = q;
 	}
 	ratio = rsum / opt.rounds;
+	half = ci95_half(rq, opt.rounds, ratio);
 	printf("\nA/B summary, %u round(s), %.0f s saturated per leg:\n", opt.rounds, opt.seconds);
 	for (int b = 0; b < 2; b++) {
 		side_name(b, what, sizeof(what));
@@ -1871,6 +1893,9 @@ ab_run(double raw, const struct dist *floor3, double t_start)
 	}
 	snprintf(line, sizeof(line), "(min %.3f, max %.3f)", rmin, rmax);
 	printf("  %-46s %10.3f   %s\n", "ratio A/B, mean of the per-round ratios", ratio, line);
+	if (opt.rounds > 1)
+		printf("  %-46s %.3f .. %.3f   (Student's t, %u rounds)\n",
+		    "  95% confidence interval of the mean", ratio - half, ratio + half, opt.rounds);
 	for (int b = 0; b < 2; b++) {
 		side_name(b, what, sizeof(what));
 		snprintf(line, sizeof(line), "%s, CPU per message saturated", what);
@@ -1888,8 +1913,11 @@ ab_run(double raw, const struct dist *floor3, double t_start)
 		free(pool[b].v);
 	}
 	if (opt.ab_target > 0)
-		snprintf(line, sizeof(line), "ratio %.3f (target >= %g: %s)", ratio, opt.ab_target,
-		    verdict(ratio >= opt.ab_target));
+		snprintf(line, sizeof(line), "ratio %.3f (target >= %g: %s; %s)", ratio,
+		    opt.ab_target, verdict(ratio >= opt.ab_target), opt.rounds < 2 ? "one round" :
+		    ratio - half >= opt.ab_target ? "the interval is above it" :
+		    ratio + half < opt.ab_target ? "the interval is below it" :
+		    "the interval holds it: more rounds would tell");
 	else
 		snprintf(line, sizeof(line), "ratio %.3f (no target: --ab-target R)", ratio);
 	printf("  %-46s %s\n", "verdict, saturated A/B", line);
