@@ -582,6 +582,19 @@ expect_rc 2 "prove --index past the end: exit 2" keten audit prove --index 10000
 # 7. kill -9 of the receiver while messages flow
 # =====================================================================
 node_start ind || bad "restart ind"
+# delivered_of SLUG IDS RCPT: how many of the messages in file IDS SLUG
+# sees delivered to RCPT, each waited for up to 20 s.
+delivered_of() {
+	local n=0 id
+	while read -r id; do wait_for 20 delivered "$1" "$id" "$3" && n=$((n + 1)); done <"$2"
+	echo $n
+}
+# held_receipts SLUG IDS RCPT: of the receipts from RCPT that SLUG holds,
+# those of the messages in file IDS, as frames.py receipts says them.
+held_receipts() {
+	sql "$NET/state/$1/node.db" "SELECT hex(receipt) FROM outbox_rcpt WHERE rcpt = '$3' AND receipt IS NOT NULL" |
+		python3 "$T/frames.py" receipts "$2" "$3"
+}
 # First a batch (PROTOCOL.md §17.6): IND queues messages for Amsterdam
 # while it is down and sends them when it is back; the receipts of one
 # batch share one checkpoint, carried by the first of them to IND.
@@ -591,12 +604,10 @@ for i in $(seq 1 $BATCH); do
 		>>"$T/batch.ids" 2>>"$T/send.err"
 done
 node_start amsterdam || bad "restart amsterdam"
-n=0
-while read -r id; do wait_for 20 delivered ind "$id" "$AMS" && n=$((n + 1)); done <"$T/batch.ids"
+n=$(delivered_of ind "$T/batch.ids" "$AMS")
 [ $n -eq $BATCH ] && ok "a batch of $BATCH queued while Amsterdam was down is delivered" ||
 	bad "only $n of $BATCH delivered"
-rcpt=$(sql "$NET/state/ind/node.db" "SELECT hex(receipt) FROM outbox_rcpt WHERE rcpt = '$AMS' AND receipt IS NOT NULL" |
-	python3 "$T/frames.py" receipts "$T/batch.ids" "$AMS")
+rcpt=$(held_receipts ind "$T/batch.ids" "$AMS")
 read -r got carriers cp_size origins <<<"$rcpt"
 [ "$got" = $BATCH ] && [ "$origins" = True ] && [ "$carriers" -ge 1 ] && [ "$carriers" -lt $BATCH ] &&
 	ok "IND holds the $BATCH receipts; Amsterdam's checkpoint came with $carriers of them" ||
@@ -621,16 +632,12 @@ relay_holds() {
 wait_for 20 relay_holds && ok "the relay holds the $((2 * RB)) case events of IND and COA for the NGO, which is down" ||
 	bad "the relay holds $(sql "$NET/state/relay/node.db" "SELECT count(*) FROM relay WHERE rcpt = '$NGO'") for the NGO"
 node_start ngo || bad "restart ngo"
-n=0
-for s in ind coa; do
-	while read -r id; do wait_for 20 delivered "$s" "$id" "$NGO" && n=$((n + 1)); done <"$T/rb.$s"
-done
+n=$(($(delivered_of ind "$T/rb.ind" "$NGO") + $(delivered_of coa "$T/rb.coa" "$NGO")))
 [ $n -eq $((2 * RB)) ] && ok "all $n are delivered through the relay when the NGO is back" ||
 	bad "only $n of $((2 * RB)) delivered through the relay"
 for s in ind coa; do
-	# (the variables of the batch to Amsterdam are read again in 7's end)
-	rb=$(sql "$NET/state/$s/node.db" "SELECT hex(receipt) FROM outbox_rcpt WHERE rcpt = '$NGO' AND receipt IS NOT NULL" |
-		python3 "$T/frames.py" receipts "$T/rb.$s" "$NGO")
+	# names of their own: cp_size of the batch to Amsterdam is read at 7's end
+	rb=$(held_receipts "$s" "$T/rb.$s" "$NGO")
 	read -r rb_got rb_carriers _ rb_origins <<<"$rb"
 	[ "$rb_got" = $RB ] && [ "$rb_origins" = True ] && [ "$rb_carriers" -ge 1 ] &&
 		ok "$s holds its $RB receipts from behind the relay; the NGO's checkpoint came with $rb_carriers of them" ||
