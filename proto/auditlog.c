@@ -722,7 +722,8 @@ record_put(struct auditlog *l, const Keten__V1__AuditRecord *rec)
 /* A run of 9 or 10 digits in a text field would be an identifier, or
  * look like one to the verifier's policy check (a purpose or mandate id a
  * local system typed, a directory serial made from a date): such runs are
- * written grouped by threes, "123.456.782".  Longer text is cut at cap. */
+ * written grouped by threes, "123.456.782".  Longer text is cut at cap,
+ * and a run of digits the cut ends is cut to 8 if it would be 9 or 10. */
 static const char *
 text_defuse(const char *in, char *out, size_t cap)
 {
@@ -754,8 +755,18 @@ text_defuse(const char *in, char *out, size_t cap)
 			}
 			i = j;
 		} else if (j > i) {
-			for (; i < j && o + 1 < cap; i++)
-				out[o++] = in[i];
+			size_t take = j - i, room = cap - 1 - o;
+
+			if (take > room) {
+				/* cut here, but not to a run of 9 or 10 */
+				take = room == 9 || room == 10 ? 8 : room;
+				memcpy(out + o, in + i, take);
+				o += take;
+				break;
+			}
+			memcpy(out + o, in + i, take);
+			o += take;
+			i = j;
 		} else {
 			/* what the parser takes: printable ASCII */
 			out[o++] = in[i] >= 0x20 && in[i] <= 0x7e ? in[i] : '?';

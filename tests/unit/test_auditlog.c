@@ -1308,6 +1308,23 @@ test_raw_identifier(void)
 	l = writer_open(path, sk, pk, NULL);
 	CHECK_EQ(append_simple(l, KETEN__V1__AUDIT_EVENT__EVENT_CONFIG, NULL,
 	    "bsn 111222333"), 0);
+	/* nor does cutting a long text leave one at its end: a longer run
+	 * whose cut would keep 10 digits, or 9 that pass the eleven-test */
+	{
+		static const struct { size_t pad; const char *digits; } cut[] = {
+			{ AUDIT_TEXT_LONG - 10, "123456789012" },
+			{ AUDIT_TEXT_LONG - 9, "1112223330000" },
+		};
+		char longer[AUDIT_TEXT_LONG + 32];
+
+		for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+			memset(longer, 'x', cut[i].pad);
+			snprintf(longer + cut[i].pad, sizeof(longer) - cut[i].pad, "%s",
+			    cut[i].digits);
+			CHECK_EQ(append_simple(l, KETEN__V1__AUDIT_EVENT__EVENT_CONFIG, NULL,
+			    longer), 0);
+		}
+	}
 	CHECK_EQ(auditlog_checkpoint(l, 0, NULL), 0);
 	CHECK_EQ(auditlog_commit(l), 0);
 	auditlog_destroy(&l);
@@ -1323,7 +1340,7 @@ test_raw_identifier(void)
 		size_t n;
 
 		rec.version = 1;
-		rec.index = clean.records + 1;
+		rec.index = clean.records + 3;
 		rec.time = 1800000000000ull;
 		rec.node = (char *)OIN;
 		rec.event = KETEN__V1__AUDIT_EVENT__EVENT_CONFIG;
@@ -1343,7 +1360,7 @@ test_raw_identifier(void)
 	}
 	CHECK_EQ(verify_path(path, &t, &rep, &pr), KETEN_EPOLICY);
 	CHECK(rep.identifiers == 1 && rep.policy == 1 && rep.tamper == 0);
-	CHECK(pr.n == 1 && pr.code == KETEN_EPOLICY && pr.index == clean.records + 1);
+	CHECK(pr.n == 1 && pr.code == KETEN_EPOLICY && pr.index == clean.records + 3);
 }
 
 /* The sealed subject of record index of the clean log. */
