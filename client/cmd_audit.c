@@ -115,8 +115,11 @@ split_list(char *s, char **out, size_t max)
 	size_t n = 0;
 	char *save = NULL;
 
-	for (char *t = strtok_r(s, ",", &save); t != NULL && n < max; t = strtok_r(NULL, ",", &save))
+	for (char *t = strtok_r(s, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		if (n == max)
+			return SIZE_MAX;	/* more than the caller takes */
 		out[n++] = t;
+	}
 	return n;
 }
 
@@ -275,8 +278,13 @@ trust_keys(const struct cli_cmd *cmd, const struct trust_args *a, const char *lo
 	if (a->keys != NULL) {
 		if ((copy = strdup(a->keys)) == NULL)
 			return cli_fail(NULL, KETEN_ENOMEM);
-		size_t k = split_list(copy, list, 16);
+		size_t k = split_list(copy, list, a->dir != NULL ? 15 : 16);
 
+		if (k == SIZE_MAX) {
+			free(copy);
+			return cli_usage_error(cmd, a->dir != NULL ? "--key: at most 15 keys with "
+			    "--directory" : "--key: at most 16 keys");
+		}
 		for (size_t i = 0; i < k; i++)
 			if (strlen(list[i]) != 64 || hex_decode(list[i], keys[(*n)++], 32) != 0) {
 				free(copy);
@@ -292,8 +300,7 @@ trust_keys(const struct cli_cmd *cmd, const struct trust_args *a, const char *lo
 		directory_destroy(&d);
 		return cli_failf("%s: not in the directory", a->oin ? a->oin : log_oin);
 	}
-	if (*n < 16)
-		memcpy(keys[(*n)++], p->sign_pk, 32);
+	memcpy(keys[(*n)++], p->sign_pk, 32);	/* room: at most 15 from --key */
 	directory_destroy(&d);
 	return CLI_OK;
 }
@@ -448,6 +455,12 @@ cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 		char *copy = strdup(cps), *list[64];
 		size_t k = copy ? split_list(copy, list, 64) : 0;
 
+		if (k == SIZE_MAX) {
+			free(copy);
+			r = cli_usage_error(cmd, "--checkpoint: at most 64 files");
+			goto out;
+		}
+
 		for (size_t i = 0; i < k && r == 0; i++) {
 			struct buf *b = NULL;
 
@@ -466,6 +479,12 @@ cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 	if (witness != NULL) {
 		char *copy = strdup(witness), *list[16];
 		size_t k = copy ? split_list(copy, list, 16) : 0;
+
+		if (k == SIZE_MAX) {
+			free(copy);
+			r = cli_usage_error(cmd, "--witness: at most 16 logs");
+			goto out;
+		}
 
 		for (size_t i = 0; i < k && r == 0; i++)
 			r = witness_collect(list[i], ta.oin ? ta.oin : oin, &w);
@@ -494,6 +513,7 @@ cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 		json_object_set_new(o, "witnessed", json_integer((json_int_t)w.n));
 		json_object_set_new(o, "root", json_string(root));
 		json_object_set_new(o, "keys_from_log", json_boolean(rep.keys_from_log));
+		json_object_set_new(o, "keys_named", json_integer((json_int_t)rep.keys_named));
 		json_object_set_new(o, "result", json_string(r == 0 ? "verified" :
 		    r == KETEN_ETAMPER ? "tampered" : r == KETEN_ETORN ? "torn" :
 		    r == KETEN_EPOLICY ? "policy" : keten_errname(r)));
@@ -509,7 +529,12 @@ cmd_audit_verify(const struct cli_cmd *cmd, int argc, char **argv)
 			printf("%zu checkpoint(s) from elsewhere checked\n", w.n);
 		if (rep.prune_records > 0)
 			(void)auditlog_each(&f, 1, prune_print, NULL, &bad);
-		if (rep.keys_from_log)
+		if (rep.keys_from_log && rep.keys_named > 1)
+			printf("note: no trusted key given (--key or --directory): the %zu keys the "
+			    "log's own LOG_START and KEY records name were used; this proves "
+			    "consistency, not who wrote it nor that its key changes were the "
+			    "node's\n", rep.keys_named);
+		else if (rep.keys_from_log)
 			printf("note: no trusted key given (--key or --directory): the log's own key "
 			    "was used; this proves consistency, not who wrote it\n");
 		if (rep.records + rep.pruned > rep.covered && r != KETEN_ETAMPER)
@@ -791,8 +816,11 @@ query_one(void *arg, const struct auditlog_frame *f, uint64_t index,
 	return 0;
 }
 
+/* Read every record of the log at path into fn.  A torn tail is read up
+ * to; any other frame or record that does not read fails, and *err (when
+ * not NULL) says why: KETEN_ETAMPER for a log that was altered. */
 static int
-scan(const char *path, auditlog_each_fn fn, void *arg)
+scan_log(const char *path, auditlog_each_fn fn, void *arg, int *err)
 {
 	struct auditlog_file f;
 	size_t bad = 0;
@@ -807,10 +835,18 @@ scan(const char *path, auditlog_each_fn fn, void *arg)
 		    path, bad);
 		return 0;
 	}
+	if (r < 0 && err != NULL)
+		*err = r == KETEN_EFIELD || r == KETEN_EVERSION ? KETEN_ETAMPER : r;
 	if (r < 0)
 		return cli_failf("%s: at offset %zu: %s (run keten audit verify)", path, bad,
 		    keten_strerror(r));
 	return 0;
+}
+
+static int
+scan(const char *path, auditlog_each_fn fn, void *arg)
+{
+	return scan_log(path, fn, arg, NULL);
 }
 
 static int
@@ -1580,8 +1616,13 @@ cmd_audit_reconcile(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	snprintf(a.peer, sizeof(a.peer), "%s", b.oin);
 	snprintf(b.peer, sizeof(b.peer), "%s", a.oin);
-	if ((r = scan(argv[0], flows_one, &a)) != 0 || (r = scan(argv[1], flows_one, &b)) != 0)
+	if ((r = scan_log(argv[0], flows_one, &a, &worst)) != 0 ||
+	    (r = scan_log(argv[1], flows_one, &b, &worst)) != 0) {
+		/* a log that was altered is tampering here too (verify's 3) */
+		if (worst == KETEN_ETAMPER)
+			r = EXIT_TAMPER;
 		goto out;
+	}
 	id_sort(&a.out);
 	id_sort(&a.in);
 	id_sort(&a.expired);

@@ -46,7 +46,8 @@ static const struct cli_cmd commands[] = {
 	    "--ca CA --crl CRL (--authority OIN|FILE | --authority-file FILE) [--json] FILE",
 	    "verify a signed party directory and list its parties" },
 	{ "audit", "verify", cmd_audit_verify,
-	    "[--key HEX[,HEX]] [--directory FILE --ca CA --crl CRL --authority OIN] [--oin OIN] "
+	    "[--key HEX[,HEX]] [--directory FILE --ca CA --crl CRL (--authority OIN|FILE | "
+	    "--authority-file FILE)] [--oin OIN] "
 	    "[--checkpoint FILE[,FILE]] [--witness LOG[,LOG]] [--json] LOG",
 	    "verify every record, the tree and every checkpoint (exit 3 tampered, 4 torn, 5 policy)" },
 	{ "audit", "prove", cmd_audit_prove, "(--index N | --from M) [--size N] LOG",

@@ -474,6 +474,10 @@ cp "$L" "$C"; dd if=/dev/zero of="$C" bs=1 seek="$off" count=$((end - off)) conv
 tamper "the last frame zeroed" 4 "torn write" "$C"
 cp "$L" "$C"; printf '\001' | dd of="$C" bs=1 seek=$(((off + end) / 2)) conv=notrunc 2>/dev/null
 tamper "a byte of the last frame (a checkpoint) altered, with no mark of a crash" 3 "was altered" "$C"
+expect_rc 3 "reconcile on that log: tampering too" keten audit reconcile "$C" "$L"
+keys17=$(printf '%064d,' $(seq 1 17))
+expect_rc 2 "verify --key with 17 keys: a usage error, none dropped unsaid" \
+	keten audit verify --key "${keys17%,}" "$L"
 cp "$L" "$C"; truncate -s $(((off + end) / 2)) "$C"
 keten audit query "$C" >"$T/q.out" 2>&1
 grep -q "torn write" "$T/q.out" && grep -q "record(s)" "$T/q.out" &&

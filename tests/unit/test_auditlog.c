@@ -482,7 +482,7 @@ test_clean(void)
 	/* without trusted keys the log's own key is used, and said so */
 	trust_init(&t, 0, 0);
 	CHECK_EQ(verify_path(clean_path, &t, &rep, &pr), 0);
-	CHECK_EQ(rep.keys_from_log, 1);
+	CHECK(rep.keys_from_log == 1 && rep.keys_named == 1);
 	/* a log naming a key that is not trusted */
 	trust_init(&t, 1, 1);
 	CHECK_EQ(verify_path(clean_path, &t, &rep, &pr), KETEN_ETAMPER);
@@ -1125,6 +1125,11 @@ test_key_rotation(void)
 	trust_init(&t, 0, 1);
 	CHECK_EQ(verify_path(path, &t, &rep, &pr), KETEN_ETAMPER);
 	CHECK(pr.code == KETEN_ETAMPER && pr.index == clean.records);
+	/* no trusted key: the log's own two are taken, and counted for the
+	 * note that says the change is the log's word only */
+	trust_init(&t, 0, 0);
+	CHECK_EQ(verify_path(path, &t, &rep, &pr), 0);
+	CHECK(rep.keys_from_log == 1 && rep.keys_named == 2);
 }
 
 static void
