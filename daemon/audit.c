@@ -72,7 +72,7 @@ restore_row(void *arg, uint64_t off, const uint8_t *frames, size_t len)
 		    "ends before them: it was altered; run `keten audit verify`" :
 		    "cannot be put back into it");
 	rs->bytes += k;
-	rs->rows += k > 0;
+	rs->rows += r == 0;
 	return r;
 }
 
@@ -108,7 +108,9 @@ audit_restore(struct node *n)
 		return r;
 	}
 	r = store_audit_each(n->store, restore_row, &rs);
-	if (r == 0 && rs.bytes > 0 && fdatasync(rs.fd) != 0) {
+	/* every row was written again (auditlog_restore): all to disk, also
+	 * when the file read the same */
+	if (r == 0 && rs.rows > 0 && fdatasync(rs.fd) != 0) {
 		log_error("audit: %s: cannot make the records put back durable: %s",
 		    n->cfg->audit_log, strerror(errno));
 		r = KETEN_EIO;
@@ -457,23 +459,29 @@ node_audit_config(struct node *n, int decision, const char *fmt, ...)
 
 /* Remove the bodies of a period whose key is destroyed.  The rewrite
  * moves frames: the store's copies, which name their place in the file,
- * go first, once the file is on disk. */
+ * go first, once the file is on disk, in a commit that is durable before
+ * the rewrite (with store_sync = normal too: else a power cut could bring
+ * back copies that name places in the old file). */
 static int
 prune_period(struct node *n, const char *name, uint64_t end, const char *policy, int again)
 {
 	uint64_t removed = 0;
-	int r;
+	int r, back;
 
 	if ((r = auditlog_sync(n->audit, &n->audit_synced)) != 0 ||
+	    (r = store_sync_commits(n->store, 1)) != 0 ||
 	    (r = node_txn(n)) != 0 || (r = audit_trim(n)) != 0 ||
 	    (r = store_commit(n->store)) != 0) {
 		if (n->in_txn)
 			store_rollback(n->store);
 		n->in_txn = 0;
 		n->audit_trimmed = 0;	/* the removal of copies was rolled back */
+		(void)store_sync_commits(n->store, 0);
 		return r;
 	}
 	n->in_txn = 0;
+	if ((back = store_sync_commits(n->store, 0)) != 0)
+		log_warn("audit: store: %s; its commits stay synchronous", keten_strerror(back));
 	r = auditlog_prune(n->audit, end, name, policy, again, &removed);
 	/* offsets from here on are those of the rewritten file */
 	if (auditlog_sync(n->audit, &n->audit_synced) == 0)

@@ -331,6 +331,8 @@ links_open(struct node *n)
 	}
 }
 
+static int node_commit(struct node *n);
+
 /* SIGHUP: load the directory again; keep the old one if the new one
  * does not verify. */
 static void
@@ -339,6 +341,7 @@ node_reload(struct node *n)
 	struct pki *pki = NULL;
 	struct directory *dir = NULL;
 	struct mandates *reg = NULL;
+	int r;
 
 	n->reload = 0;
 	if (trust_load(n->cfg, &pki, &dir) != 0) {
@@ -376,6 +379,22 @@ node_reload(struct node *n)
 		pki_destroy(&pki);
 		return;
 	}
+	/* The change is recorded, with the serial now accepted, durably and
+	 * in a turn of its own before the node works under it: no other
+	 * turn's failure can take the record back while the change stays. */
+	node_audit_config(n, KETEN__V1__DECISION__DECISION_ALLOW,
+	    "reload: directory serial %llu (%zu parties); mandates %s",
+	    (unsigned long long)directory_serial(dir), directory_count(dir),
+	    n->cfg->mandates[0] ? n->cfg->mandates : "none");
+	if ((r = node_commit(n)) != 0) {
+		log_error("reload: the change cannot be recorded (%s); keeping directory serial "
+		    "%llu and its mandates", keten_strerror(r),
+		    (unsigned long long)directory_serial(n->dir));
+		mandates_destroy(&reg);
+		directory_destroy(&dir);
+		pki_destroy(&pki);
+		return;
+	}
 	mandates_destroy(&n->mandates);
 	directory_destroy(&n->dir);
 	pki_destroy(&n->pki);
@@ -390,10 +409,6 @@ node_reload(struct node *n)
 		n->trust_lapsed = 0;
 		log_info("trust: a current directory again: messages are exchanged");
 	}
-	node_audit_config(n, KETEN__V1__DECISION__DECISION_ALLOW,
-	    "reload: directory serial %llu (%zu parties); mandates %s",
-	    (unsigned long long)directory_serial(dir), directory_count(dir),
-	    n->cfg->mandates[0] ? n->cfg->mandates : "none");
 }
 
 /* ------------------------------------------------------------------ */
@@ -714,8 +729,9 @@ node_next_hop(struct node *n, const struct party *to)
 }
 
 /* Commit the turn and carry out its actions; on a failed commit, only
- * the failure replies go out (nothing was made durable). */
-static void
+ * the failure replies go out (nothing was made durable), and the error is
+ * returned. */
+static int
 node_commit(struct node *n)
 {
 	int r;
@@ -725,14 +741,14 @@ node_commit(struct node *n)
 	 * leaves both or neither. */
 	if ((r = node_audit_commit(n, clock_now_ms(), n->stopping)) != 0) {
 		node_abort_turn(n, r);
-		return;
+		return r;
 	}
 	if (n->in_txn) {
 		if ((r = store_commit(n->store)) != 0) {
 			log_error("store: commit failed: %s; this turn's work is refused",
 			    keten_strerror(r));
 			node_abort_turn(n, r);
-			return;
+			return r;
 		}
 		n->in_txn = 0;
 	}
@@ -747,7 +763,7 @@ node_commit(struct node *n)
 		if (n->audit_failed) {
 			actions_refuse(n, KETEN_EIO, "the node's audit log cannot be written; "
 			    "not acknowledged");
-			return;
+			return KETEN_EIO;
 		}
 	}
 	for (size_t i = 0; i < n->nactions; i++) {
@@ -771,6 +787,7 @@ node_commit(struct node *n)
 	peers_flush(n->peers);
 	if (n->cfg->store_sync_full)
 		node_audit_written(n, clock_now_ms(), n->stopping);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -834,6 +851,10 @@ trust_watch(struct node *n, uint64_t now)
 		node_audit_config(n, KETEN__V1__DECISION__DECISION_DENY,
 		    "trust: directory serial %llu expired at %s; messages stop",
 		    (unsigned long long)directory_serial(n->dir), when);
+		/* in a turn of its own, as a reload's record (node_reload) */
+		if (n->nstaged > 0)
+			outbound_flush(n);
+		(void)node_commit(n);
 	}
 	if (n->trust_lapsed && now >= n->next_trust_retry && n->nstaged == 0) {
 		n->next_trust_retry = now + 60 * 1000;

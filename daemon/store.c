@@ -289,6 +289,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_COUNT];
 	int in_txn;
+	int sync_full;		/* opened with synchronous=FULL */
 	/* The streams used since the store opened, an open-addressing hash
 	 * table of nseq_cap (a power of two, or 0) slots; a slot with an
 	 * empty sender is free.  Numbers are given out from here and written
@@ -825,6 +826,7 @@ store_open(const char *dir, int sync_full, struct store **out)
 	    (40LL << 20) / page);
 	/* Each of these only sets a value; none can be wrong at this point
 	 * unless the database fails. */
+	s->sync_full = sync_full;
 	if ((r = exec(s, sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")) ||
 	    (r = exec(s, "PRAGMA foreign_keys = ON")) ||
 	    /* deleted bytes are overwritten where that costs no extra I/O */
@@ -1085,6 +1087,16 @@ store_commit(struct store *s)
 		seq_settle(s, r == 0);
 	}
 	return r;
+}
+
+int
+store_sync_commits(struct store *s, int full)
+{
+	if (s->in_txn)
+		return KETEN_ESTATE;	/* SQLite takes it only outside one */
+	if (s->sync_full)
+		return 0;
+	return exec(s, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
 }
 
 void

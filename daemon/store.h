@@ -84,6 +84,10 @@ int store_begin(struct store *st);
 /* Commit it.  KETEN_ESTATE without one; on any failure the caller must
  * call store_rollback() (nothing of the transaction is durable). */
 int store_commit(struct store *st);
+/* full: the commits from here on are durable when they return, also in a
+ * store opened without sync_full (synchronous=FULL); 0: as it was opened.
+ * Between transactions only (KETEN_ESTATE in one). */
+int store_sync_commits(struct store *st, int full);
 /* Abandon the transaction; a no-op when none is open.  NULL-safe. */
 void store_rollback(struct store *st);
 

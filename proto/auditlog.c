@@ -945,8 +945,10 @@ auditlog_checkpoint(struct auditlog *l, int force, struct buf *note)
 static int
 write_undo(struct auditlog *l, int r)
 {
-	if (ftruncate(l->fd, (off_t)l->durable_len) != 0)
+	if (ftruncate(l->fd, (off_t)l->durable_len) != 0) {
 		r = KETEN_EIO;
+		l->behind = 1;	/* part of a frame may stay: nothing goes after it */
+	}
 	auditlog_rollback(l);
 	return r;
 }
@@ -1122,7 +1124,10 @@ auditlog_restore(int fd, uint64_t off, const uint8_t *p, size_t len, size_t *res
 		}
 	}
 	differ += len - cmp;
-	if (differ > 0 && (r = pwrite_all(fd, p, len, off)) == 0)
+	/* Written even where the file reads the same: after an fdatasync
+	 * that failed, the kernel may keep the bytes in its cache, marked
+	 * clean, while the disk lacks them; only a write sends them again. */
+	if ((r = pwrite_all(fd, p, len, off)) == 0)
 		*restored = differ;
 out:
 	free(have);
@@ -1418,7 +1423,14 @@ log_rewrite(struct auditlog *l, struct prune_range *rg, size_t nrg, uint64_t *re
 	l->fd = fd;
 	fd = -1;
 	l->durable_len = l->file_len = l->synced_len = buf_len(out);
-	r = dir_fsync(l->path) != 0 ? KETEN_EIO : 0;
+	/* Until the new name is durable, a power cut may bring back the old
+	 * file: nothing more is written to the new one (the node stops). */
+	if (dir_fsync(l->path) != 0) {
+		r = KETEN_EIO;
+		l->behind = 1;
+	} else {
+		r = 0;
+	}
 out:
 	if (fd >= 0) {
 		close(fd);

@@ -208,9 +208,10 @@ uint64_t auditlog_unsynced(const struct auditlog *l);
  * differs from p it may hold only zeros (blocks that did not reach the
  * disk, anywhere in the range), else KETEN_ETAMPER and the file is left
  * as it is; a file that ends before off lost frames that were on disk:
- * KETEN_ETAMPER.  When anything differs, all of p is written; *restored
- * gets the number of bytes that differed or were missing.  The caller
- * makes the file durable (fdatasync) once, after the last. */
+ * KETEN_ETAMPER.  All of p is written, also where nothing differs (see
+ * auditlog.c); *restored gets the number of bytes that differed or were
+ * missing.  The caller makes the file durable (fdatasync) once, after
+ * the last, whenever it restored a row. */
 int auditlog_restore(int fd, uint64_t off, const uint8_t *p, size_t len, size_t *restored);
 
 /* Records in the log, durable or buffered. */

@@ -1248,6 +1248,40 @@ test_cursor(void)
 /* ------------------------------------------------------------------ */
 /* transactions */
 
+/* A store opened without sync_full makes commits durable on their own on
+ * demand (the audit log's pruning): only between transactions. */
+static void
+test_sync_commits(void)
+{
+	struct store *st = NULL;
+
+	work_new();
+	CHECK_EQ(store_open(state, 0, &st), 0);
+	if (st == NULL)
+		return;
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_sync_commits(st, 1), KETEN_ESTATE);
+	CHECK_EQ(add_msg(st, 1, 100, (const char *const[]){ B }, 1), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_sync_commits(st, 1), 0);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(add_msg(st, 2, 100, (const char *const[]){ B }, 1), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_sync_commits(st, 0), 0);
+	store_close(&st);
+	CHECK_EQ(store_open(state, 0, &st), 0);
+	if (st == NULL)
+		return;
+	CHECK_EQ(state_of(st, 1, B), QUEUED);
+	CHECK_EQ(state_of(st, 2, B), QUEUED);
+	store_close(&st);
+	/* opened with sync_full, every commit is durable already */
+	CHECK_EQ(store_open(state, 1, &st), 0);
+	if (st != NULL)
+		CHECK_EQ(store_sync_commits(st, 1), 0);
+	store_close(&st);
+}
+
 static void
 test_txn(void)
 {
@@ -1666,6 +1700,8 @@ main(void)
 		{ "relay queue: add, due, mark, done, receipt, expiry", test_relay },
 		{ "cursors: filters, reopen, fetch, ack, resume, delete", test_cursor },
 		{ "transactions: rollback leaves nothing, commit persists", test_txn },
+		{ "commits made durable on their own on demand, between transactions",
+		  test_sync_commits },
 		{ "full database: EFULL, nothing half written, recovers", test_full },
 		{ "a write failing past a message's first row: the turn is refused", test_fail_midway },
 		{ "argument checks", test_args },
