@@ -497,6 +497,22 @@ log_replay(struct auditlog *l, size_t *torn)
 	return r;
 }
 
+static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off);
+
+/* The file (of size bytes, open on fd) is what a crash leaves of a log
+ * being made: shorter than the magic and a beginning of it, or zeros
+ * where the magic never reached the disk.  It holds no record. */
+static int
+creation_cut(int fd, uint64_t size)
+{
+	uint8_t head[AUDITLOG_MAGIC_LEN];
+
+	if (size == 0 || size > AUDITLOG_MAGIC_LEN || pread_all(fd, head, size, 0) != 0)
+		return 0;
+	return all_zero(head, size) ||
+	    (size < AUDITLOG_MAGIC_LEN && memcmp(head, AUDITLOG_MAGIC, size) == 0);
+}
+
 int
 auditlog_open(const char *path, const char *oin, const uint8_t *sk, const uint8_t pk[32],
     struct audit_keys *keys, const char *keys_path, struct auditlog **out, size_t *torn)
@@ -525,6 +541,13 @@ auditlog_open(const char *path, const char *oin, const uint8_t *sk, const uint8_
 	if ((l->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0 ||
 	    fstat(l->fd, &st) != 0)
 		goto out;
+	if (creation_cut(l->fd, (uint64_t)st.st_size)) {
+		/* made again, and said so as a torn write */
+		if (ftruncate(l->fd, 0) != 0)
+			goto out;
+		*torn = (size_t)st.st_size;
+		st.st_size = 0;
+	}
 	if (st.st_size == 0) {
 		/* A new log: the magic, durable, and the name in its directory. */
 		if ((r = write_all(l->fd, (const uint8_t *)AUDITLOG_MAGIC,

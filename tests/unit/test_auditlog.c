@@ -1097,6 +1097,50 @@ test_resigned(void)
 }
 
 /* A KEY record naming K2, then checkpoints by K2: a legitimate rotation. */
+/* A crash while the log was being made leaves part of the magic, or
+ * zeros: the node makes it again (a torn write of that size); anything
+ * else that short is not taken for one. */
+static void
+test_creation_cut(void)
+{
+	static const struct { const char *bytes; size_t len; int ok; } cases[] = {
+		{ "KET", 3, 1 },
+		{ "KETENAL", 7, 1 },
+		{ "\0\0\0\0\0", 5, 1 },
+		{ "\0\0\0\0\0\0\0\0", 8, 1 },
+		{ "XYZ", 3, 0 },
+		{ "KETENAX\x01", 8, 0 },
+	};
+	char path[4096 + 16];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct auditlog *l = NULL;
+		struct auditlog_trust t;
+		struct auditlog_report rep;
+		struct problems pr;
+		size_t torn = 0;
+		int r;
+
+		snprintf(path, sizeof(path), "%s/made-%zu", work, i);
+		file_put(path, (const uint8_t *)cases[i].bytes, cases[i].len);
+		r = auditlog_open(path, OIN, sk, pk, keys, keys_path, &l, &torn);
+		if (!cases[i].ok) {
+			CHECK(r != 0 && l == NULL);
+			continue;
+		}
+		CHECK(r == 0 && l != NULL && torn == cases[i].len);
+		if (l == NULL)
+			continue;
+		CHECK_EQ(append_simple(l, KETEN__V1__AUDIT_EVENT__EVENT_LOG_START, pk, "start"), 0);
+		CHECK_EQ(auditlog_checkpoint(l, 1, NULL), 0);
+		CHECK_EQ(auditlog_commit(l), 0);
+		auditlog_destroy(&l);
+		trust_init(&t, 0, 1);
+		CHECK_EQ(verify_path(path, &t, &rep, &pr), 0);
+		CHECK_EQ(rep.records, 1);
+	}
+}
+
 static void
 test_key_rotation(void)
 {
@@ -2059,6 +2103,7 @@ main(void)
 		{ "checkpoint signed by another key: forged", test_forged_checkpoint },
 		{ "history re-signed with another trusted key: ETAMPER", test_resigned },
 		{ "key rotation by a KEY record verifies", test_key_rotation },
+		{ "a log whose making a crash cut short is made again", test_creation_cut },
 		{ "replayed checkpoint at the end: ETAMPER", test_replayed_checkpoint },
 		{ "another node's log: ETAMPER; open refuses it", test_other_node },
 		{ "pruned bodies need a PRUNE record", test_pruned },
