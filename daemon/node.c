@@ -759,10 +759,14 @@ node_commit(struct node *n)
 	if (!n->cfg->store_sync_full) {
 		node_audit_written(n, clock_now_ms(), n->stopping);
 		/* fail closed: what the log does not hold durably is not
-		 * acknowledged (the node stops; audit_failed) */
+		 * acknowledged (the node stops; audit_failed).  The store has
+		 * committed the turn, so its work may still be done once the
+		 * records are put back at the next start: the reply says the
+		 * outcome is open, not that nothing happened. */
 		if (n->audit_failed) {
-			actions_refuse(n, KETEN_EIO, "the node's audit log cannot be written; "
-			    "not acknowledged");
+			actions_refuse(n, KETEN_EIO, "the node's audit log cannot be written and the "
+			    "node stops; not acknowledged, but the work may have been stored: ask "
+			    "for its status once the node is back before sending it again");
 			return KETEN_EIO;
 		}
 	}
