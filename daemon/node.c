@@ -794,6 +794,16 @@ node_commit(struct node *n)
 	return 0;
 }
 
+/* End the turn whole: a batch still filling is stored first, then all is
+ * committed (node_commit). */
+static int
+turn_end(struct node *n)
+{
+	if (n->nstaged > 0)
+		outbound_flush(n);
+	return node_commit(n);
+}
+
 /* ------------------------------------------------------------------ */
 /* the loop */
 
@@ -856,9 +866,7 @@ trust_watch(struct node *n, uint64_t now)
 		    "trust: directory serial %llu expired at %s; messages stop",
 		    (unsigned long long)directory_serial(n->dir), when);
 		/* in a turn of its own, as a reload's record (node_reload) */
-		if (n->nstaged > 0)
-			outbound_flush(n);
-		(void)node_commit(n);
+		(void)turn_end(n);
 	}
 	if (n->trust_lapsed && now >= n->next_trust_retry && n->nstaged == 0) {
 		n->next_trust_retry = now + 60 * 1000;
@@ -896,9 +904,7 @@ node_run(struct node *n)
 			/* a batch still filling (batch_delay) was checked
 			 * against the directory it was submitted under: it is
 			 * stored and committed before that directory goes */
-			if (n->nstaged > 0)
-				outbound_flush(n);
-			node_commit(n);
+			turn_end(n);
 			node_reload(n);
 		}
 		trust_watch(n, clock_now_ms());
@@ -934,9 +940,7 @@ node_run(struct node *n)
 	log_batch(0);
 	/* Drain: what was read is committed and answered; what is queued
 	 * stays durably queued for the next start. */
-	if (n->nstaged > 0)
-		outbound_flush(n);
-	node_commit(n);
+	turn_end(n);
 	node_audit_close(n);
 	if (n->audit_failed) {
 		log_error("stopped: the audit log failed; see above");

@@ -529,6 +529,12 @@ exec(struct store *s, const char *text)
 	return rc == SQLITE_OK ? 0 : sql_err(s, rc);
 }
 
+static int
+synchronous_set(struct store *s, int full)
+{
+	return exec(s, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+}
+
 int
 store_one_thread(void)
 {
@@ -824,10 +830,10 @@ store_open(const char *dir, int sync_full, struct store **out)
 	 * the WAL file is cut back to 64 MiB after a checkpoint. */
 	snprintf(autockpt, sizeof(autockpt), "PRAGMA wal_autocheckpoint = %lld",
 	    (40LL << 20) / page);
+	s->sync_full = sync_full;
 	/* Each of these only sets a value; none can be wrong at this point
 	 * unless the database fails. */
-	s->sync_full = sync_full;
-	if ((r = exec(s, sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")) ||
+	if ((r = synchronous_set(s, sync_full)) ||
 	    (r = exec(s, "PRAGMA foreign_keys = ON")) ||
 	    /* deleted bytes are overwritten where that costs no extra I/O */
 	    (r = exec(s, "PRAGMA secure_delete = FAST")) ||
@@ -1094,9 +1100,7 @@ store_sync_commits(struct store *s, int full)
 {
 	if (s->in_txn)
 		return KETEN_ESTATE;	/* SQLite takes it only outside one */
-	if (s->sync_full)
-		return 0;
-	return exec(s, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+	return s->sync_full ? 0 : synchronous_set(s, full);
 }
 
 void

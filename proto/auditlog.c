@@ -779,16 +779,15 @@ text_defuse(const char *in, char *out, size_t cap)
 			i = j;
 		} else if (j > i) {
 			size_t take = j - i, room = cap - 1 - o;
+			int cut = take > room;
 
-			if (take > room) {
-				/* cut here, but not to a run of 9 or 10 */
+			/* cut here, but not to a run of 9 or 10 */
+			if (cut)
 				take = room == 9 || room == 10 ? 8 : room;
-				memcpy(out + o, in + i, take);
-				o += take;
-				break;
-			}
 			memcpy(out + o, in + i, take);
 			o += take;
+			if (cut)
+				break;
 			i = j;
 		} else {
 			/* what the parser takes: printable ASCII */

@@ -307,7 +307,8 @@ struct auditlog_report {
 	size_t torn_offset;
 	uint8_t root[32];		/* of all records */
 	int keys_from_log;		/* no trusted keys were given */
-	size_t keys_named;		/* distinct keys its LOG_START and KEY records name */
+	size_t keys_named;		/* with keys_from_log: the distinct keys its
+					 * LOG_START and KEY records name */
 };
 
 typedef void (*auditlog_problem_fn)(void *arg, int code, uint64_t index,

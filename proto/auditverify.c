@@ -699,7 +699,8 @@ auditlog_verify(const struct auditlog_file *f, const struct auditlog_trust *t,
 	}
 	r = 0;
 	merkle_frontier_root(&v.tree, rep->root);
-	rep->keys_named = v.n_seen;
+	if (rep->keys_from_log)
+		rep->keys_named = v.n_seen;	/* none trusted: all are the log's */
 	if (!v.have_oin && t->oin == NULL)
 		report(&v, KETEN_ETAMPER, 0, 0, "the log holds no records");
 	ext_check(&v);
